@@ -1,0 +1,70 @@
+"""Command line: main(argv) -> int.
+
+Each subcommand lives in its own module, which provides
+    add_arguments(parser: argparse.ArgumentParser) -> None
+    run(args: argparse.Namespace) -> int
+Errors raised below are turned into exit codes here, and only here:
+  0 ok, 1 a check failed (results say which), 2 bad input (UserError),
+  3 the machine or a tool failed (InfraError), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from patchkit import __version__, proc, ui
+from patchkit.errors import PatchkitError
+
+# subcommand -> (module, one-line help)
+COMMANDS = {
+    "tree": ("patchkit.tree", "fetch, show or verify a pinned kernel tree"),
+    "render": ("patchkit.render", "render a series onto a tree as commits and patch files"),
+    "apply": ("patchkit.apply", "apply a series to your own kernel checkout"),
+    "check": ("patchkit.check", "checkpatch, build and boot every patch of a series"),
+    "build": ("patchkit.build", "build a kernel tree in a container (or on the host)"),
+    "boot": ("patchkit.boot", "boot a built kernel under QEMU and run the guest tests"),
+    "validate": ("patchkit.validate", "tree -> series -> build -> boot -> tests -> report"),
+    "send": ("patchkit.send", "turn a rendered series into mail and deliver it"),
+    "bench": ("patchkit.bench", "A/B performance of baseline, base layer and series"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="patchkit", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"patchkit {__version__}")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the commands that would run, run none")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only failures")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue  # command not built yet
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(p)
+        p.set_defaults(handler=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    proc.DRY_RUN = args.dry_run
+    ui.QUIET = args.quiet
+    try:
+        return int(args.handler(args) or 0)
+    except PatchkitError as exc:
+        ui.error(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        ui.error("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""The one place patchkit runs other programs.
+
+Every command line is built elsewhere by a pure function (a list of str) and
+run here.  run() knows how to:
+  * write a per-stage log whose first line is the command to reproduce it;
+  * kill the whole process group on timeout or Ctrl-C (no orphaned make/qemu);
+  * turn "program not found" into an InfraError that names the Debian package
+    (and the command) that installs it;
+  * honour a global dry run (print the reproducer, run nothing).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from patchkit.errors import CommandFailed, InfraError
+
+# program -> Debian package that provides it
+PACKAGES = {
+    "git": "git",
+    "make": "make",
+    "gcc": "gcc",
+    "qemu-system-x86_64": "qemu-system-x86",
+    "podman": "podman",
+    "runc": "runc",
+    "debootstrap": "debootstrap",
+    "busybox": "busybox-static",
+    "stress-ng": "stress-ng",
+    "ccache": "ccache",
+    "cpio": "cpio",
+    "perl": "perl",
+    "flex": "flex",
+    "bison": "bison",
+    "bc": "bc",
+    "mkfs.ext2": "e2fsprogs",
+    "xz": "xz-utils",
+}
+
+DRY_RUN = False
+
+
+@dataclass
+class Result:
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+def reproducer(argv, cwd=None, env=None) -> str:
+    """A shell line that re-runs argv as patchkit ran it."""
+    parts = []
+    if cwd:
+        parts.append(f"cd {shlex.quote(str(cwd))} &&")
+    for key, value in sorted((env or {}).items()):
+        parts.append(f"{key}={shlex.quote(str(value))}")
+    parts.append(shlex.join(str(a) for a in argv))
+    return " ".join(parts)
+
+
+def require(program: str) -> str:
+    """Path of program, or an InfraError naming how to install it."""
+    path = shutil.which(program)
+    if path:
+        return path
+    pkg = PACKAGES.get(program, program)
+    raise InfraError(
+        f"{program} is not installed",
+        hint=f"apt-get install {pkg}   (or: make setup)",
+    )
+
+
+def run(
+    argv,
+    *,
+    cwd=None,
+    env: dict | None = None,
+    timeout: float | None = None,
+    log: Path | None = None,
+    check: bool = True,
+    input: str | bytes | None = None,
+    capture: bool = True,
+    hint: str | None = None,
+) -> Result:
+    """Run argv (a list) and return its Result.
+
+    env adds to (does not replace) os.environ.  With log, stdout and stderr
+    are written to that file after a first line '# reproduce: <command>'; the
+    returned stdout/stderr then hold the log's tail only when check fails.
+    """
+    argv = [str(a) for a in argv]
+    if os.sep not in argv[0]:
+        require(argv[0])
+    repro = reproducer(argv, cwd, env)
+    if DRY_RUN:
+        print(f"+ {repro}")
+        return Result(argv, 0, "", "", 0.0)
+    full_env = dict(os.environ)
+    if env:
+        full_env.update({k: str(v) for k, v in env.items()})
+    text = not isinstance(input, bytes)
+    start = time.monotonic()
+    logf = None
+    if log is not None:
+        log = Path(log)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        logf = open(log, "w", encoding="utf-8", errors="replace")
+        logf.write(f"# reproduce: {repro}\n")
+        logf.flush()
+        stdout = stderr = logf
+    elif capture:
+        stdout = stderr = subprocess.PIPE
+    else:
+        stdout = stderr = None
+    try:
+        proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=full_env,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            text=text,
+            errors="replace" if text else None,
+            start_new_session=True,
+        )
+    except FileNotFoundError as exc:
+        if logf:
+            logf.close()
+        raise InfraError(f"cannot run {argv[0]}: {exc.strerror}",
+                         hint=f"apt-get install {PACKAGES.get(Path(argv[0]).name, Path(argv[0]).name)}") from exc
+    try:
+        out, err = proc.communicate(input=input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        proc.communicate()
+        if logf:
+            logf.close()
+        raise CommandFailed(argv, -9, "", f"timed out after {timeout:.0f}s", log=log, hint=hint)
+    except BaseException:
+        kill_group(proc)
+        proc.wait()
+        if logf:
+            logf.close()
+        raise
+    seconds = time.monotonic() - start
+    if logf:
+        logf.close()
+        out = err = ""
+        if proc.returncode != 0 and check:
+            err = tail_of(log)
+    out = out or ""
+    err = err or ""
+    if check and proc.returncode != 0:
+        raise CommandFailed(argv, proc.returncode, out, err, log=log, hint=hint)
+    return Result(argv, proc.returncode, out, err, seconds)
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGTERM then SIGKILL the process group proc leads."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=5)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def tail_of(path: Path, lines: int = 40) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def git(repo, *args, check=True, env=None, input=None, log=None) -> str:
+    """git -C repo args...; returns stdout without the trailing newline."""
+    res = run(["git", "-C", str(repo), *args], check=check, env=env, input=input, log=log)
+    return res.stdout.rstrip("\n")
