@@ -139,23 +139,24 @@ def parse(lines, *, kernel_lines_only: bool | None = None) -> Console:
         if "Linux version" in raw:
             con.kernel_started = True
         m = MARKER.search(raw)
+        # Kernel text printed before a marker on the same line came first.
+        _kernel_text(con, raw[: m.start()] if m else raw, no, current, kernel_lines_only)
         if m:
             current = _marker(con, m.group(1), m.group(2) or "", no, current)
-            if m.start() == 0:
-                continue
-            raw = raw[: m.start()]  # kernel text printed before the marker on this line
-        ts = TIMESTAMP.search(raw)
-        if kernel_lines_only and not ts:
-            continue
-        text = raw[ts.end():] if ts else raw
-        found = classify(text)
-        if not found:
-            continue
+    con.last_lines = lines[-30:]
+    return con
+
+
+def _kernel_text(con: Console, raw: str, no: int, current: str | None, kernel_lines_only: bool) -> None:
+    ts = TIMESTAMP.search(raw)
+    if not raw or (kernel_lines_only and not ts):
+        return
+    text = raw[ts.end():] if ts else raw
+    found = classify(text)
+    if found:
         kind, victim = found
         allowed = bool(kind == "oom-kill" and current and victim in con.tests[current].allow_oom)
         con.events.append(Event(kind, text.strip(), no, current, victim, allowed))
-    con.last_lines = lines[-30:]
-    return con
 
 
 def _marker(con: Console, verb: str, rest: str, no: int, current: str | None) -> str | None:
