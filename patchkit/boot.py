@@ -30,6 +30,7 @@ DISKS = {
     "writeback": ("pk-wb", 256, None),
     "swapfile-ext2": ("pk-swapfs", 256, "ext2"),
     "swap-disk": ("pk-swapdev", 192, None),
+    "bench-writeback": ("pk-bench-wb", 256, None),
 }
 
 
@@ -59,7 +60,8 @@ class BootResult:
 
 
 def available_tests(guest_dir: Path = paths.GUEST) -> list[str]:
-    return sorted(p.stem for p in (Path(guest_dir) / "tests").glob("*.sh"))
+    # guest/bench/ holds patchkit bench's workloads: runnable, not in the default suite
+    return sorted(p.stem for sub in ("tests", "bench") for p in (Path(guest_dir) / sub).glob("*.sh"))
 
 
 def select_tests(tests: list[str] | None, guest_dir: Path = paths.GUEST) -> list[str]:

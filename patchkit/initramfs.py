@@ -32,6 +32,7 @@ from patchkit.errors import InfraError, UserError
 GUEST_PROGRAMS = {
     "pk-hog.c": "/patchkit/bin/pk-hog",
     "pk-exit.c": "/patchkit/bin/pk-exit",
+    "bench/pk-bench.c": "/patchkit/bin/pk-bench",  # patchkit bench's workloads
 }
 GCC_FLAGS = ["-static", "-O2", "-Wall", "-Wextra", "-Werror"]
 SELFTESTS_ZRAM = "tools/testing/selftests/zram"
@@ -216,7 +217,7 @@ def guest_script_entries(guest_dir: Path = paths.GUEST) -> list[Entry]:
     guest_dir = Path(guest_dir)
     entries = [file_entry("/init", guest_dir / "init", executable=True),
                file_entry("/patchkit/lib.sh", guest_dir / "lib.sh", executable=False)]
-    for p in sorted((guest_dir / "tests").glob("*.sh")):
+    for p in sorted((guest_dir / "tests").glob("*.sh")) + sorted((guest_dir / "bench").glob("*.sh")):
         entries.append(file_entry(f"/patchkit/tests/{p.name}", p, executable=True))
     return entries
 

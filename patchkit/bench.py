@@ -1,0 +1,635 @@
+"""patchkit bench: what the series does to zram swap, measured honestly.
+
+    patchkit bench [--rounds 5] [--series zram-swap-ops] [--base-layer swap-batching]
+
+Three kernels from one tree and one config: the baseline (the pinned tree,
+no patches), the base layer alone and the full series, rendered by
+patchkit render and built by patchkit build.  Each round boots every kernel
+once, in the same order (A B C A B C ...), with the same initramfs, QEMU,
+accelerator, guest size and zram setup, and runs the workloads of
+patchkit/guest/bench/ (pk-bench.c):
+
+  bench-swapout     fill 5/4 of guest RAM: swap-out MB/s, pages/s, system CPU per GiB
+  bench-swapin      cold swap-in fault latency from the zram pool (every 8th page)
+  bench-writeback   the same after zram wrote every slot back to a virtio disk
+
+plus the base layer's batching counters (debugfs swap_io; "n/a" on the
+baseline) and zram0's request counters per 1,000 swapped pages.
+
+The report: per metric, each kernel's median over the rounds with a 95 %
+bootstrap interval and its ratio to the baseline (interval too), marked
+"no significant difference" when that interval contains 1; latency
+distribution plots; bench.json; and a Markdown block for the cover letter
+that names the machine, accelerator, QEMU version and N, with the author's
+published numbers beside ours, labelled as theirs.
+
+Results are only compared when every boot ran under the same accelerator
+and QEMU version (also when merging bench.json files with --report).
+
+For development, --source LABEL=PATH takes a kernel checkout instead of
+rendering (and --kernel LABEL=BZIMAGE a kernel already built from it, which
+skips the build); the report then says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib
+import json
+import math
+import os
+import platform
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from patchkit import paths, proc, stats, ui
+from patchkit.errors import InfraError, UserError
+
+LABELS = ("baseline", "base-layer", "series")
+TITLES = {"baseline": "baseline 6.12", "base-layer": "base layer", "series": "series"}
+TESTS = ["bench-swapout", "bench-swapin", "bench-writeback"]
+MEMORY_MB = 256
+SMP = 2
+BOOT_TIMEOUT = 900.0
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    test: str
+    figure: str
+    title: str
+    unit: str
+    higher_is_better: bool | None  # None: a descriptive figure, no better/worse
+
+
+METRICS = [
+    Metric("swapout.mb_s", "bench-swapout", "swapout.mb_s", "swap-out throughput", "MB/s", True),
+    Metric("swapout.pages_s", "bench-swapout", "swapout.pages_s", "swap-out throughput", "pages/s", True),
+    Metric("swapout.sys_s_per_gib", "bench-swapout", "swapout.sys_s_per_gib",
+           "guest system CPU per GiB swapped out", "s/GiB", False),
+    Metric("swapout.write_folios_per_submit", "bench-swapout", "swapout.io.write_folios_per_submit",
+           "folios per write submission", "folios", True),
+    Metric("swapout.submits_per_1000", "bench-swapout", "swapout.io.submits_per_1000_pages",
+           "swap I/O submissions per 1,000 pages (swap-out)", "", False),
+    Metric("swapout.zram_bios_per_1000", "bench-swapout", "swapout.io.zram_requests_per_1000_pages",
+           "zram0 bios per 1,000 pages (swap-out)", "", None),
+    Metric("zspool.avg_ns", "bench-swapin", "lat.cold.avg_ns", "zspool swap-in latency avg", "ns", False),
+    Metric("zspool.p50_ns", "bench-swapin", "lat.cold.p50_ns", "zspool swap-in latency p50", "ns", False),
+    Metric("zspool.p99_ns", "bench-swapin", "lat.cold.p99_ns", "zspool swap-in latency p99", "ns", False),
+    Metric("zspool.p999_ns", "bench-swapin", "lat.cold.p999_ns", "zspool swap-in latency p999", "ns", False),
+    Metric("zspool.cold_share", "bench-swapin", "lat.cold_share", "zspool share of cold faults", "", None),
+    Metric("zspool.read_folios_per_submit", "bench-swapin", "lat.io.read_folios_per_submit",
+           "folios per read submission (zspool)", "folios", None),
+    Metric("zspool.zram_bios_per_1000", "bench-swapin", "lat.io.zram_requests_per_1000_pages",
+           "zram0 bios per 1,000 pages (zspool swap-in)", "", None),
+    Metric("writeback.avg_ns", "bench-writeback", "lat.cold.avg_ns", "writeback swap-in latency avg", "ns", False),
+    Metric("writeback.p50_ns", "bench-writeback", "lat.cold.p50_ns", "writeback swap-in latency p50", "ns", False),
+    Metric("writeback.p99_ns", "bench-writeback", "lat.cold.p99_ns", "writeback swap-in latency p99", "ns", False),
+    Metric("writeback.p999_ns", "bench-writeback", "lat.cold.p999_ns", "writeback swap-in latency p999", "ns",
+           False),
+    Metric("writeback.cold_share", "bench-writeback", "lat.cold_share", "writeback share of cold faults", "",
+           None),
+    Metric("writeback.bd_reads_per_sample", "bench-writeback", "lat.bd_reads_per_sample",
+           "backing-device page reads per sample (bd_stat)", "", None),
+    Metric("writeback.disk_reads_per_sample", "bench-writeback", "lat.disk_reads_per_sample",
+           "backing-disk requests per sample (diskstats)", "", None),
+]
+METRIC_BY_KEY = {m.key: m for m in METRICS}
+
+# The author's own published numbers (series.md section 6): theirs, not ours.
+AUTHOR_NUMBERS = {
+    "method": "3 GB of data, every 64th page sampled (12,288 pages), lzo-rle, 16 GB zram with a "
+              "loop-device backing disk, cold faults after dropping caches; the author called the "
+              "writeback numbers noisy and later reruns inconsistent",
+    "rows": [
+        ("zspool only", "avg / p50 / p99", "1,750 / 1,273 / 6,318 ns", "1,812 / 1,504 / 6,198 ns"),
+        ("writeback on", "avg / p50 / p99", "39 / 4.5 / 116 µs", "77 / 90 / 210 µs"),
+    ],
+}
+
+
+@dataclass
+class Kernel:
+    label: str
+    source: Path
+    origin: str                 # "render <series> @ <commit>" or "--source PATH"
+    kernel: Path | None = None  # bzImage
+    config_hash: str | None = None
+    build_seconds: float | None = None
+
+
+@dataclass
+class Round:
+    index: int
+    label: str
+    status: str
+    accel: str
+    qemu_version: str
+    seconds: float
+    figures: dict = field(default_factory=dict)  # test -> {figure: value}
+    statuses: dict = field(default_factory=dict)  # test -> PASS/FAIL/SKIP/ERROR
+    detail: str = ""
+    console_log: str = ""
+
+
+# ---------------------------------------------------------------- pure helpers
+
+
+def parse_assignments(items: list[str] | None, option: str) -> dict[str, Path]:
+    """['baseline=/x', ...] -> {label: Path}; unknown labels and bad syntax are UserErrors."""
+    out: dict[str, Path] = {}
+    for item in items or []:
+        label, sep, value = item.partition("=")
+        if not sep or not value:
+            raise UserError(f"{option} {item!r}: expected LABEL=PATH",
+                            hint=f"labels: {', '.join(LABELS)}")
+        if label not in LABELS:
+            raise UserError(f"{option} {item!r}: unknown label {label!r}", hint=f"labels: {', '.join(LABELS)}")
+        if label in out:
+            raise UserError(f"{option} given twice for {label}")
+        out[label] = Path(value)
+    return out
+
+
+def schedule(labels, rounds: int) -> list[tuple[int, str]]:
+    """Interleaved order: (round, label) for A B C A B C ..."""
+    if rounds < 1:
+        raise UserError(f"--rounds must be at least 1, not {rounds}")
+    return [(r, label) for r in range(1, rounds + 1) for label in labels]
+
+
+def worktree_argv(repo: Path, dest: Path, commit: str) -> list[str]:
+    return ["git", "-C", str(repo), "worktree", "add", "--detach", "--force", str(dest), commit]
+
+
+def checkout_argv(dest: Path, commit: str) -> list[str]:
+    return ["git", "-C", str(dest), "checkout", "--quiet", "--detach", commit]
+
+
+def check_comparable(rounds: list[dict]) -> tuple[str, str]:
+    """(accel, qemu_version) shared by every round; UserError naming the first that differs."""
+    if not rounds:
+        raise UserError("no bench rounds to compare")
+    first = rounds[0]
+    for r in rounds[1:]:
+        for key, what in (("accel", "accelerators"), ("qemu_version", "QEMU versions")):
+            if r[key] != first[key]:
+                raise UserError(
+                    f"refusing to compare results taken with different {what}: "
+                    f"round {first['index']} {first['label']} ran with {first[key]}, "
+                    f"round {r['index']} {r['label']} with {r[key]}",
+                    hint="timings are only comparable under one accelerator and one QEMU; "
+                         "rerun every kernel in one `patchkit bench` (or pass --accel)")
+    return first["accel"], first["qemu_version"]
+
+
+def numeric(value) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    return None
+
+
+def metric_values(rounds: list[dict], label: str, metric: Metric) -> tuple[list[float], int]:
+    """(numeric values over the rounds that passed the test, rounds where the figure is 'n/a')."""
+    values, missing = [], 0
+    for r in rounds:
+        if r["label"] != label or r["statuses"].get(metric.test) != "PASS":
+            continue
+        v = r["figures"].get(metric.test, {}).get(metric.figure)
+        x = numeric(v)
+        if x is None:
+            missing += 1
+        else:
+            values.append(x)
+    return values, missing
+
+
+def summarise(rounds: list[dict], labels=LABELS, *, seed: int = stats.DEFAULT_SEED,
+              resamples: int = stats.DEFAULT_RESAMPLES) -> list[dict]:
+    """Per metric and kernel: n, median, 95 % CI, ratio to baseline with CI, verdict."""
+    rng = random.Random(seed)
+    table = []
+    for m in METRICS:
+        row = {"metric": m.key, "title": m.title, "unit": m.unit, "kernels": {}}
+        ref, _ = metric_values(rounds, labels[0], m)
+        for label in labels:
+            values, missing = metric_values(rounds, label, m)
+            cell = {"n": len(values), "values": values, "na_rounds": missing}
+            if values:
+                ci = stats.bootstrap_median(values, rng=rng, resamples=resamples)
+                cell.update(median=ci.estimate, low=ci.low, high=ci.high)
+                if label != labels[0] and ref:
+                    ratio = stats.bootstrap_ratio(values, ref, rng=rng, resamples=resamples)
+                    if ratio is not None:
+                        cell.update(ratio=ratio.estimate, ratio_low=ratio.low, ratio_high=ratio.high,
+                                    significance=stats.significance(ratio),
+                                    verdict=(stats.direction(ratio, m.higher_is_better)
+                                             if m.higher_is_better is not None else ""))
+            row["kernels"][label] = cell
+        table.append(row)
+    return table
+
+
+def fmt(x: float | None) -> str:
+    """A figure with three significant digits and thousands separators."""
+    if x is None:
+        return "n/a"
+    if x == 0:
+        return "0"
+    ax = abs(x)
+    if ax >= 1000:
+        return f"{x:,.0f}"
+    digits = max(0, 2 - math.floor(math.log10(ax)))
+    return f"{x:,.{digits}f}"
+
+
+def cell_text(cell: dict) -> str:
+    if not cell.get("n"):
+        return "n/a"
+    return f"{fmt(cell['median'])} [{fmt(cell['low'])}, {fmt(cell['high'])}]"
+
+
+def ratio_text(cell: dict) -> str:
+    if "ratio" not in cell:
+        return "n/a"
+    text = f"{cell['ratio']:.3f} [{cell['ratio_low']:.3f}, {cell['ratio_high']:.3f}]"
+    if cell.get("significance"):
+        text += f" {cell['significance']}"
+    elif cell.get("verdict"):
+        text += f" ({cell['verdict']})"
+    return text
+
+
+def markdown_table(summary: list[dict], labels=LABELS) -> str:
+    head = ["metric"] + [TITLES[lb] for lb in labels] + [f"{TITLES[lb]} / baseline" for lb in labels[1:]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in summary:
+        title = row["title"] + (f" ({row['unit']})" if row["unit"] else "")
+        cells = [cell_text(row["kernels"][lb]) for lb in labels]
+        ratios = [ratio_text(row["kernels"][lb]) for lb in labels[1:]]
+        lines.append("| " + " | ".join([title] + cells + ratios) + " |")
+    return "\n".join(lines)
+
+
+def cover_block(result: dict) -> str:
+    """Markdown to paste below the cover letter's '---'."""
+    meta = result["meta"]
+    n = meta["rounds"]
+    lines = [
+        f"Performance (patchkit bench, {meta['date']}): baseline = {meta['tree']} without patches, "
+        f"base layer = the prerequisite swap batching series alone, series = this series on top.",
+        f"Machine: {meta['machine']['cpu']} ({meta['machine']['cores']} cores), "
+        f"QEMU {meta['qemu_version']}, accelerator {meta['accel'].upper()}, "
+        f"guest {meta['smp']} vCPU / {meta['memory_mb']} MiB, zram {meta.get('algorithm', '?')}; "
+        f"N = {n} interleaved rounds per kernel (A B C A B C ...), same config, initramfs and QEMU.",
+        "Cells: median over the rounds [95% bootstrap CI]; ratio to baseline [95% CI], "
+        "\"no significant difference\" where that interval contains 1. "
+        "Latencies are cold swap-in faults (major faults) of every 8th page of 64 MiB.",
+        "",
+        markdown_table(result["summary"], meta["labels"]),
+        "",
+    ]
+    if meta.get("sources_note"):
+        lines += [f"Note: {meta['sources_note']}", ""]
+    if result.get("findings"):
+        lines += ["Findings:"] + [f"- {f}" for f in result["findings"]] + [""]
+    lines += [
+        "The author's published numbers (theirs, from the v1 thread; a different machine and method: "
+        f"{AUTHOR_NUMBERS['method']}):",
+        "",
+        "| case | metric | theirs, with series | theirs, before |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {c} | {m} | {a} | {b} |" for c, m, a, b in AUTHOR_NUMBERS["rows"]]
+    if meta["accel"] == "tcg":
+        lines += ["", "Under TCG every guest instruction is emulated: compare the ratios, "
+                      "not the absolute times, with numbers taken on hardware."]
+    return "\n".join(lines) + "\n"
+
+
+def findings(summary: list[dict], labels=LABELS) -> list[str]:
+    """One sentence per metric where a kernel is significantly worse than the baseline."""
+    out = []
+    for row in summary:
+        for lb in labels[1:]:
+            cell = row["kernels"][lb]
+            if cell.get("verdict") == "worse":
+                out.append(f"{TITLES[lb]}: {row['title']} {ratio_text(cell)} vs baseline")
+    return out
+
+
+def machine() -> dict:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release()}
+
+
+# ---------------------------------------------------------------- sources and builds
+
+
+def optional(name: str):
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        return None
+
+
+def checkout(repo: Path, commit: str, dest: Path) -> Path:
+    """A detached worktree of repo at commit (created, or moved there when it exists)."""
+    if (dest / ".git").exists():
+        proc.run(checkout_argv(dest, commit))
+    else:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        proc.run(worktree_argv(repo, dest, commit))
+    return dest
+
+
+def rendered_sources(args, workdir: Path) -> dict[str, Kernel]:
+    """The three kernels' sources, rendered from the series templates on the pinned tree."""
+    render = optional("patchkit.render")
+    if render is None:
+        raise UserError("patchkit.render is not part of this build", hint="or pass --source LABEL=PATH for each kernel")
+    tree = render.open_tree(args.tree)
+    full = render.render_series(args.series, tree=tree)
+    base = render.render_series(args.base_layer, tree=tree)
+    commits = {
+        "baseline": (full.repo, full.base_commit, f"{getattr(tree, 'name', 'tree')} @ {full.base_commit[:12]}"),
+        "base-layer": (base.repo, base.tip, f"render {args.base_layer} @ {base.tip[:12]}"),
+        "series": (full.repo, full.tip, f"render {args.series} @ {full.tip[:12]}"),
+    }
+    return {label: Kernel(label, checkout(repo, commit, workdir / "src" / label), origin)
+            for label, (repo, commit, origin) in commits.items()}
+
+
+def resolve_kernels(args, workdir: Path) -> tuple[dict[str, Kernel], str]:
+    sources = parse_assignments(args.source, "--source")
+    prebuilt = parse_assignments(args.kernel, "--kernel")
+    for label, path in prebuilt.items():
+        if label not in sources:
+            raise UserError(f"--kernel {label}={path} needs --source {label}=TREE it was built from")
+        if not path.is_file():
+            raise UserError(f"--kernel {label}={path}: no such file")
+    note = ""
+    if sources:
+        missing = [lb for lb in LABELS if lb not in sources]
+        if missing:
+            raise UserError(f"--source given for {', '.join(sources)} but not for {', '.join(missing)}",
+                            hint="give all three, or none to render the series")
+        for label, path in sources.items():
+            if not (path / "Makefile").is_file():
+                raise UserError(f"--source {label}={path}: not a kernel tree (no Makefile)")
+        kernels = {lb: Kernel(lb, sources[lb].resolve(), f"--source {sources[lb]}") for lb in LABELS}
+        note = ("kernels from --source checkouts" + (" and prebuilt --kernel images" if prebuilt else "")
+                + ", not rendered from the templates")
+    else:
+        kernels = rendered_sources(args, workdir)
+    for label, path in prebuilt.items():
+        kernels[label].kernel = path.resolve()
+        kernels[label].config_hash = config_hash_near(path)
+    return kernels, note
+
+
+def config_hash_near(kernel: Path) -> str | None:
+    """sha256 of the .config beside a prebuilt bzImage (saved as config or .config), if any."""
+    for cand in (kernel.parent / "config", kernel.parent / ".config"):
+        if cand.is_file():
+            return ".config:" + hashlib.sha256(cand.read_bytes()).hexdigest()[:16]
+    return None
+
+
+def build_kernels(kernels: dict[str, Kernel], config: str, runtime: str) -> None:
+    todo = [k for k in kernels.values() if k.kernel is None]
+    if not todo:
+        return
+    build = optional("patchkit.build")
+    if build is None:
+        raise UserError("patchkit.build is not part of this build",
+                        hint="merge the build module, or pass --kernel LABEL=BZIMAGE for each kernel")
+    for k in todo:
+        start = time.monotonic()
+        with ui.stage(f"bench build {k.label}", "building"):
+            res = build.build(k.source, config=config, runtime=runtime, jobs=2)
+        k.kernel = Path(res.kernel)
+        frag = (res.metadata.get("config") or {}).get("hash")
+        k.config_hash = f"fragments:{frag}" if frag else None
+        k.build_seconds = round(time.monotonic() - start, 1)
+
+
+def check_same_config(kernels: dict[str, Kernel]) -> None:
+    """Every kernel built from the same config fragments (kernels of unknown config only warn)."""
+    hashes = {k.label: k.config_hash for k in kernels.values()}
+    known = {h for h in hashes.values() if h}
+    # a built kernel's fragment hash and a prebuilt one's .config hash are not comparable
+    if any(len({h for h in known if h.split(":")[0] == kind}) > 1 for kind in ("fragments", ".config")):
+        raise UserError("the kernels were built with different configs: "
+                        + ", ".join(f"{lb} {h}" for lb, h in hashes.items()),
+                        hint="build all three with the same --config")
+    if None in hashes.values():
+        ui.warn("bench", "config of " + ", ".join(lb for lb, h in hashes.items() if not h)
+                + " unknown: cannot check that all kernels share one config")
+
+
+# ---------------------------------------------------------------- the run
+
+
+def run_rounds(kernels: dict[str, Kernel], *, rounds: int, accel: str, out: Path,
+               initrd_source: Path) -> list[Round]:
+    from patchkit import boot as boot_mod
+
+    done: list[Round] = []
+    order = schedule(LABELS, rounds)
+    for i, (rnd, label) in enumerate(order, start=1):
+        k = kernels[label]
+        start = time.monotonic()
+        res = boot_mod.boot(k.kernel, source=initrd_source, tests=TESTS, timeout=BOOT_TIMEOUT,
+                            log_dir=out / "rounds" / f"{rnd:02d}-{label}", memory_mb=MEMORY_MB, smp=SMP,
+                            accel=accel)
+        r = Round(rnd, label, res.status, res.accel, res.qemu_version, round(time.monotonic() - start, 1),
+                  figures={t.name: t.figures for t in res.tests},
+                  statuses={t.name: t.status for t in res.tests},
+                  detail=res.detail, console_log=str(res.console_log))
+        done.append(r)
+        # the first boot settles the accelerator; every later one must use it
+        accel = done[0].accel
+        check_comparable([asdict(x) for x in done])
+        ui.info("bench", f"[{i}/{len(order)}] round {rnd} {label}: {res.status} in {r.seconds:.0f}s"
+                + (f" ({res.detail})" if res.detail else ""))
+    return done
+
+
+def analyse(rounds: list[dict], meta: dict) -> dict:
+    accel, qemu_version = check_comparable(rounds)
+    meta = dict(meta, accel=accel, qemu_version=qemu_version)
+    summary = summarise(rounds, meta["labels"])
+    result = {"meta": meta, "rounds": rounds, "summary": summary}
+    result["findings"] = findings(summary, meta["labels"]) + explain_slowdowns(rounds, summary)
+    algs = {r["figures"].get("bench-swapout", {}).get("bench.algorithm") for r in rounds} - {None}
+    if algs:
+        meta["algorithm"] = "/".join(sorted(algs))
+    return result
+
+
+def explain_slowdowns(rounds: list[dict], summary: list[dict]) -> list[str]:
+    """Counters beside a significant slowdown: what differs between the kernels, per workload."""
+    out = []
+    worse = {row["metric"].split(".")[0] for row in summary
+             for lb in LABELS[1:] if row["kernels"][lb].get("verdict") == "worse"}
+    probes = {"swapout": ("bench-swapout", ["swapout.io.write_folios_per_submit", "swapout.io.zram_requests",
+                                            "swapout.sys_s", "swapout.pswpout"]),
+              "zspool": ("bench-swapin", ["lat.cold_share", "lat.swapcache_after_pageout_kb",
+                                          "lat.io.read_folios_per_submit", "lat.pswpin"]),
+              "writeback": ("bench-writeback", ["lat.cold_share", "lat.bd_reads_per_sample",
+                                                "lat.disk_reads_per_sample", "lat.swapcache_after_pageout_kb"])}
+    for group in sorted(worse & set(probes)):
+        test, keys = probes[group]
+        parts = []
+        for key in keys:
+            meds = []
+            for lb in LABELS:
+                vals = [numeric(r["figures"].get(test, {}).get(key)) for r in rounds
+                        if r["label"] == lb and r["statuses"].get(test) == "PASS"]
+                vals = [v for v in vals if v is not None]
+                meds.append(f"{TITLES[lb]} {fmt(stats.median(vals)) if vals else 'n/a'}")
+            parts.append(f"{key}: " + ", ".join(meds))
+        out.append(f"{group} counters (medians): " + "; ".join(parts))
+    return out
+
+
+def write_outputs(result: dict, out: Path) -> None:
+    from patchkit import plots
+
+    out.mkdir(parents=True, exist_ok=True)
+    pngs = plots.write_all(result, out)
+    result["meta"]["plots"] = [p.name for p in pngs]
+    tmp = out / ".bench.json.tmp"
+    tmp.write_text(json.dumps(result, indent=1, default=str) + "\n")
+    tmp.replace(out / "bench.json")
+    block = cover_block(result)
+    (out / "cover-block.md").write_text(block)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rounds", "-n", type=int, default=5, help="interleaved rounds per kernel (default 5)")
+    p.add_argument("--series", default="zram-swap-ops", help="the full series (default zram-swap-ops)")
+    p.add_argument("--base-layer", default="swap-batching",
+                   help="the series the full one depends on, benched alone (default swap-batching)")
+    p.add_argument("--tree", default=None, help="tree name or checkout (default: the pinned tree)")
+    p.add_argument("--config", default="minimal", help="build config flavour for all three (default minimal)")
+    p.add_argument("--runtime", default="auto", help="build runtime (see patchkit build)")
+    p.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto",
+                   help="QEMU accelerator for every boot (auto: probe once, then keep it)")
+    p.add_argument("--source", action="append", metavar="LABEL=PATH",
+                   help="development escape hatch: a kernel checkout instead of rendering; "
+                        f"LABEL is one of {', '.join(LABELS)}; give all three")
+    p.add_argument("--kernel", action="append", metavar="LABEL=BZIMAGE",
+                   help="with --source: a bzImage already built from that checkout (skips the build)")
+    p.add_argument("-o", "--output", type=Path, default=None,
+                   help="report folder (default: the cache's out/bench/<date>/)")
+    p.add_argument("--report", nargs="+", type=Path, metavar="BENCH_JSON",
+                   help="no run: rebuild the report from bench.json files (merged; they must share "
+                        "accelerator and QEMU version)")
+
+
+def run(args) -> int:
+    if proc.DRY_RUN:
+        raise UserError("--dry-run is not supported by bench: it measures, so it must run")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = Path(args.output or paths.out_dir() / "bench" / stamp)
+    if args.report:
+        result = merge_reports(args.report)
+        write_outputs(result, out)
+        print_summary(result, out)
+        return 0
+    start = time.monotonic()
+    workdir = paths.cache_dir() / "bench"
+    kernels, note = resolve_kernels(args, workdir)
+    build_kernels(kernels, args.config, args.runtime)
+    check_same_config(kernels)
+    from patchkit import initramfs
+
+    initrd = initramfs.build_image(source=kernels["baseline"].source)
+    rounds = run_rounds(kernels, rounds=args.rounds, accel=args.accel, out=out,
+                        initrd_source=kernels["baseline"].source)
+    meta = {
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
+        "rounds": args.rounds,
+        "labels": list(LABELS),
+        "tests": TESTS,
+        "memory_mb": MEMORY_MB,
+        "smp": SMP,
+        "machine": machine(),
+        "tree": args.tree or "linux-source-6.12",
+        "kernels": {lb: {"origin": k.origin, "source": str(k.source), "kernel": str(k.kernel),
+                         "config_hash": k.config_hash, "build_seconds": k.build_seconds}
+                    for lb, k in kernels.items()},
+        "initramfs_sha256": hashlib.sha256(initrd.read_bytes()).hexdigest(),
+        "sources_note": note,
+    }
+    result = analyse([asdict(r) for r in rounds], meta)
+    result["meta"]["total_seconds"] = round(time.monotonic() - start, 1)
+    result["meta"]["boot_seconds"] = round(sum(r.seconds for r in rounds), 1)
+    write_outputs(result, out)
+    print_summary(result, out)
+    failed = [r for r in rounds if r.status != "PASS"]
+    return 1 if failed else 0
+
+
+def merge_reports(files: list[Path]) -> dict:
+    rounds, metas = [], []
+    for f in files:
+        try:
+            data = json.loads(Path(f).read_text())
+        except (OSError, ValueError) as exc:
+            raise UserError(f"cannot read bench results {f}: {exc}") from exc
+        if "rounds" not in data or "meta" not in data:
+            raise UserError(f"{f} is not a patchkit bench.json (no rounds/meta)")
+        metas.append(data["meta"])
+        rounds += data["rounds"]
+    meta = dict(metas[0])
+    meta["rounds"] = min(sum(1 for r in rounds if r["label"] == lb) for lb in meta["labels"])
+    meta["merged_from"] = [str(f) for f in files]
+    return analyse(rounds, meta)
+
+
+def print_summary(result: dict, out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    meta = result["meta"]
+    labels = meta["labels"]
+    failed = [r for r in result["rounds"] if r["status"] != "PASS"]
+    table = Table(title=f"patchkit bench: N={meta['rounds']}, {meta['accel']}, QEMU {meta['qemu_version']}")
+    table.add_column("metric")
+    for lb in labels:
+        table.add_column(TITLES[lb], justify="right")
+    for lb in labels[1:]:
+        table.add_column(f"{TITLES[lb]}/baseline", justify="right")
+    for row in result["summary"]:
+        table.add_row(row["title"] + (f" ({row['unit']})" if row["unit"] else ""),
+                      *[cell_text(row["kernels"][lb]) for lb in labels],
+                      *[ratio_text(row["kernels"][lb]) for lb in labels[1:]])
+    con = Console()
+    con.print(table)
+    for f in result.get("findings", []):
+        con.print(f"finding: {f}")
+    for r in failed:
+        con.print(f"round {r['index']} {r['label']}: {r['status']} {r['detail']} ({r['console_log']})")
+    if "total_seconds" in meta:
+        con.print(f"total {ui.duration(meta['total_seconds'])} (boots {ui.duration(meta['boot_seconds'])})")
+    con.print(f"report: {out / 'bench.json'}, {out / 'cover-block.md'}, plots: {', '.join(meta.get('plots', []))}")
+

@@ -1,0 +1,505 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * pk-bench: the guest side of `patchkit bench` (swap through zram, measured).
+ *
+ *   pk-bench swapout -m MB
+ *	Fill MB of anonymous memory (more than guest RAM), one compressible,
+ *	non-zero page at a time, and time it.  Reclaim pushes the overflow to
+ *	zram.  Swap-out throughput is the pages pswpout counted during the fill
+ *	over its wall time; system CPU is the "system" column of /proc/stat
+ *	(every CPU, so kswapd counts too).  Afterwards every page is read back
+ *	and checked (not timed): a kernel that loses data gets no figure.
+ *
+ *   pk-bench latency -m MB -k STRIDE [-w] [-d DISK]
+ *	Fill MB, push it all to swap with MADV_PAGEOUT, evict what stayed in the
+ *	swap cache with a balloon, optionally (-w) mark every zram slot idle and
+ *	write the idle ones back to zram's backing device, drop caches, then
+ *	fault in every STRIDE-th page with a first read, timing each fault with
+ *	clock_gettime(CLOCK_MONOTONIC).  A sampled fault is "cold" when it was a
+ *	major fault (getrusage ru_majflt moved), i.e. it really read swap; the
+ *	latency figures are over cold faults, and the share of cold faults is
+ *	reported beside them, with the backing-device reads per sample (zram
+ *	bd_stat and DISK's own I/O counter): the two confounders of the numbers
+ *	the series' author published.
+ *
+ * Every run also reports the swap I/O counters of the base layer
+ * (/sys/kernel/debug/swap_io; "n/a" on a kernel without them) and zram0's
+ * own request counters (/sys/block/zram0/stat), per phase.
+ *
+ * Output: "key value" lines on stdout (patchkit's figure format).  Exit
+ * status: 0 measured, 1 a page read back wrong, 2 the machine refused
+ * (mmap, madvise, sysfs), 64 usage error.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+
+#define PAGE 4096UL
+#define WORDS (PAGE / sizeof(uint64_t))
+#define SWAP_IO "/sys/kernel/debug/swap_io/"
+#define ZRAM "/sys/block/zram0/"
+#define QUANTILES 256
+
+static const char *swap_io_names[4] = {
+	"read_submits", "read_folios", "write_submits", "write_folios"
+};
+
+struct snap {
+	double t;		/* CLOCK_MONOTONIC seconds */
+	long long pswpin, pswpout;
+	long long sys_ticks;	/* /proc/stat cpu "system" */
+	long long swap_io[4];	/* -1: no such counter on this kernel */
+	long long zram_rd, zram_wr;	/* /sys/block/zram0/stat requests */
+	long long bd_reads;	/* zram bd_stat, -1 without writeback */
+	long long disk_rd;	/* backing disk read requests, -1 without */
+};
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* The whole of a small file into buf; -1 if it cannot be read. */
+static int read_small(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = 0;
+	return 0;
+}
+
+static int write_small(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, text, strlen(text));
+	close(fd);
+	return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+static long long read_ll(const char *path)
+{
+	char buf[64];
+
+	if (read_small(path, buf, sizeof(buf)))
+		return -1;
+	return strtoll(buf, NULL, 10);
+}
+
+/* The n-th (0-based) number of a whitespace-separated file; -1 if absent. */
+static long long nth_field(const char *path, int n)
+{
+	char buf[512], *p = buf, *end;
+	long long v = -1;
+	int i;
+
+	if (read_small(path, buf, sizeof(buf)))
+		return -1;
+	for (i = 0; i <= n; i++) {
+		v = strtoll(p, &end, 10);
+		if (end == p)
+			return -1;
+		p = end;
+	}
+	return v;
+}
+
+static long long vmstat(const char *key)
+{
+	static char buf[16384];
+	size_t len = strlen(key);
+	char *p;
+
+	if (read_small("/proc/vmstat", buf, sizeof(buf)))
+		return -1;
+	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (!strncmp(p, key, len) && p[len] == ' ')
+			return strtoll(p + len + 1, NULL, 10);
+	return -1;
+}
+
+static long long meminfo_kb(const char *key)
+{
+	static char buf[8192];
+	size_t len = strlen(key);
+	char *p;
+
+	if (read_small("/proc/meminfo", buf, sizeof(buf)))
+		return -1;
+	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (!strncmp(p, key, len) && p[len] == ':')
+			return strtoll(p + len + 1, NULL, 10);
+	return -1;
+}
+
+static long long sys_ticks(void)
+{
+	char buf[512];
+	long long v[3];
+
+	if (read_small("/proc/stat", buf, sizeof(buf)) ||
+	    sscanf(buf, "cpu %lld %lld %lld", &v[0], &v[1], &v[2]) != 3)
+		return -1;
+	return v[2];
+}
+
+static char disk_stat_path[128];
+
+static void take(struct snap *s)
+{
+	char path[128];
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), SWAP_IO "%s", swap_io_names[i]);
+		s->swap_io[i] = read_ll(path);
+	}
+	s->zram_rd = nth_field(ZRAM "stat", 0);
+	s->zram_wr = nth_field(ZRAM "stat", 4);
+	s->bd_reads = nth_field(ZRAM "bd_stat", 1);
+	s->disk_rd = disk_stat_path[0] ? nth_field(disk_stat_path, 0) : -1;
+	s->pswpin = vmstat("pswpin");
+	s->pswpout = vmstat("pswpout");
+	s->sys_ticks = sys_ticks();
+	s->t = now();
+}
+
+static void fig_ll(const char *key, long long v)
+{
+	if (v < 0)
+		printf("%s n/a\n", key);
+	else
+		printf("%s %lld\n", key, v);
+}
+
+static void fig_ratio(const char *key, double num, double den, double scale, int ok)
+{
+	if (!ok || den <= 0)
+		printf("%s n/a\n", key);
+	else
+		printf("%s %.3f\n", key, num * scale / den);
+}
+
+/* Counters of one phase: base-layer batching and zram0 requests per page. */
+static void io_figures(const char *pfx, const struct snap *a, const struct snap *b)
+{
+	long long d[4], pages = (b->pswpin - a->pswpin) + (b->pswpout - a->pswpout);
+	int have = 1, i;
+	char key[96];
+
+	for (i = 0; i < 4; i++) {
+		d[i] = (a->swap_io[i] < 0 || b->swap_io[i] < 0) ? -1 : b->swap_io[i] - a->swap_io[i];
+		have &= d[i] >= 0;
+		snprintf(key, sizeof(key), "%s.%s", pfx, swap_io_names[i]);
+		fig_ll(key, d[i]);
+	}
+	snprintf(key, sizeof(key), "%s.read_folios_per_submit", pfx);
+	fig_ratio(key, d[1], d[0], 1, have);
+	snprintf(key, sizeof(key), "%s.write_folios_per_submit", pfx);
+	fig_ratio(key, d[3], d[2], 1, have);
+	snprintf(key, sizeof(key), "%s.submits_per_1000_pages", pfx);
+	fig_ratio(key, d[0] + d[2], pages, 1000, have);
+	snprintf(key, sizeof(key), "%s.zram_requests", pfx);
+	fig_ll(key, (b->zram_rd - a->zram_rd) + (b->zram_wr - a->zram_wr));
+	snprintf(key, sizeof(key), "%s.zram_requests_per_1000_pages", pfx);
+	fig_ratio(key, (b->zram_rd - a->zram_rd) + (b->zram_wr - a->zram_wr), pages, 1000,
+		  a->zram_rd >= 0);
+	snprintf(key, sizeof(key), "%s.swapped_pages", pfx);
+	fig_ll(key, pages);
+}
+
+/* Page i's pattern: one word in four from a hash, the rest a fixed text (compresses ~3:1). */
+static void fill_page(uint64_t *w, unsigned long i)
+{
+	uint64_t x = (i + 1) * 0x9e3779b97f4a7c15ULL;
+	unsigned long j;
+
+	for (j = 0; j < WORDS; j++) {
+		if (j % 4 == 0) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			w[j] = x | 1;
+		} else {
+			w[j] = 0x6b6e696c68637461ULL + j;	/* "patchkit"-ish, non-zero */
+		}
+	}
+}
+
+static int page_ok(const uint64_t *w, unsigned long i)
+{
+	uint64_t want[WORDS];
+
+	fill_page(want, i);
+	return !memcmp(w, want, PAGE);
+}
+
+static char *map_region(unsigned long pages)
+{
+	void *p = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
+		fprintf(stderr, "pk-bench: mmap of %lu pages: %s\n", pages, strerror(errno));
+		exit(2);
+	}
+	/* 4 KiB folios only: the author's numbers and zram's slots are per page */
+	madvise(p, pages * PAGE, MADV_NOHUGEPAGE);
+	return p;
+}
+
+static unsigned long verify(char *r, unsigned long pages, unsigned long stride)
+{
+	unsigned long i, bad = 0;
+
+	for (i = 0; i < pages; i += stride)
+		bad += !page_ok((uint64_t *)(r + i * PAGE), i);
+	return bad;
+}
+
+static int swapout(unsigned long mb)
+{
+	unsigned long pages = mb * (1024 * 1024 / PAGE), i, bad;
+	struct snap a, b;
+	double secs, gib;
+	long long swapped;
+	char *r = map_region(pages);
+	long hz = sysconf(_SC_CLK_TCK);
+
+	take(&a);
+	for (i = 0; i < pages; i++)
+		fill_page((uint64_t *)(r + i * PAGE), i);
+	take(&b);
+	secs = b.t - a.t;
+	swapped = b.pswpout - a.pswpout;
+	gib = swapped * (double)PAGE / (1 << 30);
+	printf("swapout.fill_mb %lu\n", mb);
+	printf("swapout.seconds %.3f\n", secs);
+	printf("swapout.fill_mb_s %.2f\n", mb / secs);
+	fig_ll("swapout.pswpout", swapped);
+	printf("swapout.mb_s %.2f\n", swapped * (double)PAGE / (1 << 20) / secs);
+	printf("swapout.pages_s %.0f\n", swapped / secs);
+	printf("swapout.sys_s %.2f\n", (double)(b.sys_ticks - a.sys_ticks) / hz);
+	fig_ratio("swapout.sys_s_per_gib", (double)(b.sys_ticks - a.sys_ticks) / hz, gib, 1,
+		  swapped > 0 && a.sys_ticks >= 0);
+	io_figures("swapout.io", &a, &b);
+	bad = verify(r, pages, 1);
+	printf("swapout.verified_pages %lu\n", pages);
+	printf("swapout.bad_pages %lu\n", bad);
+	munmap(r, pages * PAGE);
+	if (swapped <= 0) {
+		fprintf(stderr, "pk-bench: the fill swapped nothing out: no figure\n");
+		return 2;
+	}
+	return bad ? 1 : 0;
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile of a sorted array. */
+static long long pct(const long long *v, unsigned long n, double p)
+{
+	unsigned long k = (unsigned long)(p / 100.0 * n + 0.999999);
+
+	if (k < 1)
+		k = 1;
+	if (k > n)
+		k = n;
+	return v[k - 1];
+}
+
+static void latency_stats(const char *pfx, long long *v, unsigned long n)
+{
+	unsigned long i;
+	double sum = 0;
+
+	printf("%s.samples %lu\n", pfx, n);
+	if (!n)
+		return;
+	qsort(v, n, sizeof(*v), cmp_ll);
+	for (i = 0; i < n; i++)
+		sum += v[i];
+	printf("%s.avg_ns %.0f\n", pfx, sum / n);
+	printf("%s.p50_ns %lld\n", pfx, pct(v, n, 50));
+	printf("%s.p99_ns %lld\n", pfx, pct(v, n, 99));
+	printf("%s.p999_ns %lld\n", pfx, pct(v, n, 99.9));
+	printf("%s.max_ns %lld\n", pfx, v[n - 1]);
+}
+
+/* Evenly spaced quantiles of the sorted samples: the distribution, small enough for a console line. */
+static void quantiles(const char *key, const long long *v, unsigned long n)
+{
+	unsigned long q, m = n < QUANTILES ? n : QUANTILES;
+
+	if (!n)
+		return;
+	printf("%s ", key);
+	for (q = 0; q < m; q++)
+		printf("%s%lld", q ? "," : "", v[m == 1 ? 0 : q * (n - 1) / (m - 1)]);
+	printf("\n");
+}
+
+static int latency(unsigned long mb, unsigned long stride, int writeback)
+{
+	unsigned long pages = mb * (1024 * 1024 / PAGE), n = (pages + stride - 1) / stride;
+	unsigned long i, s, ncold = 0, bad;
+	long long *lat = calloc(n, sizeof(*lat)), *cold = calloc(n, sizeof(*cold));
+	long long bd0 = 0, bd_total = 0, balloon_kb;
+	struct snap a, b;
+	struct rusage ru;
+	char *r = map_region(pages), *balloon;
+
+	if (!lat || !cold)
+		return 2;
+	for (i = 0; i < pages; i++)
+		fill_page((uint64_t *)(r + i * PAGE), i);
+	if (madvise(r, pages * PAGE, MADV_PAGEOUT)) {
+		fprintf(stderr, "pk-bench: madvise(MADV_PAGEOUT): %s\n", strerror(errno));
+		return 2;
+	}
+	printf("lat.swapcache_after_pageout_kb %lld\n", meminfo_kb("SwapCached"));
+	/*
+	 * Pages whose write was still in flight when reclaim looked at them stay
+	 * in the swap cache; a fault on them is a cheap minor fault.  Push them
+	 * out with memory pressure, so that every kernel starts cold.
+	 */
+	balloon_kb = meminfo_kb("MemFree") + meminfo_kb("SwapCached") + 16384;
+	balloon = map_region(balloon_kb / 4);
+	for (i = 0; i < (unsigned long)balloon_kb / 4; i++)
+		fill_page((uint64_t *)(balloon + i * PAGE), i);
+	munmap(balloon, balloon_kb / 4 * PAGE);
+	printf("lat.balloon_mb %lld\n", balloon_kb / 1024);
+	if (writeback) {
+		if (write_small(ZRAM "idle", "all") || write_small(ZRAM "writeback", "idle")) {
+			fprintf(stderr, "pk-bench: zram idle/writeback: %s\n", strerror(errno));
+			return 2;
+		}
+		fig_ll("lat.bd_count", nth_field(ZRAM "bd_stat", 0));
+		fig_ll("lat.bd_writes", nth_field(ZRAM "bd_stat", 2));
+	}
+	sync();
+	write_small("/proc/sys/vm/drop_caches", "3");
+	printf("lat.swapcache_before_kb %lld\n", meminfo_kb("SwapCached"));
+
+	take(&a);
+	for (i = 0, s = 0; i < pages; i += stride, s++) {
+		volatile char *p = r + i * PAGE;
+		long majflt;
+		long long t0, t1;
+
+		if (writeback)
+			bd0 = nth_field(ZRAM "bd_stat", 1);
+		getrusage(RUSAGE_SELF, &ru);
+		majflt = ru.ru_majflt;
+		t0 = now_ns();
+		(void)*p;
+		t1 = now_ns();
+		getrusage(RUSAGE_SELF, &ru);
+		lat[s] = t1 - t0;
+		if (ru.ru_majflt != majflt)
+			cold[ncold++] = t1 - t0;
+		if (writeback)
+			bd_total += nth_field(ZRAM "bd_stat", 1) - bd0;
+	}
+	take(&b);
+	printf("lat.stride %lu\n", stride);
+	printf("lat.region_mb %lu\n", mb);
+	printf("lat.cold_faults %lu\n", ncold);
+	printf("lat.cold_share %.4f\n", (double)ncold / s);
+	latency_stats("lat.cold", cold, ncold);
+	latency_stats("lat.all", lat, s);
+	quantiles("lat.cold_quantiles_ns", cold, ncold);
+	fig_ll("lat.pswpin", b.pswpin - a.pswpin);
+	if (writeback) {
+		fig_ratio("lat.bd_reads_per_sample", bd_total, s, 1, 1);
+		fig_ratio("lat.disk_reads_per_sample", b.disk_rd - a.disk_rd, s, 1, a.disk_rd >= 0);
+	}
+	io_figures("lat.io", &a, &b);
+	bad = verify(r, pages, stride);
+	printf("lat.bad_pages %lu\n", bad);
+	munmap(r, pages * PAGE);
+	return bad ? 1 : 0;
+}
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: pk-bench swapout -m MB\n"
+			"       pk-bench latency -m MB -k STRIDE [-w] [-d DISK]\n");
+	return 64;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long mb = 0, stride = 16;
+	int writeback = 0, opt;
+	const char *cmd;
+
+	if (argc < 2)
+		return usage();
+	cmd = argv[1];
+	optind = 2;
+	while ((opt = getopt(argc, argv, "m:k:wd:")) != -1) {
+		switch (opt) {
+		case 'm':
+			mb = strtoul(optarg, NULL, 10);
+			break;
+		case 'k':
+			stride = strtoul(optarg, NULL, 10);
+			break;
+		case 'w':
+			writeback = 1;
+			break;
+		case 'd':
+			snprintf(disk_stat_path, sizeof(disk_stat_path), "/sys/block/%s/stat", optarg);
+			break;
+		default:
+			return usage();
+		}
+	}
+	if (!mb || !stride)
+		return usage();
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!strcmp(cmd, "swapout"))
+		return swapout(mb);
+	if (!strcmp(cmd, "latency"))
+		return latency(mb, stride, writeback);
+	return usage();
+}
