@@ -1,0 +1,233 @@
+"""patchkit bench: argument parsing, interleaving, comparability, summary and report."""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from patchkit import bench, boot, initramfs, paths, plots, stats
+from patchkit.errors import UserError
+
+
+def rnd(index, label, *, accel="tcg", qemu="7.2.19", swapout=None, p50=None, status="PASS",
+        test_status="PASS", extra=None):
+    figs = {
+        "bench-swapout": {"swapout.mb_s": swapout if swapout is not None else 100.0,
+                          "swapout.io.write_folios_per_submit": "n/a" if label == "baseline" else 20.5,
+                          "bench.algorithm": "lzo-rle"},
+        "bench-swapin": {"lat.cold.p50_ns": p50 if p50 is not None else 5000,
+                         "lat.cold_quantiles_ns": "1000,2000,3000,9000"},
+        "bench-writeback": {},
+    }
+    for test, more in (extra or {}).items():
+        figs[test].update(more)
+    return {"index": index, "label": label, "status": status, "accel": accel, "qemu_version": qemu,
+            "seconds": 30.0, "figures": figs,
+            "statuses": {"bench-swapout": test_status, "bench-swapin": "PASS", "bench-writeback": "PASS"},
+            "detail": "", "console_log": f"/x/{index}-{label}/console.log"}
+
+
+def row(summary, key):
+    return next(r for r in summary if r["metric"] == key)
+
+
+# ---------------------------------------------------------------- arguments and schedule
+
+
+def test_parse_assignments_maps_labels_to_paths():
+    got = bench.parse_assignments(["baseline=/a", "series=/c"], "--source")
+    assert {k: str(v) for k, v in got.items()} == {"baseline": "/a", "series": "/c"}
+
+
+@pytest.mark.parametrize("item, words", [("baseline", "LABEL=PATH"), ("foo=/x", "unknown label"),
+                                         ("series=", "LABEL=PATH")])
+def test_parse_assignments_rejects_bad_items_by_name(item, words):
+    with pytest.raises(UserError, match=words):
+        bench.parse_assignments([item], "--source")
+
+
+def test_parse_assignments_rejects_a_label_twice():
+    with pytest.raises(UserError, match="twice"):
+        bench.parse_assignments(["series=/a", "series=/b"], "--kernel")
+
+
+def test_schedule_interleaves_kernels_round_by_round():
+    assert bench.schedule(["A", "B", "C"], 2) == [(1, "A"), (1, "B"), (1, "C"), (2, "A"), (2, "B"), (2, "C")]
+    with pytest.raises(UserError, match="at least 1"):
+        bench.schedule(["A"], 0)
+
+
+def test_git_argv_builders():
+    assert bench.worktree_argv("/r", "/w/series", "abc") == [
+        "git", "-C", "/r", "worktree", "add", "--detach", "--force", "/w/series", "abc"]
+    assert bench.checkout_argv("/w/series", "abc") == ["git", "-C", "/w/series", "checkout", "--quiet",
+                                                       "--detach", "abc"]
+
+
+def test_partial_source_list_is_refused(tmp_path):
+    args = SimpleNamespace(source=[f"baseline={tmp_path}"], kernel=None)
+    with pytest.raises(UserError, match="not for base-layer, series"):
+        bench.resolve_kernels(args, tmp_path)
+
+
+def test_kernel_without_its_source_is_refused(tmp_path):
+    args = SimpleNamespace(source=None, kernel=[f"series={tmp_path}/bzImage"])
+    with pytest.raises(UserError, match="needs --source series"):
+        bench.resolve_kernels(args, tmp_path)
+
+
+def test_different_configs_are_refused():
+    ks = {lb: bench.Kernel(lb, "/s", "x", config_hash=h)
+          for lb, h in zip(bench.LABELS, ["fragments:aa", "fragments:aa", "fragments:bb"])}
+    with pytest.raises(UserError, match="different configs"):
+        bench.check_same_config(ks)
+
+
+def test_same_config_passes():
+    ks = {lb: bench.Kernel(lb, "/s", "x", config_hash="fragments:aa") for lb in bench.LABELS}
+    bench.check_same_config(ks)
+
+
+# ---------------------------------------------------------------- comparability
+
+
+def test_mixed_accelerators_are_refused_with_both_named():
+    rounds = [rnd(1, "baseline", accel="kvm"), rnd(1, "series", accel="tcg")]
+    with pytest.raises(UserError, match="different accelerators.*kvm.*tcg"):
+        bench.check_comparable(rounds)
+
+
+def test_mixed_qemu_versions_are_refused():
+    rounds = [rnd(1, "baseline"), rnd(1, "series", qemu="8.2.0")]
+    with pytest.raises(UserError, match="different QEMU versions"):
+        bench.check_comparable(rounds)
+
+
+def test_comparable_rounds_give_their_accelerator_and_qemu():
+    assert bench.check_comparable([rnd(1, "baseline"), rnd(1, "series")]) == ("tcg", "7.2.19")
+
+
+def test_merging_reports_with_different_accelerators_is_refused(tmp_path):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    meta = {"labels": list(bench.LABELS), "rounds": 1}
+    a.write_text(json.dumps({"meta": meta, "rounds": [rnd(1, lb, accel="kvm") for lb in bench.LABELS]}))
+    b.write_text(json.dumps({"meta": meta, "rounds": [rnd(1, lb, accel="tcg") for lb in bench.LABELS]}))
+    with pytest.raises(UserError, match="different accelerators"):
+        bench.merge_reports([a, b])
+
+
+def test_merge_refuses_a_file_that_is_not_bench_json(tmp_path):
+    f = tmp_path / "x.json"
+    f.write_text("{}")
+    with pytest.raises(UserError, match="not a patchkit bench.json"):
+        bench.merge_reports([f])
+
+
+# ---------------------------------------------------------------- summary
+
+
+def synthetic(n=5):
+    rounds = []
+    for i in range(1, n + 1):
+        jitter = (i - 3) * 0.5  # same small spread for every kernel
+        rounds.append(rnd(i, "baseline", swapout=100 + jitter, p50=5000 + 10 * jitter))
+        rounds.append(rnd(i, "base-layer", swapout=100.2 + jitter, p50=5000 + 10 * jitter))
+        rounds.append(rnd(i, "series", swapout=150 + jitter, p50=9000 + 10 * jitter))
+    return rounds
+
+
+def test_summary_marks_a_clear_change_and_no_difference():
+    s = bench.summarise(synthetic(), resamples=500)
+    mb = row(s, "swapout.mb_s")["kernels"]
+    assert mb["baseline"]["median"] == 100
+    assert mb["series"]["ratio"] == pytest.approx(1.5)
+    assert mb["series"]["verdict"] == "better" and mb["series"]["significance"] == ""
+    assert mb["base-layer"]["significance"] == stats.NO_DIFFERENCE
+    p50 = row(s, "zspool.p50_ns")["kernels"]
+    assert p50["series"]["verdict"] == "worse"  # a latency that went up
+
+
+def test_summary_uses_only_rounds_where_the_test_passed_and_counts_na():
+    rounds = synthetic(3)
+    rounds.append(rnd(4, "series", swapout=1.0, test_status="FAIL"))
+    s = bench.summarise(rounds, resamples=200)
+    cell = row(s, "swapout.mb_s")["kernels"]["series"]
+    assert cell["n"] == 3 and 1.0 not in cell["values"]
+    batching = row(s, "swapout.write_folios_per_submit")["kernels"]
+    assert batching["baseline"]["n"] == 0 and batching["baseline"]["na_rounds"] == 3
+    assert bench.cell_text(batching["baseline"]) == "n/a"
+    assert batching["series"]["median"] == 20.5
+
+
+def test_findings_name_the_worse_metric():
+    s = bench.summarise(synthetic(), resamples=500)
+    found = bench.findings(s)
+    assert any("series" in f and "zspool swap-in latency p50" in f for f in found)
+    assert not any("throughput" in f for f in found)
+
+
+def test_slowdown_explanation_lists_counters_per_kernel():
+    rounds = synthetic()
+    s = bench.summarise(rounds, resamples=200)
+    lines = bench.explain_slowdowns(rounds, s)
+    assert len(lines) == 1 and lines[0].startswith("zspool counters")
+    assert "lat.cold_share" in lines[0] and "baseline 6.12 n/a" in lines[0]
+
+
+@pytest.mark.parametrize("x, text", [(None, "n/a"), (0, "0"), (1234.5, "1,234"), (12.345, "12.3"),
+                                     (0.01234, "0.0123"), (1.5, "1.50")])
+def test_fmt_three_significant_digits(x, text):
+    assert bench.fmt(x) == text
+
+
+def analysed():
+    meta = {"date": "2026-11-26", "rounds": 5, "labels": list(bench.LABELS), "memory_mb": 256, "smp": 2,
+            "machine": {"cpu": "Test CPU 9000", "cores": 2}, "tree": "linux-source-6.12",
+            "sources_note": ""}
+    return bench.analyse(synthetic(), meta)
+
+
+def test_cover_block_names_machine_accel_qemu_n_and_the_authors_numbers_as_theirs():
+    text = bench.cover_block(analysed())
+    assert "Test CPU 9000 (2 cores)" in text
+    assert "QEMU 7.2.19" in text and "accelerator TCG" in text
+    assert "N = 5" in text
+    assert "theirs, with series" in text and "1,750 / 1,273 / 6,318 ns" in text
+    assert "no significant difference" in text
+    assert "zram lzo-rle" in text
+    table = [line for line in text.splitlines() if line.startswith("| swap-out throughput (MB/s)")]
+    assert table and "1.500 [" in table[0]
+
+
+def test_plots_are_written_as_png(tmp_path):
+    result = analysed()
+    files = plots.write_all(result, tmp_path)
+    names = sorted(p.name for p in files)
+    assert names == ["latency-zspool.png", "rounds.png"]  # no writeback samples in the data
+    for p in files:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_parse_quantiles():
+    assert plots.parse_quantiles("1,2,30") == [1.0, 2.0, 30.0]
+    assert plots.parse_quantiles(None) == []
+    assert plots.parse_quantiles("a,b") == []
+    assert plots.parse_quantiles(7) == [7.0]
+
+
+# ---------------------------------------------------------------- registration in boot/initramfs
+
+
+def test_bench_workloads_are_known_to_boot_but_not_in_the_default_suite():
+    known = boot.available_tests()
+    for t in bench.TESTS:
+        assert t in known
+        assert t not in boot.select_tests(None)
+    assert boot.DISKS["bench-writeback"][0] == "pk-bench-wb"
+
+
+def test_initramfs_carries_the_bench_scripts_and_program():
+    paths_in = {e.path for e in initramfs.guest_script_entries()}
+    assert {f"/patchkit/tests/{t}.sh" for t in bench.TESTS} <= paths_in
+    assert initramfs.GUEST_PROGRAMS["bench/pk-bench.c"] == "/patchkit/bin/pk-bench"
+    assert (paths.GUEST / "bench" / "pk-bench.c").is_file()
