@@ -36,5 +36,10 @@ validate: setup
 validate-bare: setup
 	$(PK) validate --series none
 
+# A/B/C performance: baseline, base layer, series (ROUNDS interleaved rounds).
+ROUNDS ?= 5
+bench: setup
+	$(PK) bench --rounds $(ROUNDS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache
