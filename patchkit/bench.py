@@ -67,8 +67,8 @@ class Metric:
 
 
 METRICS = [
-    Metric("swapout.mb_s", "bench-swapout", "swapout.mb_s", "swap-out throughput", "MB/s", True),
-    Metric("swapout.pages_s", "bench-swapout", "swapout.pages_s", "swap-out throughput", "pages/s", True),
+    Metric("swapout.mb_s", "bench-swapout", "swapout.tsc_mb_s", "swap-out throughput", "MB/s", True),
+    Metric("swapout.pages_s", "bench-swapout", "swapout.tsc_pages_s", "swap-out throughput", "pages/s", True),
     Metric("swapout.sys_s_per_gib", "bench-swapout", "swapout.sys_s_per_gib",
            "guest system CPU per GiB swapped out", "s/GiB", False),
     Metric("swapout.write_folios_per_submit", "bench-swapout", "swapout.io.write_folios_per_submit",
@@ -185,6 +185,58 @@ def check_comparable(rounds: list[dict]) -> tuple[str, str]:
                     hint="timings are only comparable under one accelerator and one QEMU; "
                          "rerun every kernel in one `patchkit bench` (or pass --accel)")
     return first["accel"], first["qemu_version"]
+
+
+LATENCY_TESTS = ("bench-swapin", "bench-writeback")
+LATENCY_STATS = ("avg", "p50", "p99", "p999", "max")
+
+
+def normalise(figures: dict, tsc_mhz: float) -> dict:
+    """Add host-time figures to one boot's {test: figures}: the guest counts TSC cycles.
+
+    A TCG guest's own clock is jiffies-coarse and loses ticks on a busy host;
+    its TSC is the host's, so cycles / host TSC rate is the real time.
+    """
+    out = {test: dict(figs) for test, figs in figures.items()}
+    so = out.get("bench-swapout", {})
+    cycles, pages = numeric(so.get("swapout.cycles")), numeric(so.get("swapout.pswpout"))
+    if cycles and pages is not None:
+        secs = cycles / (tsc_mhz * 1e6)
+        so["swapout.tsc_seconds"] = round(secs, 4)
+        so["swapout.tsc_mb_s"] = round(pages * 4096 / (1 << 20) / secs, 3)
+        so["swapout.tsc_pages_s"] = round(pages / secs, 1)
+    for test in LATENCY_TESTS:
+        figs = out.get(test)
+        if figs is None:
+            continue
+        for stat in LATENCY_STATS:
+            c = numeric(figs.get(f"lat.cold.{stat}_cycles"))
+            if c is not None:
+                figs[f"lat.cold.{stat}_ns"] = round(c * 1000 / tsc_mhz, 1)
+        q = figs.get("lat.cold_quantiles_cycles")
+        if isinstance(q, (str, int)):
+            try:
+                figs["lat.cold_quantiles_ns"] = [round(float(x) * 1000 / tsc_mhz, 1)
+                                                 for x in str(q).split(",") if x.strip()]
+            except ValueError:
+                pass
+            del figs["lat.cold_quantiles_cycles"]  # the ns list replaces it in bench.json
+    return out
+
+
+def host_tsc_mhz() -> float:
+    """The host's TSC rate (pk-bench tsc, built for the guest and run here)."""
+    from patchkit import initramfs
+
+    prog = initramfs.compile_program(paths.GUEST / "bench" / "pk-bench.c")
+    out = proc.run([str(prog), "tsc"]).stdout
+    try:
+        mhz = float(out.split()[1])
+    except (IndexError, ValueError) as exc:
+        raise InfraError(f"pk-bench tsc printed {out.strip()!r}, not 'tsc_mhz N'") from exc
+    if mhz <= 0:
+        raise InfraError("the host TSC does not tick (pk-bench tsc measured 0 MHz)")
+    return mhz
 
 
 def numeric(value) -> float | None:
@@ -448,7 +500,7 @@ def check_same_config(kernels: dict[str, Kernel]) -> None:
 
 
 def run_rounds(kernels: dict[str, Kernel], *, rounds: int, accel: str, out: Path,
-               initrd_source: Path) -> list[Round]:
+               initrd_source: Path, tsc_mhz: float) -> list[Round]:
     from patchkit import boot as boot_mod
 
     done: list[Round] = []
@@ -460,7 +512,7 @@ def run_rounds(kernels: dict[str, Kernel], *, rounds: int, accel: str, out: Path
                             log_dir=out / "rounds" / f"{rnd:02d}-{label}", memory_mb=MEMORY_MB, smp=SMP,
                             accel=accel)
         r = Round(rnd, label, res.status, res.accel, res.qemu_version, round(time.monotonic() - start, 1),
-                  figures={t.name: t.figures for t in res.tests},
+                  figures=normalise({t.name: t.figures for t in res.tests}, tsc_mhz),
                   statuses={t.name: t.status for t in res.tests},
                   detail=res.detail, console_log=str(res.console_log))
         done.append(r)
@@ -563,8 +615,10 @@ def run(args) -> int:
     from patchkit import initramfs
 
     initrd = initramfs.build_image(source=kernels["baseline"].source)
+    tsc_mhz = host_tsc_mhz()
     rounds = run_rounds(kernels, rounds=args.rounds, accel=args.accel, out=out,
-                        initrd_source=kernels["baseline"].source)
+                        initrd_source=kernels["baseline"].source, tsc_mhz=tsc_mhz)
+    tsc_after = host_tsc_mhz()
     meta = {
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "rounds": args.rounds,
@@ -578,6 +632,7 @@ def run(args) -> int:
                          "config_hash": k.config_hash, "build_seconds": k.build_seconds}
                     for lb, k in kernels.items()},
         "initramfs_sha256": hashlib.sha256(initrd.read_bytes()).hexdigest(),
+        "host_tsc_mhz": [tsc_mhz, tsc_after],
         "sources_note": note,
     }
     result = analyse([asdict(r) for r in rounds], meta)

@@ -3,7 +3,8 @@
   latency-zspool.png, latency-writeback.png
       distribution of cold swap-in fault latency per kernel: the empirical
       CDF of the quantiles each round reported (pk-bench prints 256 evenly
-      spaced quantiles of its sorted samples), pooled over the rounds, on a
+      spaced quantiles of its sorted samples, in cycles; bench.normalise()
+      turns them into ns), pooled over the rounds, on a
       log time axis; one line per kernel.
   rounds.png
       every round's value of the headline metrics per kernel, with the
@@ -27,7 +28,9 @@ ROUND_METRICS = ["swapout.mb_s", "swapout.sys_s_per_gib", "zspool.p50_ns", "zspo
 
 
 def parse_quantiles(value) -> list[float]:
-    """'1,2,3' (the guest's lat.cold_quantiles_ns figure) -> [1.0, 2.0, 3.0]; [] if absent or bad."""
+    """lat.cold_quantiles_ns (a list, or '1,2,3') -> [1.0, 2.0, 3.0]; [] if absent or bad."""
+    if isinstance(value, list):
+        return [float(x) for x in value if isinstance(x, (int, float))]
     if isinstance(value, (int, float)):
         return [float(value)]
     if not isinstance(value, str):

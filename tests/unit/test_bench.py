@@ -12,11 +12,11 @@ from patchkit.errors import UserError
 def rnd(index, label, *, accel="tcg", qemu="7.2.19", swapout=None, p50=None, status="PASS",
         test_status="PASS", extra=None):
     figs = {
-        "bench-swapout": {"swapout.mb_s": swapout if swapout is not None else 100.0,
+        "bench-swapout": {"swapout.tsc_mb_s": swapout if swapout is not None else 100.0,
                           "swapout.io.write_folios_per_submit": "n/a" if label == "baseline" else 20.5,
                           "bench.algorithm": "lzo-rle"},
         "bench-swapin": {"lat.cold.p50_ns": p50 if p50 is not None else 5000,
-                         "lat.cold_quantiles_ns": "1000,2000,3000,9000"},
+                         "lat.cold_quantiles_ns": [1000.0, 2000.0, 3000.0, 9000.0]},
         "bench-writeback": {},
     }
     for test, more in (extra or {}).items():
@@ -209,6 +209,7 @@ def test_plots_are_written_as_png(tmp_path):
 
 
 def test_parse_quantiles():
+    assert plots.parse_quantiles([1, 2.5]) == [1.0, 2.5]
     assert plots.parse_quantiles("1,2,30") == [1.0, 2.0, 30.0]
     assert plots.parse_quantiles(None) == []
     assert plots.parse_quantiles("a,b") == []
@@ -231,3 +232,32 @@ def test_initramfs_carries_the_bench_scripts_and_program():
     assert {f"/patchkit/tests/{t}.sh" for t in bench.TESTS} <= paths_in
     assert initramfs.GUEST_PROGRAMS["bench/pk-bench.c"] == "/patchkit/bin/pk-bench"
     assert (paths.GUEST / "bench" / "pk-bench.c").is_file()
+
+
+# ---------------------------------------------------------------- cycles -> host time
+
+
+def test_normalise_turns_guest_cycles_into_host_time():
+    raw = {
+        "bench-swapout": {"swapout.cycles": 2_000_000_000, "swapout.pswpout": 25600, "swapout.mb_s": 1.0},
+        "bench-swapin": {"lat.cold.p50_cycles": 2000, "lat.cold.p999_cycles": 30000,
+                         "lat.cold_quantiles_cycles": "1000,2000,4000"},
+        "bench-writeback": {"lat.cold.avg_cycles": "n/a"},
+    }
+    got = bench.normalise(raw, tsc_mhz=1000.0)  # 1 cycle per ns
+    so = got["bench-swapout"]
+    assert so["swapout.tsc_seconds"] == 2.0
+    assert so["swapout.tsc_mb_s"] == 50.0  # 100 MiB in 2 s
+    assert so["swapout.tsc_pages_s"] == 12800.0
+    assert so["swapout.mb_s"] == 1.0  # the guest's own figure is kept as it was
+    si = got["bench-swapin"]
+    assert si["lat.cold.p50_ns"] == 2000.0 and si["lat.cold.p999_ns"] == 30000.0
+    assert si["lat.cold_quantiles_ns"] == [1000.0, 2000.0, 4000.0]
+    assert "lat.cold_quantiles_cycles" not in si
+    assert "lat.cold.avg_ns" not in got["bench-writeback"]  # n/a stays absent, not 0
+    assert raw["bench-swapin"]["lat.cold_quantiles_cycles"] == "1000,2000,4000"  # input untouched
+
+
+def test_normalise_scales_by_the_tsc_rate():
+    got = bench.normalise({"bench-swapin": {"lat.cold.p50_cycles": 2600}}, tsc_mhz=2600.0)
+    assert got["bench-swapin"]["lat.cold.p50_ns"] == 1000.0

@@ -49,6 +49,7 @@ def test_swapout_prints_every_figure_and_verifies_the_pages(pk_bench):
     assert figs["swapout.verified_pages"] == 8 * 256
     assert figs["swapout.bad_pages"] == 0
     assert isinstance(figs["swapout.seconds"], float) and figs["swapout.seconds"] > 0
+    assert isinstance(figs["swapout.cycles"], int) and figs["swapout.cycles"] > 0
     for key in ("swapout.mb_s", "swapout.pages_s", "swapout.sys_s", "swapout.io.zram_requests",
                 "swapout.io.write_submits", "swapout.io.write_folios_per_submit", "swapout.io.swapped_pages"):
         assert key in figs
@@ -63,3 +64,11 @@ def test_counters_missing_on_this_kernel_are_reported_as_na(pk_bench):
     # the host has no /sys/kernel/debug/swap_io (the base layer's counters)
     assert figs["swapout.io.write_submits"] == "n/a"
     assert figs["swapout.io.write_folios_per_submit"] == "n/a"
+
+
+def test_tsc_rate_matches_the_host_clock(pk_bench):
+    res = run(pk_bench, "tsc")
+    assert res.returncode == 0
+    key, value = res.stdout.split()
+    assert key == "tsc_mhz"
+    assert 100 < float(value) < 10000  # a real x86 TSC, in MHz
