@@ -2,17 +2,20 @@
 /*
  * pk-bench: the guest side of `patchkit bench` (swap through zram, measured).
  *
- *   pk-bench swapout -m MB
+ *   pk-bench swapout -m MB [-c CHUNK_MB]
  *	Fill MB of anonymous memory (more than guest RAM), one compressible,
- *	non-zero page at a time, and time it.  Reclaim pushes the overflow to
- *	zram.  Swap-out throughput is the pages pswpout counted during the fill
- *	over its wall time; system CPU is the "system" column of /proc/stat
- *	(every CPU, so kswapd counts too).  Afterwards every page is read back
- *	and checked (not timed): a kernel that loses data gets no figure.
+ *	non-zero page at a time, and time it.  With -c, every CHUNK_MB written
+ *	is pushed to zram at once with MADV_PAGEOUT (deterministic: each page
+ *	goes out once, through the same reclaim code, and a tiny guest cannot
+ *	run into a premature OOM kill); without, reclaim pushes the overflow.
+ *	Swap-out throughput is the pages pswpout counted during the fill over
+ *	its time; system CPU is the "system" column of /proc/stat (every CPU,
+ *	so kswapd counts too).  Afterwards every page is read back and checked
+ *	(not timed): a kernel that loses data gets no figure.
  *
  *   pk-bench latency -m MB -k STRIDE [-w] [-d DISK]
  *	Fill MB, push it all to swap with MADV_PAGEOUT, evict what stayed in the
- *	swap cache with a balloon, optionally (-w) mark every zram slot idle and
+ *	swap cache (memory.reclaim, else a balloon), optionally (-w) mark every zram slot idle and
  *	write the idle ones back to zram's backing device, drop caches, then
  *	fault in every STRIDE-th page with a first read, timing each fault in
  *	TSC cycles.  A sampled fault is "cold" when it was a major fault
@@ -51,6 +54,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -352,9 +356,10 @@ static unsigned long verify(char *r, unsigned long pages, unsigned long stride)
 	return bad;
 }
 
-static int swapout(unsigned long mb)
+static int swapout(unsigned long mb, unsigned long chunk_mb)
 {
-	unsigned long pages = mb * (1024 * 1024 / PAGE), i, bad;
+	unsigned long pages = mb * (1024 * 1024 / PAGE), i, bad, done = 0;
+	unsigned long chunk = chunk_mb * (1024 * 1024 / PAGE);
 	struct snap a, b;
 	double secs, gib;
 	long long swapped;
@@ -362,13 +367,22 @@ static int swapout(unsigned long mb)
 	long hz = sysconf(_SC_CLK_TCK);
 
 	take(&a);
-	for (i = 0; i < pages; i++)
+	for (i = 0; i < pages; i++) {
 		fill_page((uint64_t *)(r + i * PAGE), i);
+		if (chunk && (i + 1 - done == chunk || i + 1 == pages)) {
+			if (madvise(r + done * PAGE, (i + 1 - done) * PAGE, MADV_PAGEOUT)) {
+				fprintf(stderr, "pk-bench: madvise(MADV_PAGEOUT): %s\n", strerror(errno));
+				return 2;
+			}
+			done = i + 1;
+		}
+	}
 	take(&b);
 	secs = b.t - a.t;
 	swapped = b.pswpout - a.pswpout;
 	gib = swapped * (double)PAGE / (1 << 30);
 	printf("swapout.fill_mb %lu\n", mb);
+	printf("swapout.chunk_mb %lu\n", chunk_mb);
 	printf("swapout.seconds %.3f\n", secs);
 	printf("swapout.cycles %llu\n", b.tsc - a.tsc);
 	printf("swapout.fill_mb_s %.2f\n", mb / secs);
@@ -388,6 +402,28 @@ static int swapout(unsigned long mb)
 		return 2;
 	}
 	return bad ? 1 : 0;
+}
+
+/* Reclaim the swap cache through the root cgroup's memory.reclaim; 0 if that is not possible. */
+static int evict_swapcache(void)
+{
+	const char *knob = "/sys/fs/cgroup/memory.reclaim";
+	char amount[32];
+	long long kb;
+	int tries;
+
+	if (access(knob, W_OK))
+		mount("none", "/sys/fs/cgroup", "cgroup2", 0, NULL);
+	if (access(knob, W_OK))
+		return 0;
+	for (tries = 0; tries < 8; tries++) {
+		kb = meminfo_kb("SwapCached");
+		if (kb < 1024)
+			return 1;
+		snprintf(amount, sizeof(amount), "%lldK", kb);
+		write_small(knob, amount);	/* -EAGAIN when short of the target: loop */
+	}
+	return meminfo_kb("SwapCached") < 1024;
 }
 
 static int cmp_ll(const void *a, const void *b)
@@ -473,16 +509,23 @@ static int latency(unsigned long mb, unsigned long stride, int writeback)
 	/*
 	 * Pages whose write was still in flight when reclaim looked at them stay
 	 * in the swap cache; a fault on them is a cheap minor fault.  Push them
-	 * out with memory pressure, so that every kernel starts cold.
+	 * out, so that every kernel starts cold: by proactive reclaim of the
+	 * root cgroup (memory.reclaim takes the inactive list first, where
+	 * those clean folios wait), else by the pressure of a balloon.
 	 */
-	balloon_kb = meminfo_kb("MemFree") + meminfo_kb("SwapCached") + 16384;
-	if (balloon_kb > 1024 * 1024)	/* a guest has less; a run on a big host must not eat it */
-		balloon_kb = 1024 * 1024;
-	balloon = map_region(balloon_kb / 4);
-	for (i = 0; i < (unsigned long)balloon_kb / 4; i++)
-		fill_page((uint64_t *)(balloon + i * PAGE), i);
-	munmap(balloon, balloon_kb / 4 * PAGE);
-	printf("lat.balloon_mb %lld\n", balloon_kb / 1024);
+	if (evict_swapcache())
+		printf("lat.evict memory.reclaim\n");
+	else {
+		balloon_kb = meminfo_kb("MemFree") + meminfo_kb("SwapCached") + 16384;
+		if (balloon_kb > 1024 * 1024)	/* a guest has less; a run on a big host must not eat it */
+			balloon_kb = 1024 * 1024;
+		balloon = map_region(balloon_kb / 4);
+		for (i = 0; i < (unsigned long)balloon_kb / 4; i++)
+			fill_page((uint64_t *)(balloon + i * PAGE), i);
+		munmap(balloon, balloon_kb / 4 * PAGE);
+		printf("lat.evict balloon\n");
+		printf("lat.balloon_mb %lld\n", balloon_kb / 1024);
+	}
 	if (writeback) {
 		if (write_small(ZRAM "idle", "all") || write_small(ZRAM "writeback", "idle")) {
 			fprintf(stderr, "pk-bench: zram idle/writeback: %s\n", strerror(errno));
@@ -537,7 +580,7 @@ static int latency(unsigned long mb, unsigned long stride, int writeback)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: pk-bench swapout -m MB\n"
+	fprintf(stderr, "usage: pk-bench swapout -m MB [-c CHUNK_MB]\n"
 			"       pk-bench latency -m MB -k STRIDE [-w] [-d DISK]\n"
 			"       pk-bench tsc\n");
 	return 64;
@@ -545,7 +588,7 @@ static int usage(void)
 
 int main(int argc, char **argv)
 {
-	unsigned long mb = 0, stride = 16;
+	unsigned long mb = 0, stride = 16, chunk_mb = 0;
 	int writeback = 0, opt;
 	const char *cmd;
 
@@ -557,13 +600,16 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	optind = 2;
-	while ((opt = getopt(argc, argv, "m:k:wd:")) != -1) {
+	while ((opt = getopt(argc, argv, "m:k:c:wd:")) != -1) {
 		switch (opt) {
 		case 'm':
 			mb = strtoul(optarg, NULL, 10);
 			break;
 		case 'k':
 			stride = strtoul(optarg, NULL, 10);
+			break;
+		case 'c':
+			chunk_mb = strtoul(optarg, NULL, 10);
 			break;
 		case 'w':
 			writeback = 1;
@@ -579,7 +625,7 @@ int main(int argc, char **argv)
 		return usage();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (!strcmp(cmd, "swapout"))
-		return swapout(mb);
+		return swapout(mb, chunk_mb);
 	if (!strcmp(cmd, "latency"))
 		return latency(mb, stride, writeback);
 	return usage();
