@@ -54,6 +54,8 @@ TESTS = ["bench-swapout", "bench-swapin", "bench-writeback"]
 MEMORY_MB = 256
 SMP = 2
 BOOT_TIMEOUT = 900.0
+MIN_ROUNDS = 3  # fewer rounds per kernel: ratios are shown, but no significance is claimed
+TOO_FEW = f"too few rounds for a CI (< {MIN_ROUNDS})"
 
 
 @dataclass(frozen=True)
@@ -278,7 +280,11 @@ def summarise(rounds: list[dict], labels=LABELS, *, seed: int = stats.DEFAULT_SE
                 cell.update(median=ci.estimate, low=ci.low, high=ci.high)
                 if label != labels[0] and ref:
                     ratio = stats.bootstrap_ratio(values, ref, rng=rng, resamples=resamples)
-                    if ratio is not None:
+                    if ratio is not None and min(len(values), len(ref)) < MIN_ROUNDS:
+                        # a bootstrap of one or two rounds has no spread to speak of
+                        cell.update(ratio=ratio.estimate, ratio_low=ratio.low, ratio_high=ratio.high,
+                                    significance=TOO_FEW, verdict="")
+                    elif ratio is not None:
                         cell.update(ratio=ratio.estimate, ratio_low=ratio.low, ratio_high=ratio.high,
                                     significance=stats.significance(ratio),
                                     verdict=(stats.direction(ratio, m.higher_is_better)

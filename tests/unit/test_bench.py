@@ -261,3 +261,11 @@ def test_normalise_turns_guest_cycles_into_host_time():
 def test_normalise_scales_by_the_tsc_rate():
     got = bench.normalise({"bench-swapin": {"lat.cold.p50_cycles": 2600}}, tsc_mhz=2600.0)
     assert got["bench-swapin"]["lat.cold.p50_ns"] == 1000.0
+
+
+def test_fewer_than_three_rounds_claim_no_significance():
+    s = bench.summarise(synthetic(2), resamples=200)
+    cell = row(s, "swapout.mb_s")["kernels"]["series"]
+    assert cell["ratio"] == pytest.approx(1.5)
+    assert cell["significance"] == bench.TOO_FEW and cell["verdict"] == ""
+    assert bench.findings(s) == []
