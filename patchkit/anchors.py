@@ -266,6 +266,12 @@ def _members(src: _Source, name: str, body: Region) -> list[Region]:
                 continue
             if depth <= 0 and code[-1] in ";{}":
                 break
+        # a trailing comment that runs on over the next lines belongs to it
+        last = _strip_eol(src.lines[i - 1])
+        if "/*" in last and "*/" not in last[last.rindex("/*"):]:
+            while i < body.end and "*/" not in src.lines[i]:
+                i += 1
+            i = min(i + 1, body.end)
         stmt = text.strip()
         if "{" in stmt or "}" in stmt:
             continue  # nested struct/union opening or closing line
