@@ -147,7 +147,6 @@ def render_template(source: str, origin: str, variables: dict, first_line: int =
     env = jinja_env()
     try:
         template = env.from_string(source)
-        template.filename = origin
         return template.render(variables)
     except jinja2.TemplateSyntaxError as exc:
         line = first_line + (exc.lineno or 1) - 1
@@ -636,6 +635,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    series_mod.chain(args.series)  # an unknown series fails before any tree work
     tree = open_tree(args.tree)
     result = render(args.series, tree, author=args.author, out_root=args.output,
                     version=args.series_version)
