@@ -134,7 +134,11 @@ def _parse_date(value, spec: Path) -> datetime | None:
 
 
 def chain(name: str, root: Path | None = None) -> list[Series]:
-    """The series and everything it depends on, dependencies first."""
+    """The series and everything it depends on, dependencies first.
+
+    When name is a folder path, its dependencies are looked up beside it."""
+    if root is None and "/" in name:
+        root = Path(name).parent
     out: list[Series] = []
     seen: set[str] = set()
     current: str | None = name
