@@ -500,7 +500,7 @@ def render_series(series: series_mod.Series, tree, repo: Path, start: str, autho
         state = FileState(repo, start)
         parent = start
         shas = []
-        for i, (patch, template) in enumerate(zip(series.patches, templates)):
+        for i, (patch, template) in enumerate(zip(series.patches, templates, strict=True)):
             apply_edits(template, state, variables, tree.name)
             message = render_message(series.patch_dir(patch), variables, author, tree.name)
             parent = committer.commit(parent, state, message, name, mail, git_date(series, i))
@@ -517,7 +517,7 @@ def render_series(series: series_mod.Series, tree, repo: Path, start: str, autho
                 f"{len(patch_files)}: a patch that changes nothing is not a patch",
                 hint="check that every edit changes its file")
         commits = []
-        for sha, patch, template, pfile in zip(shas, series.patches, templates, patch_files):
+        for sha, patch, template, pfile in zip(shas, series.patches, templates, patch_files, strict=True):
             stats = check_patch_file(pfile, template, tree.name)
             subject = proc.git(repo, "log", "-1", "--format=%s", sha)
             commits.append(Commit(sha, subject, patch, out_dir / pfile.name, stats))
