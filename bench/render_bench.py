@@ -61,7 +61,7 @@ def make_series(root: Path) -> str:
         f'name = "{name}"\nsubject = "bench: ten patches"\n'
         'change-id = "20260614-bench-ten-000000000000"\nversion = 1\n'
         f"patches = {patches!r}\n".replace("'", '"'))
-    for i, (patch, (path, anchor)) in enumerate(zip(patches, SITES), 1):
+    for i, (patch, (path, anchor)) in enumerate(zip(patches, SITES, strict=True), 1):
         d = folder / patch
         d.mkdir()
         (d / "message.j2").write_text(f"bench: patch {i}\n\nTouch {path} ({{{{ tree.name }}}}).\n")

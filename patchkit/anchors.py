@@ -351,7 +351,7 @@ def locate(text: str, anchor: dict) -> Region:
         raise AnchorError(f"{describe(anchor)} matched nothing")
     raise AnchorError(
         f"{describe(anchor)} matched {len(found)} times{_where(found)}; "
-        "make it longer or add within = {function = ...}",
+        "narrow it (a longer text anchor, or within = {function|struct = ...})",
         [r.start + 1 for r in found],
     )
 
