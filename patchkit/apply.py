@@ -245,6 +245,11 @@ def apply_chain(checkout: Path, chain: list[SeriesPatches]) -> ApplyResult:
             f"{repo}: the files {target.name} touches do not match its base: {detail}",
             hint="check out the pinned base (patchkit tree show) or rebase onto it; "
                  "nothing was changed")
+    ident = proc.run(["git", "-C", str(repo), "var", "GIT_COMMITTER_IDENT"], check=False)
+    if ident.returncode:
+        raise UserError(f"{repo}: git does not know who you are (git am commits as you)",
+                        hint="git config --global user.name 'Your Name' && "
+                             "git config --global user.email you@example.org")
     todo = chain[applied_upto:]
     for sp in chain[:applied_upto]:
         ui.info("apply", f"dependency {sp.series.name} v{sp.series.version} already applied")

@@ -147,3 +147,14 @@ def test_cli_apply_conflict_exits_non_zero(rendered, checkout, tmp_path, capsys)
                      "--patches", str(tmp_path / "edited" / "mini-zram-v2")])
     assert code == 2
     assert "conflicts in mm/page_io.c" in capsys.readouterr().err
+
+
+def test_unknown_committer_is_refused_before_anything_changes(rendered, checkout, monkeypatch):
+    git(checkout, "config", "--unset", "user.email")
+    git(checkout, "config", "--unset", "user.name")
+    git(checkout, "config", "user.useConfigOnly", "true")  # no guessing from the host
+    monkeypatch.delenv("EMAIL", raising=False)
+    before = snapshot(checkout)
+    with pytest.raises(UserError, match="git does not know who you are"):
+        apply.apply_chain(checkout, apply.chain_from_render(rendered))
+    assert snapshot(checkout) == before
