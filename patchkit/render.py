@@ -79,6 +79,7 @@ class RenderResult:
     tip: str
     commits: list[Commit]
     out_dir: Path
+    author: str = ""        # 'Name <mail>' of every commit (the cover's sender)
     dependencies: list["RenderResult"] = field(default_factory=list)
     cover_letter: Path | None = None
 
@@ -449,6 +450,7 @@ class Committer:
         if lines:
             self.git("update-index", "--add", "--index-info", input="\n".join(lines) + "\n")
         tree = self.git("write-tree")
+        self.last_tree = tree
         ident = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": mail, "GIT_AUTHOR_DATE": date,
                  "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": mail,
                  "GIT_COMMITTER_DATE": date}
@@ -495,37 +497,41 @@ def render_series(series: series_mod.Series, tree, repo: Path, start: str, autho
     variables.update(profile)
     templates = [load_patch(series.patch_dir(p)) for p in series.patches]
     tmp = Path(tempfile.mkdtemp(prefix="patchkit-render-"))
+    stage = out_dir.with_name(out_dir.name + ".tmp")
     try:
         committer = Committer(repo, start, tmp)
         state = FileState(repo, start)
         parent = start
+        prev_tree = proc.git(repo, "rev-parse", f"{start}^{{tree}}")
         shas = []
         for i, (patch, template) in enumerate(zip(series.patches, templates, strict=True)):
             apply_edits(template, state, variables, tree.name)
             message = render_message(series.patch_dir(patch), variables, author, tree.name)
             parent = committer.commit(parent, state, message, name, mail, git_date(series, i))
+            if committer.last_tree == prev_tree:
+                raise UserError(f"{template.edits_toml}: the edits change nothing on tree "
+                                f"{tree.name}; a patch must change its files")
+            prev_tree = committer.last_tree
             shas.append(parent)
-        proc.git(repo, "update-ref", f"refs/heads/{series.branch}", parent)
-        stage = out_dir.with_name(out_dir.name + ".tmp")
         shutil.rmtree(stage, ignore_errors=True)
         stage.mkdir(parents=True)
         proc.run(format_patch_argv(repo, start, parent, stage, series), env=CLEAN_GIT_ENV)
         patch_files = sorted(stage.glob("*.patch"))
-        if len(patch_files) != len(shas):
-            raise UserError(
-                f"{series.folder}: {len(shas)} patches rendered but git format-patch wrote "
-                f"{len(patch_files)}: a patch that changes nothing is not a patch",
-                hint="check that every edit changes its file")
         commits = []
-        for sha, patch, template, pfile in zip(shas, series.patches, templates, patch_files, strict=True):
+        for sha, patch, template, pfile in zip(shas, series.patches, templates, patch_files,
+                                               strict=True):
             stats = check_patch_file(pfile, template, tree.name)
             subject = proc.git(repo, "log", "-1", "--format=%s", sha)
             commits.append(Commit(sha, subject, patch, out_dir / pfile.name, stats))
+        # only a fully checked series moves the branch and replaces the output
         _replace_dir(stage, out_dir)
+        proc.git(repo, "update-ref", f"refs/heads/{series.branch}", parent)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(stage, ignore_errors=True)
     return RenderResult(tree=tree, series=series, repo=repo, base_commit=tree.base_commit,
-                        start=start, tip=parent, commits=commits, out_dir=out_dir)
+                        start=start, tip=parent, commits=commits, out_dir=out_dir,
+                        author=author)
 
 
 class _TreeVars:

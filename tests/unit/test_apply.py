@@ -158,3 +158,22 @@ def test_unknown_committer_is_refused_before_anything_changes(rendered, checkout
     with pytest.raises(UserError, match="git does not know who you are"):
         apply.apply_chain(checkout, apply.chain_from_render(rendered))
     assert snapshot(checkout) == before
+
+
+def test_cli_apply_renders_on_the_pinned_tree_first(make_mini_tree, checkout, monkeypatch):
+    pinned = make_mini_tree("zram-6.12")
+    monkeypatch.setattr(render, "open_tree", lambda spec: pinned if spec is None else None)
+    monkeypatch.setattr(render.paths, "PROFILES", PROFILES)
+    assert cli.main(["apply", str(SERIES / "mini-zram"), "--tree", str(checkout),
+                     "--author", AUTHOR]) == 0
+    assert git(checkout, "rev-parse", "HEAD^{tree}") == \
+        git(pinned.path, "rev-parse", "patchkit/mini-zram-v2^{tree}")
+    assert git(checkout, "log", "-1", "--format=%an <%ae>") == AUTHOR
+
+
+def test_cli_apply_on_a_plain_folder_exits_2_before_rendering(tmp_path, monkeypatch, capsys):
+    def no_render(spec):
+        raise AssertionError("rendered although the checkout is not a repository")
+    monkeypatch.setattr(render, "open_tree", no_render)
+    assert cli.main(["apply", str(SERIES / "mini-zram"), "--tree", str(tmp_path)]) == 2
+    assert f"{tmp_path} is not a git checkout" in capsys.readouterr().err

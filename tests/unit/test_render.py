@@ -246,6 +246,25 @@ def test_patch_must_touch_exactly_its_declared_files(make_mini_tree, tmp_path):
     assert str(exc.value).startswith(f"{folder}/edits.toml: on tree linux-source-6.12")
 
 
+def test_failed_render_leaves_branch_and_output_as_they_were(make_mini_tree, tmp_path):
+    tree = make_mini_tree("zram-6.12")
+    good = do_render(tree, out_root=tmp_path / "out")
+    before = {p.name: p.read_bytes() for p in good.out_dir.iterdir()}
+    root, folder = broken_series(tmp_path, """\
+        files = ["mm/swap.h"]
+        [[edit]]
+        file = "mm/swap.h"
+        op = "replace"
+        anchor = { regex = '^struct swap_iocb;$' }
+        code = "struct swap_iocb;"
+        """)
+    with pytest.raises(UserError, match="the edits change nothing on tree linux-source-6.12"):
+        do_render(tree, root=root, out_root=tmp_path / "out")
+    assert git(tree.path, "rev-parse", "patchkit/mini-base-v1") == good.tip
+    assert {p.name: p.read_bytes() for p in good.out_dir.iterdir()} == before
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["mini-base-v1"]
+
+
 def test_bad_edits_toml_is_one_clear_error(tmp_path):
     root, folder = broken_series(tmp_path, """\
         [[edit]]
@@ -292,3 +311,22 @@ def test_subject_prefix_and_format_patch_argv():
 def test_cli_render_unknown_series_exits_2(capsys):
     assert cli.main(["render", "no-such-series-xyz", "--tree", "/nonexistent"]) == 2
     assert "E: unknown series 'no-such-series-xyz'" in capsys.readouterr().err
+
+
+def test_cli_render_writes_patches_for_the_chain(make_mini_tree, tmp_path, monkeypatch, capsys):
+    tree = make_mini_tree("zram-6.12")
+    monkeypatch.setattr(render, "open_tree", lambda spec: tree)
+    monkeypatch.setattr(render.paths, "PROFILES", PROFILES)
+    code = cli.main(["render", str(SERIES / "mini-zram"), "--author", AUTHOR,
+                     "-o", str(tmp_path / "o")])
+    assert code == 0
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["mini-base-v1", "mini-zram-v2"]
+    err = capsys.readouterr().err
+    assert "I: render: 1 patches in " in err and "mini-zram-v2: 2 files changed" in err
+
+
+def test_cli_render_bad_author_exits_2(make_mini_tree, monkeypatch, capsys):
+    tree = make_mini_tree("zram-6.12")
+    monkeypatch.setattr(render, "open_tree", lambda spec: tree)
+    assert cli.main(["render", str(SERIES / "mini-base"), "--author", "nobody"]) == 2
+    assert "author 'nobody' is not 'Name <mail@example.org>'" in capsys.readouterr().err
