@@ -255,8 +255,9 @@ def import_commit(repo: Path, commit: str, series_dir: Path, patch: str,
     from unidiff import PatchSet
 
     repo = Path(repo)
-    if not (repo / ".git").exists() and not (repo / "HEAD").is_file():
-        raise UserError(f"{repo} is not a git repository")
+    if not repo.is_dir() or proc.run(["git", "-C", str(repo), "rev-parse", "--git-dir"],
+                                     check=False).returncode:
+        raise UserError(f"{repo} is not a git repository", hint="pass --repo PATH")
     res = proc.run(["git", "-C", str(repo), "rev-parse", "--verify", "--quiet",
                     f"{commit}^{{commit}}"], check=False)
     if res.returncode:

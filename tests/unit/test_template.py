@@ -97,6 +97,8 @@ def test_import_refuses_an_existing_folder_and_a_bad_commit(make_mini_tree, tmp_
     template.import_commit(tree.path, sha, tmp_path / "s", "0001-a")
     with pytest.raises(UserError, match="exists already"):
         template.import_commit(tree.path, sha, tmp_path / "s", "0001-a")
+    with pytest.raises(UserError, match="is not a git repository"):
+        template.import_commit(tmp_path / "nothing", sha, tmp_path / "s", "0002-b")
     with pytest.raises(UserError, match="is not a commit"):
         template.import_commit(tree.path, "nope", tmp_path / "s", "0002-b")
     with pytest.raises(UserError, match="has 0 parents"):
