@@ -294,26 +294,29 @@ def apply_edits(template: PatchTemplate, files: "FileState", variables: dict,
             continue
         if current is None:
             raise UserError(f"{where}: {edit.file} does not exist in tree {tree_name}")
-        anchor = {}
-        for key, value in edit.anchor.items():
-            anchor[key] = _render_anchor_value(value, where, variables, tree_name)
+        anchor = _render_anchor_value(edit.anchor, str(toml_path), edit.line, variables,
+                                      tree_name)
         try:
             region = anchors.locate(current, anchor)
         except anchors.AnchorError as exc:
-            raise UserError(
-                f"{where}: anchor not unique in {edit.file} on tree {tree_name}: {exc.msg}"
-                if exc.matches else
-                f"{where}: anchor not found in {edit.file} on tree {tree_name}: {exc.msg}",
-                hint=None,
-            ) from exc
+            if exc.matches:
+                what = "anchor not unique"
+            elif "matched nothing" in exc.msg or "matched 0 times" in exc.msg:
+                what = "anchor not found"
+            else:
+                what = "bad anchor"
+            raise UserError(f"{where}: {what} in {edit.file} on tree {tree_name}: "
+                            f"{exc.msg}") from exc
         files.put(edit.file, anchors.splice(current, edit.op, region, code or ""))
 
 
-def _render_anchor_value(value, where: str, variables: dict, tree_name: str):
+def _render_anchor_value(value, origin: str, line: int, variables: dict, tree_name: str):
+    """Every string of an anchor table rendered (errors point at its [[edit]])."""
     if isinstance(value, str):
-        return render_template(value, f"{where} anchor", variables, tree_name=tree_name)
+        return render_template(value, origin, variables, line, tree_name)
     if isinstance(value, dict):
-        return {k: _render_anchor_value(v, where, variables, tree_name) for k, v in value.items()}
+        return {k: _render_anchor_value(v, origin, line, variables, tree_name)
+                for k, v in value.items()}
     return value
 
 

@@ -203,6 +203,25 @@ def test_anchor_values_are_templates_too(make_mini_tree, tmp_path):
         assert f"\tatomic64_dec(&zram->stats.pages_stored);\n}}\n/* after {name} */\n" in text
 
 
+def test_bad_regex_and_undefined_anchor_name(make_mini_tree, tmp_path):
+    root, folder = broken_series(tmp_path, """\
+        files = ["mm/swap.h"]
+        [[edit]]
+        file = "mm/swap.h"
+        op = "delete"
+        anchor = { regex = '(unclosed' }
+        """)
+    with pytest.raises(UserError) as exc:
+        do_render(make_mini_tree("zram-6.12"), root=root)
+    assert str(exc.value).startswith(f"{folder}/edits.toml:2: bad anchor in mm/swap.h on tree "
+                                     "linux-source-6.12: bad regex '(unclosed'")
+    (folder / "edits.toml").write_text((folder / "edits.toml").read_text().replace(
+        "regex = '(unclosed'", 'function = "{{ nope }}"'))
+    with pytest.raises(UserError) as exc:
+        do_render(make_mini_tree("zram-6.12"), root=root)
+    assert str(exc.value).startswith(f"{folder}/edits.toml:2: 'nope' is undefined")
+
+
 def test_jinja_syntax_error_reports_file_and_line(make_mini_tree, tmp_path):
     root, folder = broken_series(tmp_path, """\
         files = ["mm/swap.h"]
