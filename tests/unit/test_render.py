@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import AUTHOR, PROFILES, SERIES, git
+from mini_trees import AUTHOR, PROFILES, SERIES, git, isolated_git, make_mini_tree  # noqa: F401 (fixtures)
 from patchkit import cli, render
 from patchkit.errors import UserError
 
@@ -124,7 +124,7 @@ def test_dependency_is_rendered_first_and_series_starts_on_its_tip(make_mini_tre
 
 
 def test_render_on_a_user_checkout_leaves_it_alone(make_mini_tree):
-    from conftest import snapshot
+    from mini_trees import snapshot
     tree = make_mini_tree("zram-6.12", where="checkout")
     before = snapshot(tree.path)
     result = do_render(tree)

@@ -4,7 +4,7 @@ import tomllib
 
 import pytest
 
-from conftest import AUTHOR, PROFILES, git
+from mini_trees import AUTHOR, PROFILES, git, isolated_git, make_mini_tree  # noqa: F401 (fixtures)
 from patchkit import cli, render, template
 from patchkit.errors import UserError
 
