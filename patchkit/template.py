@@ -1,6 +1,7 @@
 """patchkit template import: turn one git commit into a patch folder.
 
-    patchkit template import --repo R --commit C --series DIR --patch NAME [--profile P]
+    patchkit template import --repo R --commit C --series DIR [--patch NAME] [--profile P]
+    patchkit template import --repo R --commit A..B --series DIR [--profile P]
 
 writes DIR/NAME/message.j2 (the commit message without Signed-off-by) and
 DIR/NAME/edits.toml with one edit per hunk of `git diff -U0 C^ C`:
@@ -249,9 +250,42 @@ def _update_series(series_dir: Path, patch: str, subject: str, commit_date: str)
     spec.write_text(text[:m.start()] + new + text[m.end():])
 
 
-def import_commit(repo: Path, commit: str, series_dir: Path, patch: str,
+def slug(subject: str) -> str:
+    """A file-name-safe form of a subject, as git format-patch makes it."""
+    return re.sub(r"[^A-Za-z0-9_]+", "-", subject).strip("-")[:52].rstrip("-") or "patch"
+
+
+def next_patch_name(series_dir: Path, subject: str) -> str:
+    """NNNN-<subject slug>, NNNN one more than the patches series.toml lists."""
+    import tomllib
+
+    spec = Path(series_dir) / "series.toml"
+    count = 0
+    if spec.is_file():
+        try:
+            count = len(tomllib.loads(spec.read_text()).get("patches", []))
+        except tomllib.TOMLDecodeError as exc:
+            raise UserError(f"{spec}: {exc}") from exc
+    return f"{count + 1:04d}-{slug(subject)}"
+
+
+def import_range(repo: Path, rev_range: str, series_dir: Path, profile: str | None = None,
+                 profiles: Path | None = None) -> list[Path]:
+    """Import every commit of rev_range (oldest first) as the next patch folders."""
+    res = proc.run(["git", "-C", str(repo), "rev-list", "--reverse", rev_range], check=False)
+    if res.returncode:
+        raise UserError(f"{rev_range!r} is not a commit range in {repo}")
+    commits = res.stdout.split()
+    if not commits:
+        raise UserError(f"{rev_range} holds no commits")
+    return [import_commit(repo, c, series_dir, None, profile, profiles) for c in commits]
+
+
+def import_commit(repo: Path, commit: str, series_dir: Path, patch: str | None,
                   profile: str | None = None, profiles: Path | None = None) -> Path:
-    """Write series_dir/patch from commit (see module doc); returns the folder."""
+    """Write series_dir/patch from commit (see module doc); returns the folder.
+
+    patch None: the next NNNN-<subject> name of the series."""
     from unidiff import PatchSet
 
     repo = Path(repo)
@@ -268,6 +302,9 @@ def import_commit(repo: Path, commit: str, series_dir: Path, patch: str,
         raise UserError(f"{sha[:12]} has {len(parents)} parents; import needs exactly one")
     parent = parents[0]
     names = render.load_profile(profile, profiles) if profile else None
+    message = proc.git(repo, "log", "-1", "--format=%B", sha)
+    subject = message.splitlines()[0] if message else sha[:12]
+    patch = patch or next_patch_name(series_dir, subject)
     folder = Path(series_dir) / patch
     if folder.exists():
         raise UserError(f"{folder} exists already", hint="remove it or pick another --patch")
@@ -280,7 +317,6 @@ def import_commit(repo: Path, commit: str, series_dir: Path, patch: str,
     for patched in patchset:
         edits.extend(file_edits(repo, parent, sha, patched))
     text, code_files = edits_toml(edits, names)
-    message = proc.git(repo, "log", "-1", "--format=%B", sha)
     stage = folder.with_name(f".{patch}.importing")
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)
@@ -293,7 +329,6 @@ def import_commit(repo: Path, commit: str, series_dir: Path, patch: str,
         stage.rename(folder)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-    subject = message.splitlines()[0] if message else patch
     _update_series(Path(series_dir), patch, subject,
                    proc.git(repo, "log", "-1", "--format=%aI", sha))
     ui.info("template", f"imported {sha[:12]} as {folder}: {len(edits)} edits, "
@@ -308,15 +343,21 @@ def add_arguments(parser) -> None:
     p = sub.add_parser("import", help="turn one git commit into a patch folder",
                        description=__doc__.split("\n\n")[0])
     p.add_argument("--repo", type=Path, default=Path("."), help="kernel git repository")
-    p.add_argument("--commit", required=True, help="the commit to import")
+    p.add_argument("--commit", required=True,
+                   help="the commit to import, or a range A..B (each commit, oldest first)")
     p.add_argument("--series", type=Path, required=True,
                    help="series folder (templates/<name>); series.toml is created if missing")
-    p.add_argument("--patch", required=True, help="patch folder name, e.g. 0001-add-swap-ops")
+    p.add_argument("--patch", help="patch folder name (default: NNNN-<subject>)")
     p.add_argument("--profile", help=f"profile name in {paths.PROFILES} "
                                      "(its values become {{ name }})")
 
 
 def run(args) -> int:
     if args.template_command == "import":
-        import_commit(args.repo, args.commit, args.series, args.patch, args.profile)
+        if ".." in args.commit:
+            if args.patch:
+                raise UserError("--patch names one folder; leave it out to import a range")
+            import_range(args.repo, args.commit, args.series, args.profile)
+        else:
+            import_commit(args.repo, args.commit, args.series, args.patch, args.profile)
     return 0

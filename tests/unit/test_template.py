@@ -140,3 +140,21 @@ def test_cli_template_import(make_mini_tree, tmp_path):
     assert cli.main(["template", "import", "--repo", str(tree.path), "--commit", sha,
                      "--series", str(tmp_path / "s"), "--patch", "0001-x"]) == 0
     assert (tmp_path / "s" / "0001-x" / "edits.toml").is_file()
+
+
+def test_import_a_range_names_patches_and_renders_to_the_tip(make_mini_tree, tmp_path):
+    tree = make_mini_tree("zram-6.12")
+    commit_change(tree.path)
+    h = tree.path / "mm" / "swap.h"
+    h.write_text(h.read_text().replace("struct swap_iocb;\n", "struct swap_iocb;\nstruct swap_ops;\n"))
+    git(tree.path, "commit", "-qam", "mm/swap: declare struct swap_ops")
+    series_dir = tmp_path / "templates" / "ranged"
+    assert cli.main(["template", "import", "--repo", str(tree.path), "--commit",
+                     f"{tree.base_commit}..HEAD", "--series", str(series_dir),
+                     "--profile", "linux-source-6.12"]) == 0
+    spec = tomllib.loads((series_dir / "series.toml").read_text())
+    assert spec["patches"] == ["0001-mm-zram-a-change-to-import",
+                               "0002-mm-swap-declare-struct-swap_ops"]
+    result = render.render(str(series_dir), tree, author=AUTHOR, profiles=PROFILES)
+    assert git(tree.path, "rev-parse", f"{result.tip}^{{tree}}") == \
+        git(tree.path, "rev-parse", "HEAD^{tree}")
