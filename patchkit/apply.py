@@ -313,6 +313,10 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    if proc.DRY_RUN:
+        raise UserError("--dry-run is not supported by apply: its git queries must run",
+                        hint="render writes only patchkit's cache branch and -o DIR; "
+                             "apply checks everything before it changes the checkout")
     toplevel(args.tree)  # fail before rendering when the checkout is not a repo
     if args.patches:
         chain = chain_from_folder(args.series, args.patches)

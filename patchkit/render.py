@@ -644,6 +644,10 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    if proc.DRY_RUN:
+        raise UserError("--dry-run is not supported by render: its git queries must run",
+                        hint="render writes only patchkit's cache branch and -o DIR; "
+                             "apply checks everything before it changes the checkout")
     series_mod.chain(args.series)  # an unknown series fails before any tree work
     tree = open_tree(args.tree)
     result = render(args.series, tree, author=args.author, out_root=args.output,

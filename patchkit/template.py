@@ -353,6 +353,10 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    if proc.DRY_RUN:
+        raise UserError("--dry-run is not supported by template import: its git queries must run",
+                        hint="render writes only patchkit's cache branch and -o DIR; "
+                             "apply checks everything before it changes the checkout")
     if args.template_command == "import":
         if ".." in args.commit:
             if args.patch:
