@@ -68,6 +68,15 @@ class Commit:
     patch_file: Path
     files: list[FileStat]
 
+    # the names check.py / validate.py use
+    @property
+    def commit(self) -> str:
+        return self.sha
+
+    @property
+    def file(self) -> Path:
+        return self.patch_file
+
 
 @dataclass
 class RenderResult:
@@ -91,6 +100,15 @@ class RenderResult:
     @property
     def patch_files(self) -> list[Path]:
         return [c.patch_file for c in self.commits]
+
+    @property
+    def patches(self) -> list[Commit]:
+        """This series' patches (each has .commit and .file)."""
+        return list(self.commits)
+
+    def all_patches(self) -> list[Commit]:
+        """Dependencies' patches first, then this series'."""
+        return [c for r in [*self.dependencies, self] for c in r.commits]
 
     @property
     def diffstat(self) -> list[FileStat]:
@@ -492,8 +510,8 @@ def default_out_dir(tree, series: series_mod.Series) -> Path:
     return paths.out_dir() / tree.name / f"{series.name}-v{series.version}"
 
 
-def render_series(series: series_mod.Series, tree, repo: Path, start: str, author: str,
-                  out_dir: Path, profile: dict) -> RenderResult:
+def _render_one(series: series_mod.Series, tree, repo: Path, start: str, author: str,
+                out_dir: Path, profile: dict) -> RenderResult:
     """Render one series on start; commits, branch and patch files."""
     name, mail = parse_author(author)
     variables = dict(tree=_TreeVars(tree), series=series)
@@ -604,12 +622,18 @@ def render(name: str, tree, *, author: str | None = None, out_root: Path | None 
     for s in chain:
         out = (out_root / f"{s.name}-v{s.version}") if out_root else default_out_dir(tree, s)
         with ui.stage("render", f"{s.name} on {tree.name}"):
-            result = render_series(s, tree, repo, start, author, out, profile)
+            result = _render_one(s, tree, repo, start, author, out, profile)
         result.dependencies = list(done)
         result.cover_letter = write_cover_letter(result)
         done.append(result)
         start = result.tip
     return done[-1]
+
+
+def render_series(name: str, *, tree, author: str | None = None,
+                  out_root: Path | None = None) -> RenderResult:
+    """render() with keyword arguments, as validate.py and check.py call it."""
+    return render(name, tree, author=author, out_root=out_root)
 
 
 def open_tree(spec: str | None):

@@ -121,6 +121,8 @@ def test_dependency_is_rendered_first_and_series_starts_on_its_tip(make_mini_tre
     assert "Subject: [PATCH v2] mm/zram: free slots through swap_ops" in \
         result.patch_files[0].read_text()
     assert len(dep.patch_files) == 2
+    assert [p.commit for p in result.all_patches()] == [*(c.sha for c in dep.commits), result.tip]
+    assert [p.file for p in result.patches] == result.patch_files
 
 
 def test_render_on_a_user_checkout_leaves_it_alone(make_mini_tree):
