@@ -97,6 +97,17 @@ class RenderResult:
         """'<base>..<dependency tip>' when the series sits on another series."""
         return None if self.start == self.base_commit else f"{self.base_commit}..{self.start}"
 
+    # the names send.py's Rendered uses
+    @property
+    def base(self) -> str:
+        """The commit this series applies to (its dependency's tip, or the tree base)."""
+        return self.start
+
+    @property
+    def prerequisite_base(self) -> str | None:
+        """Where the dependency's patches start (None without a dependency)."""
+        return None if self.start == self.base_commit else self.base_commit
+
     @property
     def patch_files(self) -> list[Path]:
         return [c.patch_file for c in self.commits]
@@ -634,6 +645,12 @@ def render_series(name: str, *, tree, author: str | None = None,
                   out_root: Path | None = None) -> RenderResult:
     """render() with keyword arguments, as validate.py and check.py call it."""
     return render(name, tree, author=author, out_root=out_root)
+
+
+def renderer_for_send(args, series: series_mod.Series) -> RenderResult:
+    """send.RENDERER: render the series (at the version send asked for) on the pinned tree."""
+    return render(str(series.folder), open_tree(getattr(args, "tree", None)),
+                  version=series.version)
 
 
 def open_tree(spec: str | None):

@@ -123,6 +123,9 @@ def test_dependency_is_rendered_first_and_series_starts_on_its_tip(make_mini_tre
     assert len(dep.patch_files) == 2
     assert [p.commit for p in result.all_patches()] == [*(c.sha for c in dep.commits), result.tip]
     assert [p.file for p in result.patches] == result.patch_files
+    # what send.py's Rendered reads
+    assert (result.base, result.prerequisite_base) == (dep.tip, tree.base_commit)
+    assert (dep.base, dep.prerequisite_base) == (tree.base_commit, None)
 
 
 def test_render_on_a_user_checkout_leaves_it_alone(make_mini_tree):
