@@ -535,11 +535,12 @@ def _render_one(series: series_mod.Series, tree, repo: Path, start: str, author:
         state = FileState(repo, start)
         parent = start
         prev_tree = proc.git(repo, "rev-parse", f"{start}^{{tree}}")
-        shas = []
+        shas, subjects = [], []
         for i, (patch, template) in enumerate(zip(series.patches, templates, strict=True)):
             apply_edits(template, state, variables, tree.name)
             message = render_message(series.patch_dir(patch), variables, author, tree.name)
             parent = committer.commit(parent, state, message, name, mail, git_date(series, i))
+            subjects.append(message.split("\n", 1)[0])
             if committer.last_tree == prev_tree:
                 raise UserError(f"{template.edits_toml}: the edits change nothing on tree "
                                 f"{tree.name}; a patch must change its files")
@@ -550,10 +551,9 @@ def _render_one(series: series_mod.Series, tree, repo: Path, start: str, author:
         proc.run(format_patch_argv(repo, start, parent, stage, series), env=CLEAN_GIT_ENV)
         patch_files = sorted(stage.glob("*.patch"))
         commits = []
-        for sha, patch, template, pfile in zip(shas, series.patches, templates, patch_files,
-                                               strict=True):
+        for sha, subject, patch, template, pfile in zip(shas, subjects, series.patches,
+                                                        templates, patch_files, strict=True):
             stats = check_patch_file(pfile, template, tree.name)
-            subject = proc.git(repo, "log", "-1", "--format=%s", sha)
             commits.append(Commit(sha, subject, patch, out_dir / pfile.name, stats))
         # only a fully checked series moves the branch and replaces the output
         _replace_dir(stage, out_dir)

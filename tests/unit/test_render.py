@@ -245,6 +245,19 @@ def test_jinja_syntax_error_reports_file_and_line(make_mini_tree, tmp_path):
     assert str(exc.value).startswith(f"{folder}/edits.toml:9: template syntax error:")
 
 
+def test_code_file_errors_report_the_snippet_file_and_line(make_mini_tree, tmp_path):
+    root = copy_series(tmp_path, "mini-base")
+    snippet = root / "mini-base" / "0002-page-io" / "submit.c.j2"
+    snippet.write_text("\nstatic void f(void)\n{\n\t{{ undefined_helper }}();\n}\n")
+    with pytest.raises(UserError) as exc:
+        do_render(make_mini_tree("zram-6.12"), root=root)
+    assert str(exc.value).startswith(f"{snippet}:4: 'undefined_helper' is undefined")
+    snippet.write_text("ok\n{% for %}\n")
+    with pytest.raises(UserError) as exc:
+        do_render(make_mini_tree("zram-6.12"), root=root)
+    assert str(exc.value).startswith(f"{snippet}:2: template syntax error:")
+
+
 def test_undefined_variable_in_message_reports_file_line_and_profile(make_mini_tree, tmp_path):
     root, folder = broken_series(tmp_path, (SERIES / "mini-base/0001-swap-ops/edits.toml")
                                  .read_text(), "subject\n\nbody\nuses {{ no_such_name }}\n")
