@@ -529,7 +529,10 @@ def _render_one(series: series_mod.Series, tree, repo: Path, start: str, author:
     variables.update(profile)
     templates = [load_patch(series.patch_dir(p)) for p in series.patches]
     tmp = Path(tempfile.mkdtemp(prefix="patchkit-render-"))
-    stage = out_dir.with_name(out_dir.name + ".tmp")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    # private staging folder beside the output: two renders never share one
+    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    stage.chmod(0o755)
     try:
         committer = Committer(repo, start, tmp)
         state = FileState(repo, start)
@@ -546,8 +549,6 @@ def _render_one(series: series_mod.Series, tree, repo: Path, start: str, author:
                                 f"{tree.name}; a patch must change its files")
             prev_tree = committer.last_tree
             shas.append(parent)
-        shutil.rmtree(stage, ignore_errors=True)
-        stage.mkdir(parents=True)
         proc.run(format_patch_argv(repo, start, parent, stage, series), env=CLEAN_GIT_ENV)
         patch_files = sorted(stage.glob("*.patch"))
         commits = []
@@ -576,8 +577,7 @@ class _TreeVars:
 
 def _replace_dir(stage: Path, out_dir: Path) -> None:
     """Swap stage in as out_dir so a reader never sees half the files."""
-    old = out_dir.with_name(out_dir.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
+    old = stage.with_name(stage.name + ".old")
     if out_dir.exists():
         out_dir.rename(old)
     stage.rename(out_dir)
