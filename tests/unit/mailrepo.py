@@ -159,3 +159,26 @@ def make_series(root: Path, version: int = 1, changes: dict | None = None,
             lines.append(f'{k} = """\n{v}"""')
     (folder / "series.toml").write_text("\n".join(lines) + "\n")
     return series_mod.load(str(folder))
+
+
+def make_v2(info: dict) -> str:
+    """A v2 of the series on the same base (patch 2 reworded and changed);
+    v1 stays on branch patchkit/zram-swap-ops-v1.  Returns v2's tip."""
+    repo = info["repo"]
+    _git(repo, "branch", "-f", "patchkit/zram-swap-ops-v1", info["tip"])
+    _git(repo, "checkout", "-q", "-b", "patchkit/zram-swap-ops-v2", info["p1"])
+    _write(repo, "drivers/block/zram/zram_drv.c",
+           "// SPDX-License-Identifier: GPL-2.0\nstatic int zram_init(void)\n{\n"
+           "\treturn swap_register_block_ops(NULL) ?: 0;\n}\n")
+    tip = _commit(repo, textwrap.dedent("""\
+        mm/zram: handle swap read/write via swap_ops
+
+        zram maps each folio to a slot and stores it without a bio; a
+        registration failure is now passed on.
+
+        Signed-off-by: Jürgen Zramm <juergen@example.org>
+        Signed-off-by: Ada Author <ada@example.org>
+        """), "2026-06-15T10:03:00+00:00",
+        {"GIT_AUTHOR_NAME": "Jürgen Zramm", "GIT_AUTHOR_EMAIL": "juergen@example.org"})
+    _git(repo, "checkout", "-q", "master")
+    return tip
