@@ -85,7 +85,10 @@ class Recipients:
 
 def parse_address(text: str, where: str = "") -> tuple[str, str]:
     """(name, addr) of one address, or a UserError naming where it came from."""
-    name, addr = email.utils.parseaddr(text.strip())
+    text = text.strip()
+    name, addr = email.utils.parseaddr(text)
+    if text.count("<") != text.count(">") or text.count("<") > 1:
+        addr = ""
     local, _, domain = addr.partition("@")
     if (not local or not domain or "@" in domain or " " in addr or "." not in domain
             or addr.count("<") or addr.count(">")):
@@ -313,8 +316,9 @@ def _escape_body(body: str) -> str:
 
 
 def body_text(msg: email.message.EmailMessage) -> str:
-    """The body as it will be sent, decoded."""
-    return msg.get_payload().encode("ascii", "surrogateescape").decode("utf-8")
+    """The body as it will be sent, decoded (the email package decodes the
+    surrogate-escaped bytes with the message's charset, utf-8)."""
+    return msg.get_payload()
 
 
 def make_message(*, sender: str, date: datetime, subject: str, msgid: str, body: str,
