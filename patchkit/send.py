@@ -464,6 +464,9 @@ def failure_report(transport, messages, failed, exc, skip, sent_now) -> str:
     elif isinstance(exc, smtplib.SMTPRecipientsRefused):
         why = "recipients refused: " + ", ".join(
             f"{a} ({c} {_text(m)})" for a, (c, m) in exc.recipients.items())
+    elif isinstance(exc, CommandFailed):
+        err = (exc.stderr or exc.stdout).strip().splitlines()
+        why = f"exit {exc.returncode}" + (f": {err[-1]}" if err else "")
     else:
         why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     lines = [f"delivery through {transport.where} failed at {failed['Subject']}: {why}"]
