@@ -323,7 +323,7 @@ class SmtpTransport:
         if self.user:
             password = smtp_password(self.repo, self.host, self.port, self.user)
             try:
-                conn.login(self.user, password)
+                login(conn, self.user, password)
             except smtplib.SMTPAuthenticationError as exc:
                 credential(self.repo, "reject", self.host, self.port, self.user, password)
                 self.close()
@@ -340,7 +340,7 @@ class SmtpTransport:
             self.open()
         options = []
         if not data.isascii() and self._conn.has_extn("8bitmime"):
-            options.append("8BITMIME")
+            options.append("BODY=8BITMIME")
         refused = self._conn.sendmail(env_from, rcpts, data.replace(b"\n", b"\r\n"), options)
         if refused:
             raise smtplib.SMTPRecipientsRefused(refused)
@@ -393,6 +393,23 @@ def make_transport(repo, config: dict):
         except OSError:
             raise UserError(f"sendemail.smtpServerPort {port_text!r} is no port") from None
     return SmtpTransport(server, port, enc, config.get("smtpuser"), Path(repo))
+
+
+def login(conn: smtplib.SMTP, user: str, password: str) -> None:
+    """AUTH with one mechanism (PLAIN, else LOGIN, else CRAM-MD5): a refused
+    password is one clear answer, not a retry with the next mechanism."""
+    if not conn.has_extn("auth"):
+        raise smtplib.SMTPNotSupportedError("the server offers no AUTH")
+    offered = conn.esmtp_features["auth"].upper().split()
+    conn.user, conn.password = user, password
+    for mech, initial in (("PLAIN", True), ("LOGIN", False), ("CRAM-MD5", False)):
+        if mech in offered:
+            method = getattr(conn, "auth_" + mech.lower().replace("-", "_"))
+            code, resp = conn.auth(mech, method, initial_response_ok=initial)
+            if code in (235, 503):
+                return
+            raise smtplib.SMTPAuthenticationError(code, resp)
+    raise smtplib.SMTPNotSupportedError(f"no usable AUTH mechanism among {' '.join(offered)}")
 
 
 def smtp_password(repo, host: str, port: int, user: str) -> str:
