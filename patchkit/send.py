@@ -134,6 +134,13 @@ def parse_date(text: str | None) -> datetime:
 
 
 def run(args: argparse.Namespace) -> int:
+    if proc.DRY_RUN:
+        # send must read git to compose anything; the global --dry-run means
+        # "change nothing", which send's default mode already is.
+        proc.DRY_RUN = False
+        if args.send or args.reflect:
+            ui.info("send", "--dry-run: composing only, nothing will be sent")
+        args.send = args.reflect = False
     series = load_series(args)
     r = rendered(args, series)
     repo = r.repo

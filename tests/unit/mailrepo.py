@@ -79,8 +79,12 @@ def _commit(repo: Path, message: str, date: str, author: dict | None = None) -> 
     return _git(repo, "rev-parse", "HEAD")
 
 
-def make_repo(root: Path) -> dict:
-    """The repo and its named commits: base0, dep, base, p1, tip."""
+def make_repo(root: Path, from_line: bool = True) -> dict:
+    """The repo and its named commits: base0, dep, base, p1, tip.
+
+    from_line: patch 1's message has a line starting with "From " (mboxrd
+    escaping).  b4 am -m reads a local mbox as mboxo and keeps the '>'
+    of such a line, so the b4 round trip uses from_line=False."""
     repo = root / "linux"
     repo.mkdir(parents=True)
     _git(repo, "init", "-q", "-b", "master")
@@ -108,16 +112,16 @@ def make_repo(root: Path) -> dict:
     _write(repo, "mm/page_io.c", "// SPDX-License-Identifier: GPL-2.0\nint swap_readpage(void);\n"
            "int swap_write_batch(void);\n\nint swap_register_block_ops(const struct swap_ops *ops)\n"
            "{\n\treturn 0;\n}\n")
+    from_text = ("From this patch on, the default path is unchanged for devices that do\n"
+                 "not register (this line starts with \"From \" on purpose: mboxrd).\n")
+    if not from_line:
+        from_text = "The default path is unchanged for devices that do not register.\n"
     p1 = _commit(repo, textwrap.dedent("""\
         mm/page_io: let block drivers register custom swap I/O ops
 
         A block driver can now install its own submit_read/submit_write
         handlers for swap on its device.
-        From this patch on, the default path is unchanged for devices that do
-        not register (this line starts with "From " on purpose: mboxrd).
-
-        Signed-off-by: Ada Author <ada@example.org>
-        """), "2026-06-14T10:02:00+00:00")
+        """) + from_text + "\nSigned-off-by: Ada Author <ada@example.org>\n", "2026-06-14T10:02:00+00:00")
 
     _write(repo, "drivers/block/zram/zram_drv.c",
            "// SPDX-License-Identifier: GPL-2.0\nstatic int zram_init(void)\n{\n"
