@@ -165,6 +165,9 @@ def run(args: argparse.Namespace) -> int:
                 f"(sent tip {record.tip[:12]}, now {tip[:12]})",
                 hint="bump version in series.toml: a changed series is a new version")
         if record.complete:
+            if date.isoformat() == record.date:
+                raise UserError(f"--resend with the date of the first send ({record.date}) "
+                                "would reuse its Message-IDs", hint="drop --date, or give a new one")
             prefixes = [*prefixes, "RESEND"]
         else:
             resuming = True

@@ -106,6 +106,8 @@ def test_send_records_and_refuses_a_second_send(tree, capsys):
     assert "zram-swap-ops v1 was already sent on 2026-06-20T08:00:00+00:00" in capsys.readouterr().err
     assert len(delivered(tree)) == 3
 
+    assert pk(tree, "--send", "--resend") == 2      # same --date: the same Message-IDs again
+    assert "would reuse its Message-IDs" in capsys.readouterr().err
     assert pk(tree, "--send", "--resend", "--date", "2026-06-21T08:00:00+00:00") == 0
     again = delivered(tree)[3:]
     assert [h["Subject"][:20] for _, h in again] == ["[PATCH RESEND 0/2] m", "[PATCH RESEND 1/2] m",
