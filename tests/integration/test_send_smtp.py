@@ -176,3 +176,15 @@ def test_reflect_over_smtp_reaches_only_the_sender(tree, server):
     configure(tree, server(inbox))
     assert pk(tree, "--reflect") == 0
     assert [rcpts for _, rcpts, _ in inbox.received] == [["ada@example.org"]] * 3
+
+
+def test_password_from_git_credential_helper_never_shown(tree, server, capsys, monkeypatch):
+    inbox = Inbox()
+    configure(tree, server(inbox))
+    monkeypatch.delenv(send.PASSWORD_ENV)
+    git(tree["repo"], "config", "credential.helper",
+        f"!f() {{ test \"$1\" = get && echo password={PASSWORD}; }}; f")
+    assert pk(tree, "--send") == 0
+    assert len(inbox.received) == 3
+    out = capsys.readouterr()
+    assert PASSWORD not in out.out + out.err

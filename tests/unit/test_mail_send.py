@@ -191,3 +191,16 @@ def test_transport_from_git_config():
     assert (t.port, t.encryption) == (587, "tls")
     t = send.make_transport("/r", {"smtpserver": "/usr/sbin/sendmail"})
     assert isinstance(t, send.SendmailTransport) and t.command == "/usr/sbin/sendmail"
+
+
+def test_v2_cover_has_changelog_link_and_range_diff_against_the_v1_branch(tree, capsys):
+    assert pk(tree, "--send") == 0                  # v1 sent: its cover becomes the link
+    v1_cover = send.load_record(tree["repo"], "zram-swap-ops", 1).message_ids[0].strip("<>")
+    v2 = mailrepo.make_v2(tree)                     # v1 stays on patchkit/zram-swap-ops-v1
+    capsys.readouterr()
+    assert cli.main(["send", tree["series"], "--repo", str(tree["repo"]), "--base", tree["base"],
+                     "--tip", v2, "--date", DATE]) == 0
+    out = capsys.readouterr().out
+    assert "Subject: [PATCH v2 0/2] mm/zram: route block swap I/O through swap_ops" in out
+    assert (f"Changes in v2:\n- second take\n- Link to v1: https://lore.kernel.org/r/{v1_cover}\n"
+            "\nRange-diff versus v1:\n\n1:  ") in out
