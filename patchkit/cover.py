@@ -28,6 +28,9 @@ Everything below the first '---' is dropped by git am and read by b4.
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
+
 import jinja2
 
 from patchkit.errors import UserError
@@ -104,3 +107,35 @@ def cover_letter(series, *, subjects, shortlog: str, diffstat: str, base_commit:
     basement += f"\nBest regards,\n-- \n{sender}\n"
     parts.append(basement)
     return "\n---\n".join(parts)
+
+
+def write_cover(result) -> Path:
+    """render.py's call site: <out_dir>/0000-cover-letter.patch for a RenderResult.
+
+    The cover as `patchkit send` would mail it, addressed from the series file
+    only (get_maintainer runs at send time) and dated by the tip commit, so a
+    re-render writes the same bytes."""
+    from patchkit import mail
+
+    repo = Path(result.repo)
+    sender = result.author or _git_identity(repo)
+    stamp = mail.proc.git(repo, "log", "-1", "--format=%cI", result.tip)
+    messages = mail.build_messages(
+        repo, result.base, result.tip, result.series,
+        prerequisite_base=result.prerequisite_base, sender=sender,
+        date=datetime.fromisoformat(stamp))
+    out = Path(result.out_dir) / "0000-cover-letter.patch"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    mail.write_atomic(out, mail.message_bytes(messages[0]))
+    return out
+
+
+def _git_identity(repo: Path) -> str:
+    from patchkit import proc
+
+    name = proc.git(repo, "config", "user.name", check=False)
+    addr = proc.git(repo, "config", "user.email", check=False)
+    if not name or not addr:
+        raise UserError(f"no author identity for the cover letter: user.name / user.email unset in {repo}",
+                        hint="pass --author 'Name <mail>' to patchkit render")
+    return f"{name} <{addr}>"

@@ -49,11 +49,12 @@ class Rendered:
     tip: str
     prerequisite_base: str | None
     series: series_mod.Series
+    author: str = ""            # who rendered it: the sender when git config names nobody
 
 
-# The lead points this at a function (args, series) -> object with the fields
-# of Rendered (e.g. a wrapper around render.render_series()).  Unset, send
-# takes --repo/--base/--tip/--prerequisite-base from the command line.
+# A function (args, series) -> object with the fields of Rendered (render.py's
+# RenderResult has them).  Unset, send uses patchkit.render.renderer_for_send
+# when that exists; --repo/--base always take an already rendered series.
 RENDERER: Callable[[argparse.Namespace, series_mod.Series], Rendered] | None = None
 
 
@@ -63,7 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("series", help="series name (templates/<name>) or folder")
     parser.add_argument("--version", type=int, metavar="N",
                         help="series version to mail (default: the series file's)")
-    where = parser.add_argument_group("the rendered series (when not rendered by patchkit)")
+    parser.add_argument("--tree", help="tree name or checkout to render on (default: the pinned tree)")
+    where = parser.add_argument_group("an already rendered series (skips rendering)")
     where.add_argument("--repo", type=Path, help="kernel git tree holding the rendered series")
     where.add_argument("--base", help="commit the series applies to")
     where.add_argument("--tip", help="last commit of the series (default: the series' branch)")
@@ -106,10 +108,22 @@ def load_series(args) -> series_mod.Series:
     return series_mod.load(args.series, version=version)
 
 
+def default_renderer():
+    try:
+        from patchkit import render
+    except ModuleNotFoundError as exc:
+        if exc.name != "patchkit.render":
+            raise
+        return None
+    return getattr(render, "renderer_for_send", None)
+
+
 def rendered(args, series) -> Rendered:
-    if RENDERER is not None:
-        r = RENDERER(args, series)
-        return Rendered(Path(r.repo), r.base, r.tip, r.prerequisite_base, r.series)
+    renderer = RENDERER or (None if args.repo else default_renderer())
+    if renderer is not None and not args.repo:
+        r = renderer(args, series)
+        return Rendered(Path(r.repo), r.base, r.tip, r.prerequisite_base, r.series,
+                        getattr(r, "author", "") or "")
     if not args.repo or not args.base:
         raise UserError("send needs the rendered series: --repo TREE --base REV [--tip REV]",
                         hint="render it first: patchkit render " + args.series)
@@ -145,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     r = rendered(args, series)
     repo = r.repo
     config = sendemail_config(repo)
-    sender = identity(repo, args.sender, config)
+    sender = identity(repo, args.sender or None, config, fallback=r.author)
     record = load_record(repo, series.name, series.version)
     prefixes = [*(["RFC"] if args.rfc else []), *args.prefix]
     date = parse_date(args.date)
@@ -272,13 +286,15 @@ def git_config(repo, key: str) -> str | None:
     return res.stdout.strip() or None
 
 
-def identity(repo, explicit: str | None, config: dict) -> str:
-    """The sender: --from, sendemail.from, or user.name <user.email>."""
+def identity(repo, explicit: str | None, config: dict, fallback: str = "") -> str:
+    """The sender: --from, sendemail.from, user.name <user.email>, or who rendered the series."""
     if explicit:
         return mail.format_address(*mail.parse_address(explicit, "--from"))
     if config.get("from"):
         return mail.format_address(*mail.parse_address(config["from"], "git config sendemail.from"))
     name, addr = git_config(repo, "user.name"), git_config(repo, "user.email")
+    if (not name or not addr) and fallback:
+        return mail.format_address(*mail.parse_address(fallback, "the series' author"))
     if not name or not addr:
         raise UserError(f"no author identity: user.name / user.email are not set for {repo}",
                         hint=f"git -C {repo} config user.name 'Your Name'; "

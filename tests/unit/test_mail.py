@@ -249,3 +249,21 @@ def test_golden_v2_rfc_with_changes_and_range_diff(tree):
     assert "Range-diff versus v1:\n\n1:  " in body
     assert str(msgs[1]["Subject"]).startswith("[RFC PATCH v2 1/2] ")
     _golden("zram-swap-ops-v2-rfc.mbox", mbox_bytes(msgs))
+
+
+def test_write_cover_for_render_is_the_cover_message_dated_by_the_tip(tree, tmp_path):
+    from types import SimpleNamespace
+
+    from patchkit import cover
+
+    series = mailrepo.make_series(tree["root"] / "forrender")
+    result = SimpleNamespace(repo=tree["repo"], base=tree["base"], tip=tree["tip"],
+                             prerequisite_base=tree["base0"], series=series, author=SENDER,
+                             out_dir=tmp_path / "out")
+    path = cover.write_cover(result)
+    assert path == tmp_path / "out" / "0000-cover-letter.patch"
+    data = path.read_bytes()
+    assert data == cover.write_cover(result).read_bytes()        # re-render: same bytes
+    assert b"Subject: [PATCH 0/2] mm/zram: route block swap I/O through swap_ops\n" in data
+    assert b"Date: Sun, 14 Jun 2026 10:03:00 +0000\n" in data   # the tip's commit date
+    assert f"base-commit: {tree['base0']}\n".encode() in data

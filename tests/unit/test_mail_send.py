@@ -204,3 +204,22 @@ def test_v2_cover_has_changelog_link_and_range_diff_against_the_v1_branch(tree, 
     assert "Subject: [PATCH v2 0/2] mm/zram: route block swap I/O through swap_ops" in out
     assert (f"Changes in v2:\n- second take\n- Link to v1: https://lore.kernel.org/r/{v1_cover}\n"
             "\nRange-diff versus v1:\n\n1:  ") in out
+
+
+def test_renderer_hook_supplies_the_rendered_series(tree, capsys, monkeypatch):
+    from types import SimpleNamespace
+
+    seen = {}
+
+    def fake_render(args, series):
+        seen["version"] = series.version
+        return SimpleNamespace(repo=tree["repo"], base=tree["base"], tip=tree["tip"],
+                               prerequisite_base=tree["base0"], series=series,
+                               author="Ada Author <ada@example.org>")
+
+    monkeypatch.setattr(send, "RENDERER", fake_render)
+    assert cli.main(["send", tree["series"], "--version", "1", "--date", DATE]) == 0
+    assert seen == {"version": 1}
+    out = capsys.readouterr().out
+    assert "Subject: [PATCH 0/2] mm/zram: route block swap I/O through swap_ops" in out
+    assert f"base-commit: {tree['base0']}" in out
