@@ -323,6 +323,7 @@ class SmtpTransport:
     encryption: str = ""          # "", "ssl" or "tls"
     user: str | None = None
     repo: Path | None = None
+    cert_path: str | None = None  # sendemail.smtpSSLCertPath: CA file/dir; "" = no verification
     timeout: float = 60.0
     _conn: smtplib.SMTP | None = field(default=None, repr=False)
 
@@ -334,12 +335,12 @@ class SmtpTransport:
         try:
             if self.encryption == "ssl":
                 conn = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
-                                        context=ssl.create_default_context())
+                                        context=ssl_context(self.cert_path))
             else:
                 conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
             conn.ehlo()
             if self.encryption == "tls":
-                conn.starttls(context=ssl.create_default_context())
+                conn.starttls(context=ssl_context(self.cert_path))
                 conn.ehlo()
         except (OSError, smtplib.SMTPException) as exc:
             raise InfraError(f"cannot connect to SMTP server {self.where}: {exc}",
@@ -380,6 +381,24 @@ class SmtpTransport:
             self._conn = None
 
 
+def ssl_context(cert_path: str | None) -> ssl.SSLContext:
+    """Certificate checks as git send-email does them with smtpSSLCertPath."""
+    if cert_path is None:
+        return ssl.create_default_context()
+    if cert_path == "":
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    path = Path(cert_path).expanduser()
+    if path.is_dir():
+        return ssl.create_default_context(capath=str(path))
+    if path.is_file():
+        return ssl.create_default_context(cafile=str(path))
+    raise UserError(f"sendemail.smtpSSLCertPath {cert_path!r} does not exist",
+                    hint="point it at a CA file or directory, or set it to '' to skip verification")
+
+
 @dataclass
 class SendmailTransport:
     command: str
@@ -418,7 +437,8 @@ def make_transport(repo, config: dict):
             port = socket.getservbyname(port_text, "tcp")
         except OSError:
             raise UserError(f"sendemail.smtpServerPort {port_text!r} is no port") from None
-    return SmtpTransport(server, port, enc, config.get("smtpuser"), Path(repo))
+    return SmtpTransport(server, port, enc, config.get("smtpuser"), Path(repo),
+                         cert_path=config.get("smtpsslcertpath"))
 
 
 def login(conn: smtplib.SMTP, user: str, password: str) -> None:

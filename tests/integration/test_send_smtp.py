@@ -188,3 +188,51 @@ def test_password_from_git_credential_helper_never_shown(tree, server, capsys, m
     assert len(inbox.received) == 3
     out = capsys.readouterr()
     assert PASSWORD not in out.out + out.err
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1 (openssl CLI)."""
+    import shutil
+    if not shutil.which("openssl"):
+        pytest.skip("openssl not installed")
+    d = tmp_path_factory.mktemp("cert")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem"),
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return d / "cert.pem", d / "key.pem"
+
+
+def _tls_server(cert, inbox, *, implicit: bool):
+    import ssl
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(str(cert[0]), str(cert[1]))
+    port = free_port()
+    if implicit:
+        # aiosmtpd does not count implicit TLS as TLS for its AUTH rule
+        ctl = Controller(inbox, hostname="127.0.0.1", port=port, ssl_context=ctx,
+                         authenticator=authenticator, auth_require_tls=False)
+    else:
+        ctl = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=ctx,
+                         require_starttls=True, authenticator=authenticator)
+    ctl.start()
+    return ctl, port
+
+
+@pytest.mark.parametrize("encryption", ["ssl", "tls"])
+def test_encrypted_delivery_verifies_the_server_certificate(tree, cert, capsys, encryption):
+    inbox = Inbox()
+    ctl, port = _tls_server(cert, inbox, implicit=encryption == "ssl")
+    try:
+        configure(tree, port)
+        git(tree["repo"], "config", "sendemail.smtpEncryption", encryption)
+        # not trusted yet: refused before anything is sent
+        assert pk(tree, "--send") == 3
+        assert "CERTIFICATE_VERIFY_FAILED" in capsys.readouterr().err
+        assert inbox.received == [] and send.load_record(tree["repo"], "zram-swap-ops", 1) is None
+        git(tree["repo"], "config", "sendemail.smtpSSLCertPath", str(cert[0]))
+        assert pk(tree, "--send") == 0
+        assert len(inbox.received) == 3
+    finally:
+        ctl.stop()
