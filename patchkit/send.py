@@ -515,7 +515,17 @@ def deliver(transport, messages, env_from: str, *, reflect_to: str | None = None
                                       "it sends only the messages not sent yet") from None
             sent_now.append(msgid)
             if on_sent:
-                on_sent(msgid)
+                try:
+                    on_sent(msgid)
+                except (CommandFailed, OSError) as exc:
+                    went = [str(m["Subject"]) for m in messages
+                            if str(m["Message-Id"]) in skip or str(m["Message-Id"]) in sent_now]
+                    raise InfraError(
+                        f"{msg['Subject']} was delivered, but recording it in git failed: "
+                        f"{str(exc).splitlines()[0]}\n  delivered so far:\n"
+                        + "\n".join(f"    {s}" for s in went),
+                        hint="fix the repository, then record by hand or resend with a new "
+                             "version: rerunning now would send these messages twice") from None
             ui.info("send", f"sent {msg['Subject']}")
     finally:
         transport.close()

@@ -223,3 +223,38 @@ def test_renderer_hook_supplies_the_rendered_series(tree, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "Subject: [PATCH 0/2] mm/zram: route block swap I/O through swap_ops" in out
     assert f"base-commit: {tree['base0']}" in out
+
+
+class FakeTransport:
+    where = "fake"
+
+    def __init__(self):
+        self.sent = []
+
+    def open(self):
+        pass
+
+    def send(self, env_from, rcpts, data):
+        self.sent.append(rcpts)
+
+    def close(self):
+        pass
+
+
+def test_a_failed_record_after_delivery_says_so_and_stops(tree):
+    from patchkit import mail
+    from patchkit.errors import CommandFailed, InfraError
+
+    series = mailrepo.make_series(tree["root"], version=1)
+    msgs = mail.build_messages(tree["repo"], tree["base"], tree["tip"], series, prerequisite_base=None,
+                               sender="Ada Author <ada@example.org>",
+                               date=send.parse_date(DATE), signature="2.39.5")
+
+    def broken_record(msgid):
+        raise CommandFailed(["git", "update-ref"], 128, "", "fatal: cannot lock ref")
+
+    transport = FakeTransport()
+    with pytest.raises(InfraError, match=r"0/2\] .* was delivered, but recording it in git failed") as exc:
+        send.deliver(transport, msgs, "ada@example.org", on_sent=broken_record)
+    assert len(transport.sent) == 1                      # stopped right there
+    assert "rerunning now would send these messages twice" in str(exc.value)
