@@ -109,13 +109,19 @@ def cover_letter(series, *, subjects, shortlog: str, diffstat: str, base_commit:
     return "\n---\n".join(parts)
 
 
-def write_cover(result) -> Path:
+def write_cover(result) -> Path | None:
     """render.py's call site: <out_dir>/0000-cover-letter.patch for a RenderResult.
 
     The cover as `patchkit send` would mail it, addressed from the series file
     only (get_maintainer runs at send time) and dated by the tip commit, so a
-    re-render writes the same bytes."""
-    from patchkit import mail
+    re-render writes the same bytes.  A series without a cover template gets
+    no cover file here (a warning); `patchkit send` refuses it."""
+    from patchkit import mail, ui
+
+    template = Path(result.series.folder) / result.series.cover
+    if not template.is_file():
+        ui.warn("render", f"no cover letter: {template} does not exist")
+        return None
 
     repo = Path(result.repo)
     sender = result.author or _git_identity(repo)
