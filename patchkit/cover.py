@@ -67,7 +67,8 @@ def render_template(series, context: dict) -> str:
         raise UserError(f"{path}:{exc.lineno}: {exc.message}") from exc
     except jinja2.UndefinedError as exc:
         known = ", ".join(sorted(context))
-        raise UserError(f"{path}: {exc.message}", hint=f"variables a cover template can use: {known}") from exc
+        raise UserError(f"{path}: {exc.message}",
+                        hint=f"variables a cover template can use: {known}") from exc
 
 
 def cover_letter(series, *, subjects, shortlog: str, diffstat: str, base_commit: str,

@@ -61,7 +61,8 @@ def for_patch(repo, patch: bytes, what: str = "a patch") -> mail.Recipients:
                         hint="pass --no-auto-to-cc to address the series only from the series file")
     to = _run(to_argv(repo), repo, patch, what)
     cc = _run(cc_argv(repo), repo, patch, what)
-    return mail.Recipients(to=to, cc=[a for a in cc if mail.addr_key(a) not in {mail.addr_key(t) for t in to}])
+    people = {mail.addr_key(t) for t in to}
+    return mail.Recipients(to=to, cc=[a for a in cc if mail.addr_key(a) not in people])
 
 
 def for_series(repo, base: str, tip: str) -> list[mail.Recipients]:

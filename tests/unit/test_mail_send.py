@@ -5,7 +5,6 @@ tests/integration/test_send_smtp.py)."""
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 import pytest
 
