@@ -496,17 +496,19 @@ def deliver(transport, messages, env_from: str, *, reflect_to: str | None = None
     """Send messages in order; after each one, on_sent(msgid).  A failure names
     exactly which messages went out and which did not."""
     sent_now: list[str] = []
+    plan = []
+    for msg in messages:       # every message addressed before the first goes out
+        rcpts = [mail.parse_address(reflect_to)[1]] if reflect_to else envelope_recipients(msg)
+        if not rcpts:
+            raise UserError(f"{msg['Subject']}: no recipients",
+                            hint="add to = [...] to series.toml or pass --to")
+        plan.append((msg, rcpts))
     try:
         transport.open()
-        for msg in messages:
+        for msg, rcpts in plan:
             msgid = str(msg["Message-Id"])
             if msgid in skip:
                 continue
-            rcpts = ([mail.parse_address(reflect_to)[1]] if reflect_to
-                     else envelope_recipients(msg))
-            if not rcpts:
-                raise UserError(f"{msg['Subject']}: no recipients",
-                                hint="add to = [...] to series.toml or pass --to")
             try:
                 transport.send(env_from, rcpts, mail.message_bytes(msg))
             except (OSError, smtplib.SMTPException, CommandFailed) as exc:

@@ -257,3 +257,17 @@ def test_a_failed_record_after_delivery_says_so_and_stops(tree):
         send.deliver(transport, msgs, "ada@example.org", on_sent=broken_record)
     assert len(transport.sent) == 1                      # stopped right there
     assert "rerunning now would send these messages twice" in str(exc.value)
+
+
+def test_a_message_without_recipients_stops_before_anything_is_sent(tree):
+    from patchkit import mail
+    from patchkit.errors import UserError
+
+    series = mailrepo.make_series(tree["root"] / "norcpt", to=(), cc=())
+    msgs = mail.build_messages(tree["repo"], tree["base"], tree["tip"], series, prerequisite_base=None,
+                               sender="Ada Author <ada@example.org>",
+                               date=send.parse_date(DATE), signature="2.39.5")
+    transport = FakeTransport()
+    with pytest.raises(UserError, match=r"\[PATCH 0/2\] .*: no recipients"):
+        send.deliver(transport, msgs, "ada@example.org")
+    assert transport.sent == []
