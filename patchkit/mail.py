@@ -13,6 +13,7 @@ way to turn a message into bytes, for files, mbox and SMTP alike.
 
 from __future__ import annotations
 
+import base64
 import email.generator
 import email.message
 import email.parser
@@ -318,16 +319,18 @@ def _escape_body(body: str) -> str:
 def body_text(msg: email.message.EmailMessage) -> str:
     """The body as it will be sent, decoded (the email package decodes the
     surrogate-escaped bytes with the message's charset, utf-8)."""
+    if str(msg["Content-Transfer-Encoding"]) == "base64":
+        return msg.get_payload(decode=True).decode("utf-8")
     return msg.get_payload()
 
 
 def make_message(*, sender: str, date: datetime, subject: str, msgid: str, body: str,
                  to=(), cc=(), reply_to: str | None = None,
                  extra: dict | None = None) -> email.message.EmailMessage:
-    for n, line in enumerate(body.split("\n"), 1):
-        if len(line.encode("utf-8")) > MAX_LINE:
-            raise UserError(f"line {n} of {subject!r} is longer than {MAX_LINE} bytes; "
-                            "SMTP cannot carry it unencoded")
+    # SMTP carries neither bare carriage returns nor lines past 998 octets:
+    # such a body goes base64 (git am decodes it back to the same bytes).
+    raw = body.encode("utf-8")
+    needs_base64 = b"\r" in raw or any(len(line) > MAX_LINE for line in raw.split(b"\n"))
     msg = email.message.EmailMessage(policy=POLICY)
     msg["From"] = sender
     msg["Date"] = email.utils.format_datetime(date)
@@ -342,10 +345,11 @@ def make_message(*, sender: str, date: datetime, subject: str, msgid: str, body:
         msg["Cc"] = ", ".join(cc)
     msg["MIME-Version"] = "1.0"
     msg["Content-Type"] = 'text/plain; charset="utf-8"'
-    msg["Content-Transfer-Encoding"] = "7bit" if body.isascii() else "8bit"
+    msg["Content-Transfer-Encoding"] = ("base64" if needs_base64
+                                        else "7bit" if body.isascii() else "8bit")
     for key, value in (extra or {}).items():
         msg[key] = value
-    msg.set_payload(_escape_body(body))
+    msg.set_payload(base64.encodebytes(raw).decode("ascii") if needs_base64 else _escape_body(body))
     return msg
 
 

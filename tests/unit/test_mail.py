@@ -282,3 +282,29 @@ def test_write_cover_without_a_template_writes_nothing(tree, tmp_path, capsys):
     assert cover.write_cover(result) is None
     assert not (tmp_path / "out").exists()
     assert "no cover letter: " in capsys.readouterr().err
+
+
+def test_carriage_returns_and_long_lines_go_base64_and_survive_git_am(tmp_path):
+    info = mailrepo.make_repo(tmp_path)
+    repo = info["repo"]
+    (repo / "Documentation").mkdir()
+    (repo / "Documentation" / "dos.txt").write_bytes(b"line one\r\nline two\r\n" + b"x" * 1200 + b"\n")
+    env = {**os.environ, **mailrepo.IDENT}
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True, env=env)
+    subprocess.run(["git", "-C", str(repo), "commit", "-q", "-m", "docs: add a CRLF file\n\n"
+                    "Signed-off-by: Ada Author <ada@example.org>"], check=True, env=env)
+    series = mailrepo.make_series(tmp_path / "crlf")
+    msgs = mail.build_messages(repo, info["tip"], "HEAD", series, prerequisite_base=None,
+                               sender=SENDER, date=DATE, signature=SIG)
+    assert str(msgs[1]["Content-Transfer-Encoding"]) == "base64"
+    assert "line one\r\n" in mail.body_text(msgs[1])
+    data = mail.message_bytes(msgs[1])
+    assert b"\r" not in data and max(len(line) for line in data.split(b"\n")) <= 78
+    out = mail.write_patch_files(msgs, tmp_path / "out")
+    subprocess.run(["git", "-C", str(repo), "checkout", "-q", "-b", "am", info["tip"]], check=True, env=env)
+    subprocess.run(["git", "-C", str(repo), "am", str(out[1])], check=True, env=env,
+                   capture_output=True)
+    def tree_of(rev):
+        return subprocess.run(["git", "-C", str(repo), "rev-parse", f"{rev}^{{tree}}"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    assert tree_of("HEAD") == tree_of("master")
