@@ -4,6 +4,7 @@ Modes, safest first (b4's):
   (default)   print the messages as an mbox on stdout, send nothing
   -o DIR      write 0000-cover-letter.patch, 0001-...patch and an mbox to DIR
   --reflect   deliver every message to the sender only (headers unchanged)
+  --preview-to ADDR   the same, to ADDR (a colleague) instead of the sender
   --send      deliver to the real recipients; recorded in the tree's git
 
 Delivery uses git's sendemail.* configuration of the tree (smtpServer,
@@ -92,6 +93,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="write one file per message and an mbox")
     mode = out.add_mutually_exclusive_group()
     mode.add_argument("--reflect", action="store_true", help="deliver only to the sender")
+    mode.add_argument("--preview-to", action="append", default=[], metavar="ADDR",
+                      help="deliver only to ADDR (repeatable), headers unchanged")
     mode.add_argument("--send", action="store_true", help="deliver to the real recipients")
     out.add_argument("--resend", action="store_true",
                      help="send a version that was already sent (adds RESEND)")
@@ -152,9 +155,10 @@ def run(args: argparse.Namespace) -> int:
         # send must read git to compose anything; the global --dry-run means
         # "change nothing", which send's default mode already is.
         proc.DRY_RUN = False
-        if args.send or args.reflect:
+        if args.send or args.reflect or args.preview_to:
             ui.info("send", "--dry-run: composing only, nothing will be sent")
         args.send = args.reflect = False
+        args.preview_to = []
     series = load_series(args)
     r = rendered(args, series)
     repo = r.repo
@@ -191,14 +195,14 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--resend: {series.name} v{series.version} was never sent from {repo}",
                         hint="drop --resend")
 
-    messages = compose(args, r, sender, date, prefixes)
+    messages = compose(args, r, sender, date, prefixes, config)
     show_summary(messages)
 
     if args.output_dir:
         files = mail.write_patch_files(messages, args.output_dir)
         mbox = mail.write_mbox(messages, args.output_dir / f"{series.name}-v{series.version}.mbox")
         ui.info("send", f"wrote {len(files)} messages to {args.output_dir} and {mbox.name}")
-    if not (args.send or args.reflect):
+    if not (args.send or args.reflect or args.preview_to):
         if not args.output_dir:
             sys.stdout.buffer.write(b"".join(mail.mboxrd_entry(m) for m in messages))
             sys.stdout.flush()
@@ -206,9 +210,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     transport = make_transport(repo, config)
-    if args.reflect:
-        deliver(transport, messages, envelope_from(config, sender), reflect_to=sender)
-        ui.info("send", f"reflected {len(messages)} messages to {sender}")
+    if args.reflect or args.preview_to:
+        only = [sender] if args.reflect else normalize(args.preview_to, "--preview-to")
+        deliver(transport, messages, envelope_from(config, sender), reflect_to=only)
+        ui.info("send", f"sent {len(messages)} messages only to {', '.join(only)} (not recorded)")
         return 0
 
     if resuming:
@@ -236,7 +241,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def compose(args, r: Rendered, sender: str, date: datetime, prefixes) -> list:
+def compose(args, r: Rendered, sender: str, date: datetime, prefixes, config=None) -> list:
+    config = config or {}
     series = r.series
     per_patch = None if args.no_auto_to_cc else recipients.for_series(r.repo, r.base, r.tip)
     rdiff = None
@@ -252,7 +258,8 @@ def compose(args, r: Rendered, sender: str, date: datetime, prefixes) -> list:
             previous_link = LORE + prev.message_ids[0].strip("<>")
     return mail.build_messages(
         r.repo, r.base, r.tip, series, prerequisite_base=r.prerequisite_base,
-        sender=sender, date=date, to=args.to, cc=args.cc, per_patch_recipients=per_patch,
+        sender=sender, date=date, to=[*config.get("to", []), *args.to],
+        cc=[*config.get("cc", []), *args.cc], per_patch_recipients=per_patch,
         range_diff=rdiff, previous_link=previous_link, extra_prefixes=prefixes,
     )
 
@@ -268,16 +275,21 @@ def show_summary(messages) -> None:
 
 # ------------------------------------------------------------------ identity and config
 
-def sendemail_config(repo) -> dict[str, str]:
-    """The tree's sendemail.* settings, keys lower-cased without the prefix."""
+def sendemail_config(repo) -> dict:
+    """The tree's sendemail.* settings, keys lower-cased without the prefix;
+    to and cc are lists (git allows them many times)."""
     res = proc.run(["git", "-C", str(repo), "config", "-z", "--get-regexp", r"^sendemail\."],
                    check=False)
-    out = {}
+    out: dict = {"to": [], "cc": []}
     for entry in res.stdout.split("\0"):
         if not entry:
             continue
         key, _, value = entry.partition("\n")
-        out[key.split(".", 1)[1].lower()] = value
+        key = key.split(".", 1)[1].lower()
+        if key in ("to", "cc"):        # multi-valued, as git send-email reads them
+            out[key].append(value)
+        else:
+            out[key] = value
     return out
 
 
@@ -491,14 +503,19 @@ def envelope_recipients(msg) -> list[str]:
     return mail.dedup(out)
 
 
-def deliver(transport, messages, env_from: str, *, reflect_to: str | None = None,
+def normalize(addresses, where: str) -> list[str]:
+    return [mail.format_address(*mail.parse_address(a, where)) for a in addresses]
+
+
+def deliver(transport, messages, env_from: str, *, reflect_to: list[str] | None = None,
             skip=frozenset(), on_sent=None) -> None:
     """Send messages in order; after each one, on_sent(msgid).  A failure names
     exactly which messages went out and which did not."""
     sent_now: list[str] = []
     plan = []
     for msg in messages:       # every message addressed before the first goes out
-        rcpts = [mail.parse_address(reflect_to)[1]] if reflect_to else envelope_recipients(msg)
+        rcpts = ([mail.parse_address(a)[1] for a in reflect_to] if reflect_to
+                 else envelope_recipients(msg))
         if not rcpts:
             raise UserError(f"{msg['Subject']}: no recipients",
                             hint="add to = [...] to series.toml or pass --to")

@@ -271,3 +271,20 @@ def test_a_message_without_recipients_stops_before_anything_is_sent(tree):
     with pytest.raises(UserError, match=r"\[PATCH 0/2\] .*: no recipients"):
         send.deliver(transport, msgs, "ada@example.org")
     assert transport.sent == []
+
+
+def test_preview_to_delivers_only_there_and_records_nothing(tree):
+    assert pk(tree, "--preview-to", "Rev Iewer <rev@example.net>", "--preview-to", "b@example.net") == 0
+    assert [a for a, _ in delivered(tree)] == ["ARGS: -i rev@example.net b@example.net"] * 3
+    assert send.load_record(tree["repo"], "zram-swap-ops", 1) is None
+
+
+def test_sendemail_to_and_cc_from_git_config_are_added(tree):
+    git(tree["repo"], "config", "--add", "sendemail.cc", "Cc One <cc1@example.net>")
+    git(tree["repo"], "config", "--add", "sendemail.cc", "cc2@example.net")
+    git(tree["repo"], "config", "sendemail.to", "Boss <boss@example.net>")
+    assert pk(tree, "--send") == 0
+    for args, headers in delivered(tree):
+        assert "boss@example.net" in headers["To"]
+        assert "cc1@example.net" in headers["Cc"] and "cc2@example.net" in headers["Cc"]
+        assert {"boss@example.net", "cc1@example.net", "cc2@example.net"} <= set(args.split()[2:])
