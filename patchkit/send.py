@@ -248,12 +248,14 @@ def compose(args, r: Rendered, sender: str, date: datetime, prefixes, config=Non
     rdiff = None
     previous_link = None
     if series.version > 1:
+        prev = load_record(r.repo, series.name, series.version - 1)
         compare = args.compare_to or f"patchkit/{series.name}-v{series.version - 1}"
         if mail.rev_parse_ok(r.repo, compare):
-            rdiff = mail.range_diff(r.repo, r.base, compare, r.base, r.tip)
+            # the previous version's own base when its send was recorded
+            old_base = prev.base if prev is not None and mail.rev_parse_ok(r.repo, prev.base) else r.base
+            rdiff = mail.range_diff(r.repo, old_base, compare, r.base, r.tip)
         elif args.compare_to:
             raise UserError(f"--compare-to {compare!r} is no commit in {r.repo}")
-        prev = load_record(r.repo, series.name, series.version - 1)
         if prev is not None:
             previous_link = LORE + prev.message_ids[0].strip("<>")
     return mail.build_messages(
