@@ -251,9 +251,14 @@ def run(args) -> int:
     return 0 if result.status == PASS else 1
 
 
-def format_figures(figures: dict, limit: int = 6) -> str:
-    keys = [k for k in figures if not k.startswith("zram.")][:limit]
-    return ", ".join(f"{k}={figures[k]}" for k in keys)
+# Figures worth a place in the terminal table (all of them go to results.json).
+HEADLINE = ("verified_pages", "mismatches", "pswpout", "pswpin", "algorithm", "bd_writes", "bd_reads",
+            "ratio_pct", "swap_used_kb_before", "exit_status", "size_mb")
+
+
+def format_figures(figures: dict, limit: int = 7) -> str:
+    keys = [k for k in figures if k.rsplit(".", 1)[-1] in HEADLINE and not k.startswith("zram.")]
+    return ", ".join(f"{k}={figures[k]}" for k in keys[:limit])
 
 
 def print_table(result: BootResult) -> None:

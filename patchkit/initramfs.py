@@ -9,7 +9,7 @@ What goes in (see build_image()):
   /init and /patchkit/...       the init script, the test scripts, our C programs
   /bin/busybox + applet links   Debian busybox-static
   /usr/bin/stress-ng            with its shared libraries and the dynamic loader
-  /bin/bash                     the host's, with its libraries (the selftests want it)
+  /bin/bash, /sbin/mkfs.ext2    the host's, with their libraries (the selftests want them)
   /selftests/zram/...           the tree's tools/testing/selftests/zram
   /lib/modules/...              kernel modules, when zram is built as a module
   /dev/console, /dev/null       nodes the kernel needs before devtmpfs is mounted
@@ -261,6 +261,9 @@ def image_entries(*, source: Path, modules_dir: Path | None = None,
     entries += dynamic_program_entries(Path(proc.require("stress-ng")), "/usr/bin/stress-ng")
     # busybox has no bash applet and the selftests start with #!/bin/bash
     entries += dynamic_program_entries(Path(proc.require("bash")), "/bin/bash")
+    # selftests/zram runs mkfs.ext2 on zram, whose logical block size is 4 KiB:
+    # busybox's mke2fs picks 1 KiB blocks there (the mount then fails), e2fsprogs does not.
+    entries += dynamic_program_entries(Path(proc.require("mkfs.ext2")), "/sbin/mkfs.ext2")
     entries += selftests_entries(source)
     if modules_dir is not None:
         entries += modules_entries(modules_dir)

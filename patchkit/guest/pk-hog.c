@@ -21,7 +21,7 @@
  *   2  a process died or failed (e.g. OOM kill), so not every page verified
  *   64 usage error
  *
- * Usage: pk-hog -m MB [-p PROCS] [-s SEED] [-k KINDS] [-o] [-H DIR] [-f FILE] [-x PREFIX]
+ * Usage: pk-hog -m MB [-p PROCS] [-s SEED] [-k KINDS] [-o] [-H DIR [-q]] [-f FILE] [-x PREFIX]
  *   -m MB      total memory over all processes
  *   -p PROCS   processes (default 2)
  *   -s SEED    pattern seed (default 1)
@@ -31,6 +31,8 @@
  *              keep verifying in a loop until DIR/go exists, then do the
  *              final verification (lets a script run swapoff or zram
  *              writeback while the hog is live)
+ *   -q         while holding, stay idle instead of verifying in a loop
+ *              (zram writeback wants the pages left alone until it ran)
  *   -T SECS    give up holding after SECS seconds (default 600)
  *   -f FILE    append "key value" figure lines to FILE (default $PK_FIGURES)
  *   -x PREFIX  prefix for figure keys (default "hog")
@@ -84,6 +86,7 @@ struct shared {
 static uint64_t opt_seed = 1;
 static int opt_kinds[NKINDS];
 static int64_t opt_corrupt = -1;
+static int opt_idle_hold;
 static int nkinds;
 
 static double now(void)
@@ -213,7 +216,7 @@ static void child(struct shared *sh, int proc, uint64_t pages, int pageout, int 
 
 	while (sh->phase < 1)
 		usleep(1000);
-	while (hold && sh->phase == 1) {
+	while (hold && !opt_idle_hold && sh->phase == 1) {
 		st->loop_mismatches += verify_region(mem, proc, pages, st, 0);
 		st->loop_passes++;
 	}
@@ -287,7 +290,7 @@ static int touch(const char *dir, const char *name)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: pk-hog -m MB [-p PROCS] [-s SEED] [-k zscr] [-o] [-H DIR] [-T SECS] [-f FILE] [-x PREFIX] [-X PAGE]\n");
+	fprintf(stderr, "usage: pk-hog -m MB [-p PROCS] [-s SEED] [-k zscr] [-o] [-H DIR] [-q] [-T SECS] [-f FILE] [-x PREFIX] [-X PAGE]\n");
 	exit(64);
 }
 
@@ -303,7 +306,7 @@ int main(int argc, char **argv)
 	uint64_t loop_passes = 0, loop_bad = 0;
 	int vm_ok;
 
-	while ((c = getopt(argc, argv, "m:p:s:k:oH:T:f:x:X:")) != -1) {
+	while ((c = getopt(argc, argv, "m:p:s:k:oH:qT:f:x:X:")) != -1) {
 		switch (c) {
 		case 'm': mb = strtoull(optarg, NULL, 0); break;
 		case 'p': procs = atoi(optarg); break;
@@ -311,6 +314,7 @@ int main(int argc, char **argv)
 		case 'k': kinds = optarg; break;
 		case 'o': pageout = 1; break;
 		case 'H': hold_dir = optarg; break;
+		case 'q': opt_idle_hold = 1; break;
 		case 'T': hold_limit = atof(optarg); break;
 		case 'f': fig_path = optarg; break;
 		case 'x': prefix = optarg; break;

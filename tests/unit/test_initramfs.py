@@ -124,7 +124,7 @@ def test_image_holds_everything_the_guest_needs_and_is_cached(fake_tree, tmp_pat
     first = initramfs.build_image(source=fake_tree, modules_dir=fake_tree / "modroot")
     files = initramfs.read_cpio(first.read_bytes())
     for path in ["/init", "/bin/busybox", "/bin/sh", "/sbin/swapon", "/usr/bin/stress-ng",
-                 "/lib64/ld-linux-x86-64.so.2", "/bin/bash", "/patchkit/bin/pk-hog",
+                 "/lib64/ld-linux-x86-64.so.2", "/bin/bash", "/sbin/mkfs.ext2", "/patchkit/bin/pk-hog",
                  "/patchkit/bin/pk-exit", "/patchkit/lib.sh", "/patchkit/tests/hog.sh",
                  "/selftests/zram/zram.sh", "/dev/console",
                  "/lib/modules/6.12.0/kernel/drivers/block/zram/zram.ko",
