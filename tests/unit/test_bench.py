@@ -269,3 +269,33 @@ def test_fewer_than_three_rounds_claim_no_significance():
     assert cell["ratio"] == pytest.approx(1.5, rel=0.01)
     assert cell["significance"] == bench.TOO_FEW and cell["verdict"] == ""
     assert bench.findings(s) == []
+
+
+def test_sources_come_from_render_baseline_base_layer_and_series(tmp_path, monkeypatch):
+    rendered = {
+        "zram-swap-ops": SimpleNamespace(repo=tmp_path / "repo", base_commit="b" * 40, tip="s" * 40),
+        "swap-batching": SimpleNamespace(repo=tmp_path / "repo", base_commit="b" * 40, tip="l" * 40),
+    }
+    fake_render = SimpleNamespace(open_tree=lambda spec: SimpleNamespace(name="linux-source-6.12"),
+                                  render_series=lambda name, tree: rendered[name])
+    monkeypatch.setattr(bench, "optional", lambda name: fake_render if name == "patchkit.render" else None)
+    ran = []
+    monkeypatch.setattr(bench.proc, "run", lambda argv, **kw: ran.append(argv))
+    args = SimpleNamespace(source=None, kernel=None, tree=None, series="zram-swap-ops",
+                           base_layer="swap-batching")
+    kernels, note = bench.resolve_kernels(args, tmp_path)
+    assert note == ""
+    assert ran == [bench.worktree_argv(tmp_path / "repo", tmp_path / "src" / "baseline", "b" * 40),
+                   bench.worktree_argv(tmp_path / "repo", tmp_path / "src" / "base-layer", "l" * 40),
+                   bench.worktree_argv(tmp_path / "repo", tmp_path / "src" / "series", "s" * 40)]
+    assert kernels["series"].origin == f"render zram-swap-ops @ {'s' * 12}"
+    assert all(k.kernel is None for k in kernels.values())  # to be built
+
+
+def test_without_render_and_without_sources_the_error_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "optional", lambda name: None)
+    args = SimpleNamespace(source=None, kernel=None, tree=None, series="zram-swap-ops",
+                           base_layer="swap-batching")
+    with pytest.raises(UserError, match="render") as exc:
+        bench.resolve_kernels(args, tmp_path)
+    assert "--source" in str(exc.value)
