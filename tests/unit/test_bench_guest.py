@@ -46,7 +46,7 @@ def test_swapout_prints_every_figure_and_verifies_the_pages(pk_bench):
     assert res.returncode in (0, 2), res.stderr
     figs = figures(res.stdout)
     assert figs["swapout.fill_mb"] == 8
-    assert figs["swapout.verified_pages"] == 8 * 256
+    assert figs["swapout.verified_pages"] == 8 * 256 // 4  # every 4th page
     assert figs["swapout.bad_pages"] == 0
     assert isinstance(figs["swapout.seconds"], float) and figs["swapout.seconds"] > 0
     assert isinstance(figs["swapout.cycles"], int) and figs["swapout.cycles"] > 0
