@@ -549,7 +549,8 @@ def explain_slowdowns(rounds: list[dict], summary: list[dict]) -> list[str]:
     worse = {row["metric"].split(".")[0] for row in summary
              for lb in LABELS[1:] if row["kernels"][lb].get("verdict") == "worse"}
     probes = {"swapout": ("bench-swapout", ["swapout.io.write_folios_per_submit", "swapout.io.zram_requests",
-                                            "swapout.sys_s", "swapout.pswpout"]),
+                                            "swapout.sys_s", "swapout.pswpout", "swapout.pgscan",
+                                            "swapout.pgsteal", "swapout.swapcache_end_kb"]),
               "zspool": ("bench-swapin", ["lat.cold_share", "lat.swapcache_after_pageout_kb",
                                           "lat.io.read_folios_per_submit", "lat.pswpin"]),
               "writeback": ("bench-writeback", ["lat.cold_share", "lat.bd_reads_per_sample",

@@ -78,6 +78,7 @@ struct snap {
 	double t;		/* CLOCK_MONOTONIC seconds */
 	unsigned long long tsc;
 	long long pswpin, pswpout;
+	long long pgscan, pgsteal;	/* kswapd + direct + khugepaged: reclaim work */
 	long long sys_ticks;	/* /proc/stat cpu "system" */
 	long long swap_io[4];	/* -1: no such counter on this kernel */
 	long long zram_rd, zram_wr;	/* /sys/block/zram0/stat requests */
@@ -258,6 +259,8 @@ static void take(struct snap *s)
 	s->disk_rd = disk_stat_path[0] ? nth_field(disk_stat_path, 0) : -1;
 	s->pswpin = vmstat("pswpin");
 	s->pswpout = vmstat("pswpout");
+	s->pgscan = vmstat("pgscan_kswapd") + vmstat("pgscan_direct") + vmstat("pgscan_khugepaged");
+	s->pgsteal = vmstat("pgsteal_kswapd") + vmstat("pgsteal_direct") + vmstat("pgsteal_khugepaged");
 	s->sys_ticks = sys_ticks();
 	s->t = now();
 	s->tsc = __rdtsc();
@@ -393,6 +396,10 @@ static int swapout(unsigned long mb, unsigned long chunk_mb)
 	fig_ratio("swapout.sys_s_per_gib", (double)(b.sys_ticks - a.sys_ticks) / hz, gib, 1,
 		  swapped > 0 && a.sys_ticks >= 0);
 	io_figures("swapout.io", &a, &b);
+	/* reclaim work beyond the MADV_PAGEOUT passes, and what stayed in the swap cache */
+	printf("swapout.pgscan %lld\n", b.pgscan - a.pgscan);
+	printf("swapout.pgsteal %lld\n", b.pgsteal - a.pgsteal);
+	printf("swapout.swapcache_end_kb %lld\n", meminfo_kb("SwapCached"));
 	/* every 4th page: catches a kernel that loses or mixes up data, in a quarter of the time */
 	bad = verify(r, pages, 4);
 	printf("swapout.verified_pages %lu\n", (pages + 3) / 4);
