@@ -507,7 +507,9 @@ def check_same_config(kernels: dict[str, Kernel]) -> None:
 
 
 def run_rounds(kernels: dict[str, Kernel], *, rounds: int, accel: str, out: Path,
-               initrd_source: Path, tsc_mhz: float) -> list[Round]:
+               initrd_source: Path, tsc_mhz: float, meta: dict | None = None) -> list[Round]:
+    """Boot the kernels in interleaved order; after each boot, out/bench-partial.json holds
+    the rounds so far (patchkit bench --report reads it if the run is cut short)."""
     from patchkit import boot as boot_mod
 
     done: list[Round] = []
@@ -526,6 +528,13 @@ def run_rounds(kernels: dict[str, Kernel], *, rounds: int, accel: str, out: Path
         # the first boot settles the accelerator; every later one must use it
         accel = done[0].accel
         check_comparable([asdict(x) for x in done])
+        if meta is not None:
+            partial = out / "bench-partial.json"
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            tmp = partial.with_name(".bench-partial.json.tmp")
+            tmp.write_text(json.dumps({"meta": dict(meta, accel=r.accel, qemu_version=r.qemu_version),
+                                       "rounds": [asdict(x) for x in done]}, default=str) + "\n")
+            tmp.replace(partial)
         ui.info("bench", f"[{i}/{len(order)}] round {rnd} {label}: {res.status} in {r.seconds:.0f}s"
                 + (f" ({res.detail})" if res.detail else ""))
     return done
@@ -624,9 +633,6 @@ def run(args) -> int:
 
     initrd = initramfs.build_image(source=kernels["baseline"].source)
     tsc_mhz = host_tsc_mhz()
-    rounds = run_rounds(kernels, rounds=args.rounds, accel=args.accel, out=out,
-                        initrd_source=kernels["baseline"].source, tsc_mhz=tsc_mhz)
-    tsc_after = host_tsc_mhz()
     meta = {
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "rounds": args.rounds,
@@ -640,9 +646,12 @@ def run(args) -> int:
                          "config_hash": k.config_hash, "build_seconds": k.build_seconds}
                     for lb, k in kernels.items()},
         "initramfs_sha256": hashlib.sha256(initrd.read_bytes()).hexdigest(),
-        "host_tsc_mhz": [tsc_mhz, tsc_after],
+        "host_tsc_mhz": [tsc_mhz],
         "sources_note": note,
     }
+    rounds = run_rounds(kernels, rounds=args.rounds, accel=args.accel, out=out,
+                        initrd_source=kernels["baseline"].source, tsc_mhz=tsc_mhz, meta=meta)
+    meta["host_tsc_mhz"].append(host_tsc_mhz())
     result = analyse([asdict(r) for r in rounds], meta)
     result["meta"]["total_seconds"] = round(time.monotonic() - start, 1)
     result["meta"]["boot_seconds"] = round(sum(r.seconds for r in rounds), 1)
