@@ -299,3 +299,41 @@ def test_without_render_and_without_sources_the_error_says_what_to_do(tmp_path, 
     with pytest.raises(UserError, match="render") as exc:
         bench.resolve_kernels(args, tmp_path)
     assert "--source" in str(exc.value)
+
+
+def fake_boot_results(accels):
+    """boot.boot() stand-in: records each call, answers with the next accelerator in accels."""
+    calls = []
+
+    def fake(kernel, **kw):
+        accel = accels[len(calls)]
+        calls.append((str(kernel), kw["accel"], kw["tests"]))
+        tests = [SimpleNamespace(name="bench-swapin", status="PASS",
+                                 figures={"lat.cold.p50_cycles": 1000 * len(calls)})]
+        return SimpleNamespace(status="PASS", accel=accel, qemu_version="7.2.22", tests=tests, detail="",
+                               console_log=kw["log_dir"] / "console.log")
+    return fake, calls
+
+
+def test_rounds_run_interleaved_with_the_first_accelerator_kept(tmp_path, monkeypatch):
+    fake, calls = fake_boot_results(["tcg"] * 6)
+    monkeypatch.setattr(boot, "boot", fake)
+    kernels = {lb: bench.Kernel(lb, tmp_path, "x", kernel=tmp_path / f"{lb}.bz") for lb in bench.LABELS}
+    rounds = bench.run_rounds(kernels, rounds=2, accel="auto", out=tmp_path, initrd_source=tmp_path,
+                              tsc_mhz=1000.0, meta={"labels": list(bench.LABELS)})
+    assert [c[0].rsplit("/", 1)[1] for c in calls] == ["baseline.bz", "base-layer.bz", "series.bz"] * 2
+    assert [c[1] for c in calls] == ["auto"] + ["tcg"] * 5  # probed once, then kept
+    assert all(c[2] == bench.TESTS for c in calls)
+    assert [r.index for r in rounds] == [1, 1, 1, 2, 2, 2]
+    assert rounds[0].figures["bench-swapin"]["lat.cold.p50_ns"] == 1000.0  # normalised on the way
+    partial = json.loads((tmp_path / "bench-partial.json").read_text())
+    assert len(partial["rounds"]) == 6 and partial["meta"]["accel"] == "tcg"
+
+
+def test_a_boot_under_another_accelerator_stops_the_run(tmp_path, monkeypatch):
+    fake, calls = fake_boot_results(["kvm", "tcg", "tcg"])
+    monkeypatch.setattr(boot, "boot", fake)
+    kernels = {lb: bench.Kernel(lb, tmp_path, "x", kernel=tmp_path / f"{lb}.bz") for lb in bench.LABELS}
+    with pytest.raises(UserError, match="different accelerators"):
+        bench.run_rounds(kernels, rounds=1, accel="auto", out=tmp_path, initrd_source=tmp_path, tsc_mhz=1000.0)
+    assert len(calls) == 2
