@@ -79,6 +79,10 @@ METRICS = [
            "swap I/O submissions per 1,000 pages (swap-out)", "", False),
     Metric("swapout.zram_bios_per_1000", "bench-swapout", "swapout.io.zram_requests_per_1000_pages",
            "zram0 bios per 1,000 pages (swap-out)", "", None),
+    Metric("swapout.zram_failed_writes", "bench-swapout", "zram.io_stat.failed_writes",
+           "zram failed writes during swap-out (batch re-dirtied)", "", False),
+    Metric("swapout.swapcache_end_kb", "bench-swapout", "swapout.swapcache_end_kb",
+           "swap cache left after the swap-out fill", "KiB", None),
     Metric("zspool.avg_ns", "bench-swapin", "lat.cold.avg_ns", "zspool swap-in latency avg", "ns", False),
     Metric("zspool.p50_ns", "bench-swapin", "lat.cold.p50_ns", "zspool swap-in latency p50", "ns", False),
     Metric("zspool.p99_ns", "bench-swapin", "lat.cold.p99_ns", "zspool swap-in latency p99", "ns", False),
@@ -372,6 +376,21 @@ def cover_block(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def failures(rounds: list[dict], labels=LABELS) -> list[str]:
+    """One sentence per kernel and workload that did not pass in every round."""
+    out = []
+    for lb in labels:
+        mine = [r for r in rounds if r["label"] == lb]
+        for test in TESTS:
+            bad = [r for r in mine if r["statuses"].get(test, "SKIP") != "PASS"]
+            if bad:
+                first = bad[0]
+                out.append(f"{TITLES[lb]}: {test} did not pass in {len(bad)} of {len(mine)} rounds "
+                           f"(round {first['index']}: {first['statuses'].get(test, 'not run')}; "
+                           f"{first['detail'][:160]})")
+    return out
+
+
 def findings(summary: list[dict], labels=LABELS) -> list[str]:
     """One sentence per metric where a kernel is significantly worse than the baseline."""
     out = []
@@ -545,7 +564,8 @@ def analyse(rounds: list[dict], meta: dict) -> dict:
     meta = dict(meta, accel=accel, qemu_version=qemu_version)
     summary = summarise(rounds, meta["labels"])
     result = {"meta": meta, "rounds": rounds, "summary": summary}
-    result["findings"] = findings(summary, meta["labels"]) + explain_slowdowns(rounds, summary)
+    result["findings"] = (failures(rounds, meta["labels"]) + findings(summary, meta["labels"])
+                          + explain_slowdowns(rounds, summary))
     algs = {r["figures"].get("bench-swapout", {}).get("bench.algorithm") for r in rounds} - {None}
     if algs:
         meta["algorithm"] = "/".join(sorted(algs))

@@ -337,3 +337,12 @@ def test_a_boot_under_another_accelerator_stops_the_run(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="different accelerators"):
         bench.run_rounds(kernels, rounds=1, accel="auto", out=tmp_path, initrd_source=tmp_path, tsc_mhz=1000.0)
     assert len(calls) == 2
+
+
+def test_failed_workloads_are_reported_per_kernel():
+    rounds = synthetic(3)
+    bad = rnd(4, "series", test_status="FAIL")
+    bad["detail"] = "guest stopped: Kernel panic"
+    rounds.append(bad)
+    lines = bench.failures(rounds)
+    assert lines == ["series: bench-swapout did not pass in 1 of 4 rounds (round 4: FAIL; guest stopped: Kernel panic)"]
