@@ -629,6 +629,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --source: a bzImage already built from that checkout (skips the build)")
     p.add_argument("-o", "--output", type=Path, default=None,
                    help="report folder (default: the cache's out/bench/<date>/)")
+    p.add_argument("--note", action="append", default=[], metavar="TEXT",
+                   help="a finding to print in the report (e.g. the cause of a slowdown found in the counters)")
     p.add_argument("--report", nargs="+", type=Path, metavar="BENCH_JSON",
                    help="no run: rebuild the report from bench.json files (merged; they must share "
                         "accelerator and QEMU version)")
@@ -641,6 +643,7 @@ def run(args) -> int:
     out = Path(args.output or paths.out_dir() / "bench" / stamp)
     if args.report:
         result = merge_reports(args.report)
+        result["findings"] = list(args.note) + result["findings"]
         write_outputs(result, out)
         print_summary(result, out)
         return 0
@@ -673,6 +676,7 @@ def run(args) -> int:
                         initrd_source=kernels["baseline"].source, tsc_mhz=tsc_mhz, meta=meta)
     meta["host_tsc_mhz"].append(host_tsc_mhz())
     result = analyse([asdict(r) for r in rounds], meta)
+    result["findings"] = list(args.note) + result["findings"]
     result["meta"]["total_seconds"] = round(time.monotonic() - start, 1)
     result["meta"]["boot_seconds"] = round(sum(r.seconds for r in rounds), 1)
     write_outputs(result, out)
@@ -695,6 +699,7 @@ def merge_reports(files: list[Path]) -> dict:
     meta = dict(metas[0])
     meta["rounds"] = min(sum(1 for r in rounds if r["label"] == lb) for lb in meta["labels"])
     meta["merged_from"] = [str(f) for f in files]
+    meta.pop("plots", None)
     return analyse(rounds, meta)
 
 
