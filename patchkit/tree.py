@@ -335,10 +335,12 @@ def ensure_tarball(m: Manifest) -> Path:
     reinstall = installed_version(m.package) is not None
     argv = install_command(m.package, euid=os.geteuid(), have_sudo=_have_sudo(),
                            reinstall=reinstall)
-    with ui.stage("tree", f"apt-get install {m.package}"):
+    with ui.stage("tree install", f"apt-get install {m.package}"):
         proc.run(argv, env={"DEBIAN_FRONTEND": "noninteractive"},
                  log=logs_dir() / f"tree-{m.name}-apt.log",
                  hint="apt may need fresh package lists: apt-get update")
+    if proc.DRY_RUN:
+        return tarball
     if not tarball.is_file():
         raise InfraError(f"{m.package} is installed but {tarball} is still missing",
                          hint=f"check the package: dpkg -L {m.package}")
@@ -454,8 +456,10 @@ def _locked(name: str):
         except BlockingIOError:
             ui.info("tree", f"waiting for another patchkit fetching {name}")
             fcntl.flock(lock, fcntl.LOCK_EX)
-        for stale in trees.glob(_partial_prefix(name) + "*"):
-            shutil.rmtree(stale, ignore_errors=True)
+        for pattern in (_partial_prefix(name) + "*", f".{name}.old-*"):
+            for stale in trees.glob(pattern):
+                ui.info("tree", f"removing {stale}, left by an interrupted patchkit")
+                shutil.rmtree(stale, ignore_errors=True)
         yield
 
 
@@ -466,6 +470,8 @@ def fetch_tree(name: str = DEFAULT_TREE, *, force: bool = False) -> FetchReport:
     phases: dict[str, float] = {}
     if not force and _is_fetched(dest):
         return FetchReport(open_pinned(name, fetch=False), phases, fetched=False)
+    if proc.DRY_RUN:
+        return _dry_run(m, dest)
     with _locked(name):
         if not force and _is_fetched(dest):  # another process finished it meanwhile
             return FetchReport(open_pinned(name, fetch=False), phases, fetched=False)
@@ -480,19 +486,42 @@ def fetch_tree(name: str = DEFAULT_TREE, *, force: bool = False) -> FetchReport:
         work = Path(tempfile.mkdtemp(prefix=_partial_prefix(name), dir=paths.trees_dir()))
         try:
             repo, commit = build_base(m, tarball, work, phases)
+            diffs = _diffs(repo, m)
+            if diffs:
+                raise UserError(f"hash mismatch in {name}: {', '.join(diffs)} differ from "
+                                f"{_rel(m.source)} although the tarball's sha256 matches",
+                                hint=f"regenerate the manifest: patchkit tree manifest {name} "
+                                     f"--write")
             if commit != m.base_commit:
                 raise InfraError(
                     f"base commit of {name} is {commit} here, {_rel(m.source)} says "
                     f"{m.base_commit}: git did not reproduce the pinned commit",
                     hint="report this with `git --version`; nothing was written to the cache")
-            diffs = _diffs(repo, m)
-            if diffs:
-                raise UserError(f"hash mismatch in {name}: {', '.join(diffs)} differ from "
-                                f"{_rel(m.source)}")
             _install(repo, dest)
+        except BaseException:
+            ui.info("tree", f"removing the unfinished tree {work}")
+            raise
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return FetchReport(open_pinned(name, fetch=False), phases, fetched=True)
+
+
+def _dry_run(m: Manifest, dest: Path) -> FetchReport:
+    """Print the commands a fetch runs; create nothing."""
+    tarball = Path(m.tarball)
+    if not tarball.is_file():
+        ensure_tarball(m)
+    work = dest.parent / f"{_partial_prefix(m.name)}XXXXXX"
+    repo = work / dest.name
+    proc.run(tar_extract_argv(tarball, work))
+    env = git_env(repo)
+    for argv in (git_init_argv(repo), git_add_argv(repo), git_argv(repo, "write-tree"),
+                 git_commit_tree_argv(repo, "TREE", base_message(m)),
+                 git_argv(repo, "update-ref", f"refs/heads/{BASE_BRANCH}", "COMMIT")):
+        proc.run(argv, env=env)
+    tree = Tree(path=dest, name=m.name, version=m.kernel_version, base_commit=m.base_commit,
+                manifest=m)
+    return FetchReport(tree, {}, fetched=False)
 
 
 def _install(built: Path, dest: Path) -> None:

@@ -7,6 +7,7 @@ minutes here); every test below reads that tree.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -26,10 +27,13 @@ def pinned(tmp_path_factory):
     if not Path(manifest.tarball).is_file():
         pytest.skip(f"{manifest.tarball} is not installed (make setup installs it)")
     cache = tmp_path_factory.mktemp("patchkit-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PATCHKIT_CACHE", str(cache))
-        report = tree.fetch_tree(NAME)
-    return cache, report
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("PATCHKIT_CACHE", str(cache))
+            report = tree.fetch_tree(NAME)
+        yield cache, report
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)  # 2.3 GB: not for pytest's kept temp dirs
 
 
 @pytest.fixture

@@ -500,3 +500,28 @@ def test_git_env_disables_user_and_system_config():
     assert env["GIT_CONFIG_NOSYSTEM"] == env["GIT_ATTR_NOSYSTEM"] == "1"
     assert env["GIT_INDEX_FILE"] == "/r/.git/index"
     assert env["GIT_AUTHOR_DATE"] == env["GIT_COMMITTER_DATE"] == tree.BASE_DATE
+
+
+def test_manifest_file_hash_that_the_tarball_contradicts_is_named(env):
+    path = tree.manifest_path(FAKE)
+    path.write_text(path.read_text().replace(env.files["mm/swap.h"], "f" * 64))
+    with pytest.raises(UserError) as exc:
+        tree.fetch_tree(FAKE)
+    assert exc.value.msg.startswith(f"hash mismatch in {FAKE}: mm/swap.h differ")
+    assert trees_dir_entries() == [f".{FAKE}.lock"]
+
+
+def test_dry_run_fetch_prints_the_commands_and_creates_nothing(env, capsys, monkeypatch):
+    monkeypatch.setattr(proc, "DRY_RUN", True)
+    report = tree.fetch_tree(FAKE)
+    out = capsys.readouterr().out
+    assert not report.fetched
+    assert "+ tar --extract" in out and " add --force --all -- ." in out
+    assert not paths.trees_dir().exists()
+
+
+def test_fetch_clears_a_killed_force_fetchs_old_tree(env):
+    old = paths.trees_dir() / f".{FAKE}.old-dead"
+    (old / FAKE).mkdir(parents=True)
+    tree.fetch_tree(FAKE)
+    assert trees_dir_entries() == [f".{FAKE}.lock", FAKE]
