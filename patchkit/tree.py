@@ -836,6 +836,8 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "fetch":
         report = fetch_tree(args.name or DEFAULT_TREE, force=args.force)
         t = report.tree
+        if proc.DRY_RUN:
+            return 0
         state = "fetched" if report.fetched else "already fetched"
         ui.info("tree", f"{t.name} {state}: {t.path} (Linux {t.version}, base {t.base_commit})")
         return 0
