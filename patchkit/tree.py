@@ -833,6 +833,9 @@ def _selected(args) -> Tree:
 
 
 def run(args: argparse.Namespace) -> int:
+    if proc.DRY_RUN and args.action in ("verify", "manifest"):
+        raise UserError(f"tree {args.action} needs the output of the commands it runs: "
+                        f"run it without --dry-run")
     if args.action == "fetch":
         report = fetch_tree(args.name or DEFAULT_TREE, force=args.force)
         t = report.tree

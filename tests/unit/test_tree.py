@@ -525,3 +525,8 @@ def test_fetch_clears_a_killed_force_fetchs_old_tree(env):
     (old / FAKE).mkdir(parents=True)
     tree.fetch_tree(FAKE)
     assert trees_dir_entries() == [f".{FAKE}.lock", FAKE]
+
+
+def test_dry_run_verify_is_refused_rather_than_guessed(env, capsys):
+    assert cli.main(["--dry-run", "tree", "verify", FAKE]) == 2
+    assert "run it without --dry-run" in capsys.readouterr().err
