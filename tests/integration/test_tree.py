@@ -1,13 +1,14 @@
 """patchkit.tree on the real pinned linux-source-6.12 tree.
 
-One cold fetch per session into a temporary PATCHKIT_CACHE (about two
-minutes here); every test below reads that tree.
+The tree is fetched into the user's cache (paths.cache_dir()) as patchkit
+itself does, once per machine: on a fresh CI machine that is a real cold
+fetch (about two minutes), later runs reuse it, and the build and boot tests
+read the same tree.  A temporary cache would cost a 2.3 GB delete per run.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -21,19 +22,13 @@ NAME = tree.DEFAULT_TREE
 
 
 @pytest.fixture(scope="session")
-def pinned(tmp_path_factory):
-    """(cache dir, FetchReport) of one cold fetch of the default tree."""
+def pinned():
+    """(cache dir, FetchReport) of the default tree, fetched when missing."""
     manifest = tree.load_manifest(NAME)
     if not Path(manifest.tarball).is_file():
         pytest.skip(f"{manifest.tarball} is not installed (make setup installs it)")
-    cache = tmp_path_factory.mktemp("patchkit-cache")
-    try:
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("PATCHKIT_CACHE", str(cache))
-            report = tree.fetch_tree(NAME)
-        yield cache, report
-    finally:
-        shutil.rmtree(cache, ignore_errors=True)  # 2.3 GB: not for pytest's kept temp dirs
+    from patchkit import paths
+    return paths.cache_dir(), tree.fetch_tree(NAME)
 
 
 @pytest.fixture
@@ -42,14 +37,14 @@ def cache_env(pinned, monkeypatch):
     return pinned[1].tree
 
 
-def test_cold_fetch_reproduces_the_manifests_base_commit(pinned):
+def test_fetch_reproduces_the_manifests_base_commit(pinned):
     report = pinned[1]
     manifest = tree.load_manifest(NAME)
-    assert report.fetched
     assert report.tree.path == pinned[0] / "trees" / NAME
     assert proc.git(report.tree.path, "rev-parse", "HEAD") == manifest.base_commit
     assert proc.git(report.tree.path, "symbolic-ref", "--short", "HEAD") == tree.BASE_BRANCH
-    assert list(report.phases) == ["package", "sha256", "extract", "git add", "git commit"]
+    if report.fetched:
+        assert list(report.phases) == ["package", "sha256", "extract", "git add", "git commit"]
 
 
 def test_every_file_of_the_tarball_is_committed(pinned):
@@ -61,8 +56,10 @@ def test_every_file_of_the_tarball_is_committed(pinned):
     assert count > 80000
 
 
-def test_cache_holds_only_the_finished_tree(pinned):
-    assert sorted(p.name for p in (pinned[0] / "trees").iterdir()) == [f".{NAME}.lock", NAME]
+def test_cache_holds_no_partial_tree(pinned):
+    names = [p.name for p in (pinned[0] / "trees").iterdir()]
+    assert NAME in names
+    assert not [n for n in names if ".partial" in n], names
 
 
 def test_verify_passes_on_the_fetched_tree(cache_env, capsys):
