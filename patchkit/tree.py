@@ -588,6 +588,32 @@ def open_pinned(name: str, *, fetch: bool = True) -> Tree:
                 manifest=m)
 
 
+def worktree_argv(repo: Path, dest: Path, commit: str) -> list[str]:
+    return ["git", "-C", str(repo), "worktree", "add", "--detach", "--force", str(dest), commit]
+
+
+def checkout_argv(dest: Path, commit: str) -> list[str]:
+    return ["git", "-C", str(dest), "checkout", "--detach", "--force", "--quiet", commit]
+
+
+def worktree(repo: Path, commit: str, name: str) -> Path:
+    """A detached work tree of repo at commit, kept at cache/worktrees/<name>.
+
+    Builds and boots read sources from here, never from a user's checkout or
+    the pinned tree's own work tree.  An existing one is moved to commit with
+    a checkout, which rewrites only the files that differ, so the kernel
+    build that follows is incremental.
+    """
+    dest = paths.cache_dir() / "worktrees" / name
+    if (dest / ".git").exists():
+        proc.run(checkout_argv(dest, commit))
+    else:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        proc.run(["git", "-C", str(repo), "worktree", "prune"])
+        proc.run(worktree_argv(repo, dest, commit))
+    return dest
+
+
 def kernel_version(makefile: Path) -> str:
     """VERSION.PATCHLEVEL.SUBLEVEL+EXTRAVERSION, as the kernel's own Makefile builds it."""
     try:

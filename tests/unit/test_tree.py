@@ -530,3 +530,39 @@ def test_fetch_clears_a_killed_force_fetchs_old_tree(env):
 def test_dry_run_verify_is_refused_rather_than_guessed(env, capsys):
     assert cli.main(["--dry-run", "tree", "verify", FAKE]) == 2
     assert "run it without --dry-run" in capsys.readouterr().err
+
+
+def test_worktree_is_created_then_moved_without_touching_unchanged_files(tmp_path, monkeypatch):
+    import os
+    import subprocess
+    import time
+
+    monkeypatch.setenv("PATCHKIT_CACHE", str(tmp_path / "cache"))
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    env = dict(os.environ, GIT_AUTHOR_NAME="a", GIT_AUTHOR_EMAIL="a@x", GIT_COMMITTER_NAME="a",
+               GIT_COMMITTER_EMAIL="a@x")
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(repo), *args], check=True, env=env,
+                              capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    (repo / "same.c").write_text("same\n")
+    (repo / "moved.c").write_text("one\n")
+    git("add", "-A")
+    git("commit", "-qm", "one")
+    first = git("rev-parse", "HEAD")
+    (repo / "moved.c").write_text("two\n")
+    git("commit", "-qam", "two")
+    second = git("rev-parse", "HEAD")
+
+    dest = tree.worktree(repo, first, "t")
+    assert dest == tmp_path / "cache" / "worktrees" / "t"
+    assert (dest / "moved.c").read_text() == "one\n"
+    before = (dest / "same.c").stat().st_mtime_ns
+    time.sleep(0.05)
+    assert tree.worktree(repo, second, "t") == dest
+    assert (dest / "moved.c").read_text() == "two\n"
+    assert (dest / "same.c").stat().st_mtime_ns == before
+    assert (repo / "moved.c").read_text() == "two\n"  # the repo's own work tree untouched
