@@ -26,10 +26,12 @@
  *   -p PROCS   processes (default 2)
  *   -s SEED    pattern seed (default 1)
  *   -k KINDS   subset of "zscr" (zero, same, comp, rand; default all four)
- *   -o         after filling, madvise(MADV_PAGEOUT) the whole region, again
- *              until mincore() shows no page resident (pages written to a
- *              slow disk stay in the swap cache until their write ends; a
- *              later MADV_PAGEOUT frees them, so verifying reads the disk)
+ *   -o         after filling, madvise(MADV_PAGEOUT) the whole region, then
+ *              until mincore() shows no page resident, ask the kernel for
+ *              proactive reclaim (cgroup v2 memory.reclaim at the root):
+ *              pages written to a slow disk stay in the swap cache after
+ *              MADV_PAGEOUT unmapped them, and verifying would read the cache
+ *              instead of the disk
  *   -H DIR     hold: when all processes have filled, create DIR/ready and
  *              keep verifying in a loop until DIR/go exists, then do the
  *              final verification (lets a script run swapoff or zram
@@ -205,6 +207,19 @@ static uint64_t resident_pages(char *mem, uint64_t pages, unsigned char *vec)
 	return n;
 }
 
+#define MEMORY_RECLAIM "/sys/fs/cgroup/memory.reclaim"
+
+static void reclaim(uint64_t bytes)
+{
+	FILE *f = fopen(MEMORY_RECLAIM, "w");
+
+	if (!f)
+		return;
+	/* EAGAIN when less than asked could be reclaimed: residency is re-measured anyway. */
+	fprintf(f, "%llu", (unsigned long long)bytes);
+	fclose(f);
+}
+
 static void page_out(char *mem, uint64_t pages, struct child_stats *st)
 {
 	unsigned char *vec = malloc(pages);
@@ -215,18 +230,17 @@ static void page_out(char *mem, uint64_t pages, struct child_stats *st)
 		st->pageout_errno = ENOMEM;
 		return;
 	}
-	while (st->pageout_rounds < 100 && stale < 10) {
-		if (madvise(mem, pages * PAGE, MADV_PAGEOUT)) {
-			st->pageout_errno = errno;
-			break;
-		}
+	if (madvise(mem, pages * PAGE, MADV_PAGEOUT))
+		st->pageout_errno = errno;
+	st->pageout_rounds = 1;
+	resident = resident_pages(mem, pages, vec);
+	while (resident && !st->pageout_errno && st->pageout_rounds < 100 && stale < 10) {
+		usleep(20000);
+		reclaim(resident * PAGE);
 		st->pageout_rounds++;
 		resident = resident_pages(mem, pages, vec);
-		if (!resident)
-			break;
 		stale = resident < best ? 0 : stale + 1;
 		best = resident < best ? resident : best;
-		usleep(20000);
 	}
 	st->resident_after_pageout = resident;
 	free(vec);
