@@ -162,7 +162,7 @@ def boot(kernel: Path, *, source: Path, modules_dir: Path | None = None, tests: 
 
     proc.require(qemu.QEMU)
     qemu_version = qemu.version()
-    initrd = initramfs.build_image(source=Path(source), modules_dir=modules_dir)
+    initrd = initramfs.build_image(source=Path(source), modules_dir=modules_dir, tests=names)
     chosen, reason = qemu.probe_accel(kernel, qemu_version=qemu_version, requested=accel, log_dir=log_dir)
     ui.info("boot", f"{kernel} under {chosen} ({reason}), tests: {', '.join(names) or 'none'}")
 
