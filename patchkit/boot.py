@@ -237,10 +237,11 @@ def run(args) -> int:
     if args.kernel is None or args.source is None:
         raise UserError("patchkit boot needs --kernel BZIMAGE and --source TREE")
     tests = [t for t in args.tests.split(",") if t] if args.tests is not None else None
-    with ui.stage("boot", "booting under QEMU"):
-        result = boot(args.kernel, source=args.source, modules_dir=args.modules, tests=tests,
-                      timeout=args.timeout, log_dir=args.log_dir, memory_mb=args.memory,
-                      smp=args.smp, accel=args.accel)
+    result = boot(args.kernel, source=args.source, modules_dir=args.modules, tests=tests,
+                  timeout=args.timeout, log_dir=args.log_dir, memory_mb=args.memory,
+                  smp=args.smp, accel=args.accel)
+    # The stage line carries the guest's verdict, not just "QEMU ran".
+    ui.info("boot", f"{result.status} in {ui.duration(result.seconds)}")
     print_table(result)
     return 0 if result.status == PASS else 1
 
