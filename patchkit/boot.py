@@ -252,7 +252,8 @@ HEADLINE = ("verified_pages", "mismatches", "pswpout", "pswpin", "algorithm", "b
 
 
 def format_figures(figures: dict, limit: int = 7) -> str:
-    keys = [k for k in figures if k.rsplit(".", 1)[-1] in HEADLINE and not k.startswith(("zram.mm_stat", "zram.io_stat", "zram.bd_stat"))]
+    raw = ("zram.mm_stat", "zram.io_stat", "zram.bd_stat")
+    keys = [k for k in figures if k.rsplit(".", 1)[-1] in HEADLINE and not k.startswith(raw)]
     return ", ".join(f"{k}={figures[k]}" for k in keys[:limit])
 
 
