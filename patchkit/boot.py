@@ -98,7 +98,6 @@ def make_disks(tests: list[str], workdir: Path) -> list[qemu.Disk]:
 def results_from_console(con: console.Console, tests: list[str], *, guest_status: int | None,
                          timed_out: bool, timeout: float) -> tuple[list[TestResult], str, str]:
     """Per-test results, the run's status and a one-line reason from a parsed console."""
-    stopped_in = con.running
     if timed_out:
         why = f"killed at the host timeout of {timeout:.0f}s"
     else:
