@@ -1,0 +1,280 @@
+"""patchkit boot: boot a built kernel under QEMU and run the guest test suite.
+
+boot() is the stage the validate pipeline calls; run() is the subcommand.
+The guest's tests live in patchkit/guest/tests/NAME.sh; each reports
+PASS / FAIL / SKIP with figures through console markers, and every kernel
+event on the console (panic, BUG, WARNING, lockdep, OOM kill, ...) fails
+the test that was running and the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from patchkit import console, initramfs, paths, proc, qemu, ui
+from patchkit.console import Event
+from patchkit.errors import CommandFailed, UserError
+
+PASS, FAIL, SKIP, ERROR = "PASS", "FAIL", "SKIP", "ERROR"
+
+# The suite in the order it runs by default.
+DEFAULT_TESTS = ["zram-setup", "hog", "pageout", "swapoff", "writeback", "reset",
+                 "selftests", "stress-ng", "swapfile-ext2", "swap-disk"]
+
+# Scratch disks: test -> (serial the guest looks for, size in MiB, filesystem or None).
+DISKS = {
+    "writeback": ("pk-wb", 256, None),
+    "swapfile-ext2": ("pk-swapfs", 256, "ext2"),
+    "swap-disk": ("pk-swapdev", 192, None),
+}
+
+
+@dataclass
+class TestResult:
+    name: str
+    status: str  # PASS | FAIL | SKIP | ERROR
+    seconds: float = 0.0
+    figures: dict = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+    detail: str = ""
+
+
+@dataclass
+class BootResult:
+    accel: str
+    qemu_version: str
+    kernel: Path
+    status: str  # PASS | FAIL | ERROR
+    tests: list[TestResult]
+    events: list[Event]  # every kernel event of the run (also those outside tests)
+    console_log: Path
+    seconds: float
+    boot_seconds: float | None = None  # guest uptime when the first test started
+    accel_reason: str = ""
+    detail: str = ""
+
+
+def available_tests(guest_dir: Path = paths.GUEST) -> list[str]:
+    return sorted(p.stem for p in (Path(guest_dir) / "tests").glob("*.sh"))
+
+
+def select_tests(tests: list[str] | None, guest_dir: Path = paths.GUEST) -> list[str]:
+    """The tests to run, in order; unknown names are a UserError naming the known ones."""
+    known = available_tests(guest_dir)
+    if tests is None:
+        return [t for t in DEFAULT_TESTS if t in known]
+    unknown = [t for t in tests if t not in known]
+    if unknown:
+        raise UserError(f"unknown guest test(s): {', '.join(unknown)}",
+                        hint=f"known tests: {', '.join(DEFAULT_TESTS)}")
+    return list(tests)
+
+
+def mkfs_argv(image: Path, fs: str) -> list[str]:
+    return [f"mkfs.{fs}", "-F", "-q", "-b", "4096", str(image)]
+
+
+def make_disks(tests: list[str], workdir: Path) -> list[qemu.Disk]:
+    """Fresh sparse raw images for the tests that need a disk."""
+    disks = []
+    for test in tests:
+        if test not in DISKS:
+            continue
+        serial, size_mb, fs = DISKS[test]
+        image = workdir / f"{serial}.img"
+        image.unlink(missing_ok=True)
+        with open(image, "wb") as f:
+            f.truncate(size_mb << 20)
+        if fs:
+            proc.run(mkfs_argv(image, fs))
+        disks.append(qemu.Disk(image, serial))
+    return disks
+
+
+def results_from_console(con: console.Console, tests: list[str], *, guest_status: int | None,
+                         timed_out: bool, timeout: float) -> tuple[list[TestResult], str, str]:
+    """Per-test results, the run's status and a one-line reason from a parsed console."""
+    if timed_out:
+        why = f"killed at the host timeout of {timeout:.0f}s"
+    else:
+        fatal = [e for e in con.events if e.kind in ("panic", "oops", "bug", "kasan")]
+        why = (f"guest stopped: {fatal[-1].text}" if fatal else
+               "guest stopped without finishing the suite")
+    results = []
+    for name in tests:
+        rec = con.tests.get(name)
+        events = [e for e in con.events if e.test == name]
+        bad = [e for e in events if not e.allowed]
+        if rec is None:
+            results.append(TestResult(name, SKIP, detail=f"not reached: {why}" if con.suite_end is None
+                                      else "not run by the guest"))
+            continue
+        status = rec.status or FAIL
+        detail = rec.detail
+        if rec.status is None:
+            detail = "; ".join(filter(None, [detail, f"did not finish: {why}"]))
+        if bad and status != FAIL:
+            status = FAIL
+        if bad:
+            detail = "; ".join(filter(None, [detail, *(f"kernel {e.kind}: {e.text}" for e in bad[:3])]))
+        allowed = [e for e in events if e.allowed]
+        if allowed:
+            detail = "; ".join(filter(None, [detail, *(f"allowed OOM kill of {e.victim}" for e in allowed)]))
+        if status not in (PASS, FAIL, SKIP):
+            detail = f"guest reported status {status!r}; {detail}"
+            status = ERROR
+        results.append(TestResult(name, status, rec.seconds or 0.0, rec.figures, events, detail))
+
+    outside = [e for e in con.events if e.test is None and not e.allowed]
+    finished = con.suite_end is not None and guest_status in (0, 1) and not timed_out
+    if not con.kernel_started and not timed_out and guest_status is None:
+        return results, ERROR, "no kernel output on the console: QEMU or the kernel image failed"
+    if not finished:
+        return results, FAIL, why
+    if outside:
+        return results, FAIL, f"kernel {outside[0].kind} outside any test: {outside[0].text}"
+    if any(r.status in (FAIL, ERROR) for r in results) or guest_status != 0:
+        bad = [r.name for r in results if r.status in (FAIL, ERROR)]
+        return results, FAIL, f"failed: {', '.join(bad) or 'guest reported failure'}"
+    return results, PASS, ""
+
+
+def boot(kernel: Path, *, source: Path, modules_dir: Path | None = None, tests: list[str] | None = None,
+         timeout: float = 900, log_dir: Path | None = None, memory_mb: int = 256, smp: int = 2,
+         accel: str = "auto") -> BootResult:
+    """Boot kernel under QEMU with the guest image, run tests, classify the console."""
+    start = time.monotonic()
+    kernel = Path(kernel)
+    if not kernel.is_file():
+        raise UserError(f"kernel image {kernel} does not exist",
+                        hint="build one first: patchkit build (it prints the bzImage path)")
+    if source is None or not Path(source).is_dir():
+        raise UserError(f"kernel source tree {source} does not exist (--source)")
+    names = select_tests(tests)
+    log_dir = Path(log_dir or paths.out_dir() / "boot" / time.strftime("%Y%m%d-%H%M%S"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    console_log = log_dir / "console.log"
+
+    proc.require(qemu.QEMU)
+    qemu_version = qemu.version()
+    initrd = initramfs.build_image(source=Path(source), modules_dir=modules_dir, tests=names)
+    chosen, reason = qemu.probe_accel(kernel, qemu_version=qemu_version, requested=accel, log_dir=log_dir)
+    ui.info("boot", f"{kernel} under {chosen} ({reason}), tests: {', '.join(names) or 'none'}")
+
+    test_timeout = int(max(60, min(600, timeout * 0.6)))
+    append = qemu.kernel_cmdline(names, test_timeout=test_timeout)
+    workdir = log_dir / "disks"
+    workdir.mkdir(exist_ok=True)
+    try:
+        while True:
+            disks = make_disks(names, workdir)
+            argv = qemu.qemu_argv(kernel=kernel, initrd=initrd, append=append, accel=chosen,
+                                  memory_mb=memory_mb, smp=smp, disks=disks)
+            timed_out, returncode = False, None
+            try:
+                returncode = proc.run(argv, log=console_log, timeout=timeout, check=False).returncode
+            except CommandFailed as exc:
+                if exc.returncode != -9:
+                    raise
+                timed_out = True
+            if chosen == "kvm" and qemu.KVM_FAILURE.search(proc.tail_of(console_log, 60)):
+                # The cached probe was wrong for this kernel: say so, forget it, run under TCG.
+                ui.warn("boot", "KVM could not run this kernel; falling back to TCG")
+                qemu.remember("tcg", qemu_version, "a KVM boot failed after the probe passed")
+                chosen, reason = "tcg", "KVM failed during the run"
+                continue
+            break
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    con = console.parse_file(console_log)
+    events = list(con.events)
+    if timed_out:
+        events.append(Event("timeout", f"QEMU killed after {timeout:.0f}s", 0, con.running))
+    elif con.suite_end is None:
+        events.append(Event("no-suite-end", f"QEMU exited with {returncode} before the suite ended", 0,
+                            con.running))
+    results, status, detail = results_from_console(
+        con, names, guest_status=None if returncode is None else qemu.guest_status(returncode),
+        timed_out=timed_out, timeout=timeout)
+    for r in results:
+        r.events.extend(e for e in events[len(con.events):] if e.test == r.name)
+    return BootResult(accel=chosen, qemu_version=qemu_version, kernel=kernel, status=status,
+                      tests=results, events=events, console_log=console_log,
+                      seconds=time.monotonic() - start, boot_seconds=con.suite_start_uptime,
+                      accel_reason=reason, detail=detail)
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kernel", type=Path, help="bzImage to boot")
+    p.add_argument("--source", type=Path, help="the kernel tree it was built from (for selftests/zram)")
+    p.add_argument("--modules", type=Path, default=None,
+                   help="INSTALL_MOD_PATH root, when zram is built as a module")
+    p.add_argument("--tests", default=None,
+                   help=f"comma-separated guest tests (default: all: {','.join(DEFAULT_TESTS)})")
+    p.add_argument("--timeout", type=float, default=900, help="hard limit for the whole boot, seconds")
+    p.add_argument("--memory", type=int, default=256, help="guest RAM in MiB")
+    p.add_argument("--smp", type=int, default=2, help="guest CPUs")
+    p.add_argument("--accel", choices=qemu.ACCELS, default="auto",
+                   help="auto probes KVM with a real boot and falls back to TCG")
+    p.add_argument("--log-dir", type=Path, default=None, help="where console.log goes")
+    p.add_argument("--list-tests", action="store_true", help="print the guest tests and exit")
+
+
+def run(args) -> int:
+    if args.list_tests:
+        for name in select_tests(None):
+            print(name)
+        return 0
+    if args.kernel is None or args.source is None:
+        raise UserError("patchkit boot needs --kernel BZIMAGE and --source TREE")
+    tests = [t for t in args.tests.split(",") if t] if args.tests is not None else None
+    result = boot(args.kernel, source=args.source, modules_dir=args.modules, tests=tests,
+                  timeout=args.timeout, log_dir=args.log_dir, memory_mb=args.memory,
+                  smp=args.smp, accel=args.accel)
+    # The stage line carries the guest's verdict, not just "QEMU ran".
+    ui.info("boot", f"{result.status} in {ui.duration(result.seconds)}")
+    print_table(result)
+    return 0 if result.status == PASS else 1
+
+
+# Figures worth a place in the terminal table (all of them go to results.json).
+HEADLINE = ("verified_pages", "mismatches", "pswpout", "pswpin", "algorithm", "bd_writes", "bd_reads",
+            "ratio_pct", "swap_used_kb_before", "exit_status", "size_mb")
+
+
+def format_figures(figures: dict, limit: int = 7) -> str:
+    raw = ("zram.mm_stat", "zram.io_stat", "zram.bd_stat")
+    keys = [k for k in figures if k.rsplit(".", 1)[-1] in HEADLINE and not k.startswith(raw)]
+    return ", ".join(f"{k}={figures[k]}" for k in keys[:limit])
+
+
+def print_table(result: BootResult) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    colour = {PASS: "green", FAIL: "red", SKIP: "yellow", ERROR: "magenta"}
+    table = Table(title=f"patchkit boot: {result.status} ({result.accel}, QEMU {result.qemu_version}, "
+                        f"{ui.duration(result.seconds)})")
+    table.add_column("test")
+    table.add_column("status")
+    table.add_column("time", justify="right")
+    table.add_column("figures / detail", overflow="fold")
+    for t in result.tests:
+        text = "; ".join(filter(None, [t.detail, format_figures(t.figures)]))
+        table.add_row(t.name, f"[{colour.get(t.status, 'white')}]{t.status}[/]", f"{t.seconds:.1f}s", text)
+    out = Console()
+    out.print(table)
+    for e in result.events:
+        if e.test is None or e.kind in ("timeout", "no-suite-end"):
+            out.print(f"event: {e.describe()}")
+    if result.detail:
+        out.print(f"{result.status}: {result.detail}")
+    out.print(f"console log: {result.console_log}")

@@ -1,0 +1,127 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# Helpers sourced by every guest test (/patchkit/tests/NAME.sh).
+# A test exits 0 PASS, 4 SKIP, anything else FAIL; figures go to $PK_FIGURES
+# ("key value" lines), the reason for a FAIL or SKIP to $PK_DETAIL.
+
+ZRAM=/sys/block/zram0
+
+fig() { echo "$1 $2" >> "$PK_FIGURES"; }
+detail() { echo "$*" >> "$PK_DETAIL"; echo "$PK_TEST: $*"; }
+fail() { detail "$*"; exit 1; }
+skip() { detail "$*"; exit 4; }
+# An OOM kill of these processes (by name) is expected in this test: the host
+# reports it as allowed instead of failing the test (patchkit/console.py).
+allow_oom() { echo "@@patchkit allow-oom $*"; }
+# The value of a figure already written (e.g. by pk-hog), or empty.
+figval() { awk -v k="$1" '$1 == k { v = $2 } END { print v }' "$PK_FIGURES"; }
+meminfo_mb() { awk -v k="$1:" '$1 == k { print int($2 / 1024) }' /proc/meminfo; }
+vmstat() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
+
+# pk-hog with the exit status spelled out; returns pk-hog's status.
+hog() {
+	pk-hog "$@"
+	rc=$?
+	case $rc in
+	0) ;;
+	1) detail "pk-hog $*: pages read back differ from what was written" ;;
+	2) detail "pk-hog $*: not every page was verified (a process died or failed)" ;;
+	*) detail "pk-hog $*: exit status $rc" ;;
+	esac
+	return $rc
+}
+
+# The check that makes a swap test mean something: pages did go to swap.
+require_swapped_out() {
+	key=${1:-hog}.pswpout
+	n=$(figval "$key")
+	[ -n "$n" ] || fail "no $key figure: pk-hog could not read /proc/vmstat"
+	[ "$n" -gt 0 ] || fail "$key is 0: nothing went to swap, so the data check proved nothing"
+}
+
+# ... and that verifying read pages back from swap (not from the swap cache).
+require_swapped_in() {
+	key=${1:-hog}.pswpin
+	n=$(figval "$key")
+	[ -n "$n" ] || fail "no $key figure: pk-hog could not read /proc/vmstat"
+	[ "$n" -gt 0 ] || fail "$key is 0: no page was read back from swap, so the read path went untested"
+}
+
+zram_present() {
+	[ -d $ZRAM ] && return 0
+	[ -d /sys/class/zram-control ] && cat /sys/class/zram-control/hot_add > /dev/null && [ -d $ZRAM ] && return 0
+	modprobe zram 2>/dev/null || insmod "$(find /lib/modules -name 'zram.ko*' | head -n 1)" 2>/dev/null
+	[ -d $ZRAM ]
+}
+
+require_zram() {
+	zram_present || skip "no zram device: CONFIG_ZRAM is off and no zram module was found"
+}
+
+# The algorithm to use: the first of the preferred ones the kernel offers.
+zram_pick_alg() {
+	avail=$(tr -d '[]' < $ZRAM/comp_algorithm)
+	for a in "$@"; do
+		for b in $avail; do
+			[ "$a" = "$b" ] && { echo "$a"; return 0; }
+		done
+	done
+	set -- $avail
+	echo "$1"
+}
+
+zram_current_alg() { sed -n 's/.*\[\([^]]*\)\].*/\1/p' $ZRAM/comp_algorithm; }
+
+swap_off_all() {
+	for dev in $(awk 'NR > 1 { print $1 }' /proc/swaps); do
+		swapoff "$dev" || fail "swapoff $dev failed"
+	done
+}
+
+zram_down() {
+	grep -q '^/dev/zram0 ' /proc/swaps && { swapoff /dev/zram0 || fail "swapoff /dev/zram0 failed"; }
+	echo 1 > $ZRAM/reset || fail "writing 1 to $ZRAM/reset failed"
+}
+
+# zram_up SIZE_MB ALGORITHM [BACKING_DEV]: a fresh zram0 as the only swap.
+zram_up() {
+	swap_off_all
+	zram_down
+	if [ -n "$3" ]; then
+		echo "$3" > $ZRAM/backing_dev || fail "writing $3 to $ZRAM/backing_dev failed"
+	fi
+	echo "$2" > $ZRAM/comp_algorithm || fail "writing $2 to $ZRAM/comp_algorithm failed"
+	echo "${1}M" > $ZRAM/disksize || fail "writing ${1}M to $ZRAM/disksize failed"
+	mkswap /dev/zram0 > /dev/null || fail "mkswap /dev/zram0 failed"
+	swapon /dev/zram0 || fail "swapon /dev/zram0 failed"
+	grep -q '^/dev/zram0 ' /proc/swaps || fail "/dev/zram0 is not in /proc/swaps after swapon"
+}
+
+zram_default_size() { echo $(( $(meminfo_mb MemTotal) * 2 )); }
+
+# Tests that need zram swap call this: reuse zram0 if it is the swap, else set it up.
+ensure_zram_swap() {
+	require_zram
+	if grep -q '^/dev/zram0 ' /proc/swaps && [ "$(awk 'NR > 1' /proc/swaps | wc -l)" = 1 ]; then
+		return 0
+	fi
+	zram_up "$(zram_default_size)" "$(zram_pick_alg lz4 lzo-rle lzo zstd)"
+}
+
+# The /dev node of the virtio disk the host attached with this serial.
+disk_by_serial() {
+	for d in /sys/block/vd*; do
+		[ -r "$d/serial" ] && [ "$(cat "$d/serial")" = "$1" ] && { echo "/dev/${d##*/}"; return 0; }
+	done
+	return 1
+}
+
+# wait_for FILE SECONDS PID: wait until FILE exists; fail if PID ends first.
+wait_for() {
+	i=0
+	while [ ! -e "$1" ]; do
+		kill -0 "$3" 2>/dev/null || { wait "$3"; fail "pk-hog ended (status $?) before $1 appeared"; }
+		i=$((i + 1))
+		[ $i -le $(($2 * 10)) ] || fail "$1 did not appear within $2 s"
+		usleep 100000
+	done
+}

@@ -1,0 +1,72 @@
+"""Boot a real kernel under QEMU and run the guest suite (minutes under TCG).
+
+The kernel comes from $PATCHKIT_TEST_KERNEL (with its tree in
+$PATCHKIT_TEST_SOURCE), or is built from the pinned tree with
+patchkit.build.build() when that module exists.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from patchkit import boot
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    if os.environ.get("PATCHKIT_TEST_KERNEL"):
+        source = os.environ.get("PATCHKIT_TEST_SOURCE")
+        if not source:
+            pytest.fail("PATCHKIT_TEST_KERNEL is set: set PATCHKIT_TEST_SOURCE to its kernel tree too")
+        return Path(os.environ["PATCHKIT_TEST_KERNEL"]), Path(source)
+    try:
+        from patchkit import build, tree
+    except ImportError as exc:
+        pytest.skip(f"no kernel: set PATCHKIT_TEST_KERNEL/PATCHKIT_TEST_SOURCE, or merge patchkit.build ({exc})")
+    pinned = tree.open_tree(None)
+    source = tree.worktree(pinned, pinned.base_commit)
+    built = build.build(source, config="minimal", fragments=[], runtime="auto", modules=False)
+    return Path(built.kernel), Path(source)
+
+
+def test_full_suite_passes_on_the_kernel(kernel, tmp_path):
+    bzimage, source = kernel
+    res = boot.boot(bzimage, source=source, log_dir=tmp_path)
+    summary = "\n".join(f"{t.name}: {t.status} {t.detail}" for t in res.tests)
+    assert res.status == boot.PASS, f"{res.detail}\n{summary}\nconsole: {res.console_log}"
+    assert res.accel in ("kvm", "tcg")
+    assert [t.name for t in res.tests] == boot.DEFAULT_TESTS
+    by_name = {t.name: t for t in res.tests}
+    hog = by_name["hog"].figures
+    assert hog["hog.verified_pages"] == hog["hog.pages"] > 0
+    assert hog["hog.mismatches"] == 0
+    assert hog["vm.pswpout"] > 0
+    assert by_name["zram-setup"].figures["zram.algorithm"]
+    assert res.boot_seconds is not None
+
+
+def test_guest_still_running_at_the_timeout_is_killed(kernel, tmp_path):
+    bzimage, source = kernel
+    # Two seconds is not enough to boot and run the hog under any accelerator.
+    res = boot.boot(bzimage, source=source, tests=["hog"], timeout=2, log_dir=tmp_path)
+    assert res.status == boot.FAIL
+    assert res.events[-1].kind == "timeout"
+    assert res.tests[0].status in (boot.FAIL, boot.SKIP)
+    assert res.seconds < 60
+
+
+def test_zram_built_as_a_module_is_loaded_by_the_guest(tmp_path):
+    """$PATCHKIT_TEST_MODULE_KERNEL: a bzImage with CONFIG_ZRAM=m, its modules
+    installed under $PATCHKIT_TEST_MODULES (INSTALL_MOD_PATH), tree in
+    $PATCHKIT_TEST_SOURCE."""
+    names = ("PATCHKIT_TEST_MODULE_KERNEL", "PATCHKIT_TEST_MODULES", "PATCHKIT_TEST_SOURCE")
+    if not all(os.environ.get(n) for n in names):
+        pytest.skip(f"set {', '.join(names)} to boot a kernel with zram as a module")
+    bzimage, modules, source = (Path(os.environ[n]) for n in names)
+    res = boot.boot(bzimage, source=source, modules_dir=modules, tests=["zram-setup", "hog"],
+                    log_dir=tmp_path)
+    assert res.status == boot.PASS, f"{res.detail}; console: {res.console_log}"
+    assert "zram: Added device: zram0" in res.console_log.read_text()
