@@ -243,6 +243,21 @@ def _check_disk(log: Path) -> None:
 
 def build(source: Path, *, config: str = "minimal", fragments: list[Path] = (), runtime: str = "auto",
           modules: bool = False, jobs: int | None = None, build_root: Path | None = None) -> BuildResult:
+    """Configure (when needed), check every fragment value landed, build bzImage
+    (and modules), write metadata.json; reuse a finished identical build."""
+    return _build(source, config=config, fragments=fragments, runtime=runtime, modules=modules,
+                  jobs=jobs, build_root=build_root)
+
+
+def configure(source: Path, *, config: str = "minimal", fragments: list[Path] = (), runtime: str = "auto",
+              jobs: int | None = None, build_root: Path | None = None) -> Path:
+    """Only the configuration half of build(): returns the checked .config."""
+    return _build(source, config=config, fragments=fragments, runtime=runtime, modules=False,
+                  jobs=jobs, build_root=build_root, configure_only=True)
+
+
+def _build(source: Path, *, config: str, fragments, runtime: str, modules: bool, jobs: int | None,
+           build_root: Path | None, configure_only: bool = False):
     start = time.monotonic()
     source = Path(source).resolve()
     jobs = jobs or os.cpu_count() or 1
@@ -269,7 +284,7 @@ def build(source: Path, *, config: str = "minimal", fragments: list[Path] = (), 
         modules_dir = build_dir / "modules-install" if modules else None
         meta_path = build_dir / "metadata.json"
         old = _read_json(meta_path)
-        if reusable(old, inputs, [kernel] + ([modules_dir] if modules_dir else [])):
+        if not configure_only and reusable(old, inputs, [kernel] + ([modules_dir] if modules_dir else [])):
             ui.info("build", f"up to date: {build_dir} (built {old.get('finished')})")
             meta = dict(old, reused=True)
             return BuildResult(kernel, build_dir, modules_dir, meta, Path(old["log"]))
@@ -327,6 +342,8 @@ def build(source: Path, *, config: str = "minimal", fragments: list[Path] = (), 
                         hint="a dependency is missing from the fragment; see `make O=" + str(build_dir)
                         + " menuconfig` and search for the symbol")
                 _write_atomic(stamp, config_hash)
+        if configure_only:
+            return build_dir / ".config"
 
         targets = ["bzImage"] + (["modules"] if modules else [])
         with ui.stage("build", f"{' '.join(targets)} -j{jobs} in {rt.name}"):
@@ -384,7 +401,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="extra kconfig fragment merged last (repeatable)")
     parser.add_argument("--runtime", choices=runtimes.NAMES, default="auto",
                         help="where to build (default auto: a container, else the host with a warning)")
-    parser.add_argument("--modules", action="store_true", help="also build and install modules")
+    parser.add_argument("--modules", action="store_true",
+                        help="also build and install modules (implied when a fragment asks for =m)")
+    parser.add_argument("--configure-only", action="store_true",
+                        help="configure and check that every fragment value landed; build nothing")
     parser.add_argument("-j", "--jobs", type=int, default=None, help="make -j (default: CPU count)")
     parser.add_argument("--build-root", type=Path, default=None,
                         help=f"where build directories go (default {paths.builds_dir()})")
@@ -401,6 +421,11 @@ def default_source() -> Path:
 
 def run(args: argparse.Namespace) -> int:
     source = args.source or default_source()
+    if args.configure_only:
+        dot_config = configure(source, config=args.config, fragments=args.fragment, runtime=args.runtime,
+                               jobs=args.jobs, build_root=args.build_root)
+        ui.info("configure", f"every fragment value landed: {dot_config}")
+        return 0
     result = build(source, config=args.config, fragments=args.fragment, runtime=args.runtime,
                    modules=args.modules, jobs=args.jobs, build_root=args.build_root)
     m = result.metadata

@@ -256,3 +256,14 @@ def test_compile_error_reports_location_and_log_and_leaves_no_metadata(fake):
     state["rt"] = FakeRuntime()
     build.build(source, jobs=2)
     assert [c[-1] for c in state["rt"].calls] == ["bzImage"]
+
+
+def test_configure_only_checks_and_stops_before_make(fake, tmp_path):
+    source, state = fake
+    frag = tmp_path / "noswap.config"
+    frag.write_text("# CONFIG_SWAP is not set\n")
+    dot_config = build.configure(source, fragments=[frag], jobs=2)
+    assert kconfig.values(dot_config.read_text())["CONFIG_SWAP"] == "n"
+    assert [c[-1] for c in state["rt"].calls][0] == "allnoconfig"
+    assert not any("bzImage" in c for c in state["rt"].calls)
+    assert not (dot_config.parent / "metadata.json").exists()
