@@ -267,3 +267,15 @@ def test_configure_only_checks_and_stops_before_make(fake, tmp_path):
     assert [c[-1] for c in state["rt"].calls][0] == "allnoconfig"
     assert not any("bzImage" in c for c in state["rt"].calls)
     assert not (dot_config.parent / "metadata.json").exists()
+
+
+def test_full_disk_is_an_infra_error_and_the_next_build_continues(fake):
+    from patchkit.errors import InfraError
+    source, state = fake
+    state["rt"] = FakeRuntime(fail_make="cc1: fatal error: mm/swap.o: No space left on device\n")
+    with pytest.raises(InfraError, match="the disk is full") as exc:
+        build.build(source, jobs=2)
+    assert "continues where this one stopped" in exc.value.hint
+    state["rt"] = FakeRuntime()
+    assert build.build(source, jobs=2).kernel.is_file()
+    assert [c[-1] for c in state["rt"].calls] == ["bzImage"]
