@@ -420,6 +420,11 @@ def default_source() -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    if proc.DRY_RUN:
+        # every step depends on the one before (git identity, .config): a dry
+        # run could only print guesses
+        raise UserError("patchkit build has no --dry-run",
+                        hint="the first line of each build log is the command that reproduces it")
     source = args.source or default_source()
     if args.configure_only:
         dot_config = configure(source, config=args.config, fragments=args.fragment, runtime=args.runtime,

@@ -279,3 +279,18 @@ def test_full_disk_is_an_infra_error_and_the_next_build_continues(fake):
     state["rt"] = FakeRuntime()
     assert build.build(source, jobs=2).kernel.is_file()
     assert [c[-1] for c in state["rt"].calls] == ["bzImage"]
+
+
+def test_cli_build_refuses_dry_run_with_a_clear_error(capsys):
+    from patchkit import cli, proc
+    try:
+        assert cli.main(["--dry-run", "build", "/nonexistent"]) == 2
+    finally:
+        proc.DRY_RUN = False
+    assert "patchkit build has no --dry-run" in capsys.readouterr().err
+
+
+def test_cli_build_names_a_tree_that_is_not_a_kernel(tmp_path, capsys):
+    from patchkit import cli
+    assert cli.main(["build", str(tmp_path), "--runtime", "host"]) == 2
+    assert f"{tmp_path} is not a kernel source tree" in capsys.readouterr().err
