@@ -18,6 +18,7 @@ whose inputs and runtime are unchanged is reused without running make.
 from __future__ import annotations
 
 import argparse
+import errno
 import fcntl
 import hashlib
 import json
@@ -237,8 +238,7 @@ def _read_json(path: Path) -> dict | None:
 def _check_disk(log: Path) -> None:
     text = proc.tail_of(log, 200)
     if "No space left on device" in text:
-        raise InfraError(f"the disk is full (log: {log})",
-                         hint=f"free space under {paths.cache_dir()}; the next build continues where this one stopped")
+        raise _disk_full(OSError(errno.ENOSPC, "No space left on device", str(log)))
 
 
 def build(source: Path, *, config: str = "minimal", fragments: list[Path] = (), runtime: str = "auto",
@@ -247,6 +247,11 @@ def build(source: Path, *, config: str = "minimal", fragments: list[Path] = (), 
     (and modules), write metadata.json; reuse a finished identical build."""
     return _build(source, config=config, fragments=fragments, runtime=runtime, modules=modules,
                   jobs=jobs, build_root=build_root)
+
+
+def _disk_full(exc: OSError) -> InfraError:
+    return InfraError(f"the disk is full: {exc.filename or exc}",
+                      hint=f"free space under {paths.cache_dir()}; the next build continues where this one stopped")
 
 
 def configure(source: Path, *, config: str = "minimal", fragments: list[Path] = (), runtime: str = "auto",
@@ -258,6 +263,18 @@ def configure(source: Path, *, config: str = "minimal", fragments: list[Path] = 
 
 def _build(source: Path, *, config: str, fragments, runtime: str, modules: bool, jobs: int | None,
            build_root: Path | None, configure_only: bool = False):
+    try:
+        return _build_or_configure(source, config=config, fragments=fragments, runtime=runtime,
+                                   modules=modules, jobs=jobs, build_root=build_root,
+                                   configure_only=configure_only)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise _disk_full(exc) from exc
+        raise
+
+
+def _build_or_configure(source: Path, *, config: str, fragments, runtime: str, modules: bool,
+                        jobs: int | None, build_root: Path | None, configure_only: bool):
     start = time.monotonic()
     source = Path(source).resolve()
     jobs = jobs or os.cpu_count() or 1
@@ -345,6 +362,7 @@ def _build(source: Path, *, config: str, fragments, runtime: str, modules: bool,
         if configure_only:
             return build_dir / ".config"
 
+        meta_path.unlink(missing_ok=True)  # a failed rebuild must not look finished
         targets = ["bzImage"] + (["modules"] if modules else [])
         with ui.stage("build", f"{' '.join(targets)} -j{jobs} in {rt.name}"):
             step("make " + " ".join(targets), make_argv(src, out, targets, jobs=jobs), out)
