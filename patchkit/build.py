@@ -26,6 +26,8 @@ import os
 import re
 import shlex
 import shutil
+import signal
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -261,12 +263,33 @@ def configure(source: Path, *, config: str = "minimal", fragments: list[Path] = 
                   jobs=jobs, build_root=build_root, configure_only=True)
 
 
+@contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM/SIGHUP (a CI timeout, a closed terminal) unwind like Ctrl-C, so
+    the runtime stops its container and make its children.  Python's default
+    for SIGTERM is to die on the spot, orphaning a running container."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    old = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
 def _build(source: Path, *, config: str, fragments, runtime: str, modules: bool, jobs: int | None,
            build_root: Path | None, configure_only: bool = False):
     try:
-        return _build_or_configure(source, config=config, fragments=fragments, runtime=runtime,
-                                   modules=modules, jobs=jobs, build_root=build_root,
-                                   configure_only=configure_only)
+        with sigterm_as_interrupt():
+            return _build_or_configure(source, config=config, fragments=fragments, runtime=runtime,
+                                       modules=modules, jobs=jobs, build_root=build_root,
+                                       configure_only=configure_only)
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise _disk_full(exc) from exc

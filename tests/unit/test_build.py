@@ -294,3 +294,22 @@ def test_cli_build_names_a_tree_that_is_not_a_kernel(tmp_path, capsys):
     from patchkit import cli
     assert cli.main(["build", str(tmp_path), "--runtime", "host"]) == 2
     assert f"{tmp_path} is not a kernel source tree" in capsys.readouterr().err
+
+
+def test_sigterm_unwinds_like_ctrl_c_so_the_runtime_is_closed(fake):
+    import os
+    import signal
+    source, state = fake
+
+    class Killed(FakeRuntime):
+        def run(self, argv, *, cwd, env, log):
+            if "bzImage" in argv:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return super().run(argv, cwd=cwd, env=env, log=log)
+
+    state["rt"] = Killed()
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        build.build(source, jobs=2)
+    assert state["rt"].closed
+    assert signal.getsignal(signal.SIGTERM) is before
