@@ -27,7 +27,8 @@ def kernel():
     except ImportError as exc:
         pytest.skip(f"no kernel: set PATCHKIT_TEST_KERNEL/PATCHKIT_TEST_SOURCE, or merge patchkit.build ({exc})")
     pinned = tree.open_tree(None)
-    source = tree.worktree(pinned, pinned.base_commit)
+    # the same work tree (and so the same build) as `patchkit validate --series none`
+    source = tree.worktree(pinned.path, pinned.base_commit, f"{pinned.name}-validate")
     built = build.build(source, config="minimal", fragments=[], runtime="auto", modules=False)
     return Path(built.kernel), Path(source)
 

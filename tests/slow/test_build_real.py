@@ -16,7 +16,8 @@ def pinned_tree() -> Path:
         return Path(os.environ["PATCHKIT_TEST_TREE"])
     tree = pytest.importorskip("patchkit.tree")
     t = tree.open_tree()
-    return Path(getattr(t, "path", t))
+    # the work tree `patchkit validate --series none` builds, so CI builds it once
+    return tree.worktree(t.path, t.base_commit, f"{t.name}-validate")
 
 
 def test_minimal_build_in_podman_gives_a_bootable_bzimage_and_metadata():
