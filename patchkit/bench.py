@@ -168,14 +168,6 @@ def schedule(labels, rounds: int) -> list[tuple[int, str]]:
     return [(r, label) for r in range(1, rounds + 1) for label in labels]
 
 
-def worktree_argv(repo: Path, dest: Path, commit: str) -> list[str]:
-    return ["git", "-C", str(repo), "worktree", "add", "--detach", "--force", str(dest), commit]
-
-
-def checkout_argv(dest: Path, commit: str) -> list[str]:
-    return ["git", "-C", str(dest), "checkout", "--quiet", "--detach", commit]
-
-
 def check_comparable(rounds: list[dict]) -> tuple[str, str]:
     """(accel, qemu_version) shared by every round; UserError naming the first that differs."""
     if not rounds:
@@ -427,16 +419,6 @@ def optional(name: str):
         return None
 
 
-def checkout(repo: Path, commit: str, dest: Path) -> Path:
-    """A detached worktree of repo at commit (created, or moved there when it exists)."""
-    if (dest / ".git").exists():
-        proc.run(checkout_argv(dest, commit))
-    else:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        proc.run(worktree_argv(repo, dest, commit))
-    return dest
-
-
 def rendered_sources(args, workdir: Path) -> dict[str, Kernel]:
     """The three kernels' sources, rendered from the series templates on the pinned tree."""
     render = optional("patchkit.render")
@@ -450,7 +432,10 @@ def rendered_sources(args, workdir: Path) -> dict[str, Kernel]:
         "base-layer": (base.repo, base.tip, f"render {args.base_layer} @ {base.tip[:12]}"),
         "series": (full.repo, full.tip, f"render {args.series} @ {full.tip[:12]}"),
     }
-    return {label: Kernel(label, checkout(repo, commit, workdir / "src" / label), origin)
+    from patchkit import tree as tree_mod
+
+    name = getattr(tree, "name", "tree")
+    return {label: Kernel(label, tree_mod.worktree(repo, commit, f"{name}-bench-{label}"), origin)
             for label, (repo, commit, origin) in commits.items()}
 
 

@@ -57,13 +57,6 @@ def test_schedule_interleaves_kernels_round_by_round():
         bench.schedule(["A"], 0)
 
 
-def test_git_argv_builders():
-    assert bench.worktree_argv("/r", "/w/series", "abc") == [
-        "git", "-C", "/r", "worktree", "add", "--detach", "--force", "/w/series", "abc"]
-    assert bench.checkout_argv("/w/series", "abc") == ["git", "-C", "/w/series", "checkout", "--quiet",
-                                                       "--detach", "abc"]
-
-
 def test_partial_source_list_is_refused(tmp_path):
     args = SimpleNamespace(source=[f"baseline={tmp_path}"], kernel=None)
     with pytest.raises(UserError, match="not for base-layer, series"):
@@ -280,14 +273,16 @@ def test_sources_come_from_render_baseline_base_layer_and_series(tmp_path, monke
                                   render_series=lambda name, tree: rendered[name])
     monkeypatch.setattr(bench, "optional", lambda name: fake_render if name == "patchkit.render" else None)
     ran = []
-    monkeypatch.setattr(bench.proc, "run", lambda argv, **kw: ran.append(argv))
+    from patchkit import tree as tree_mod
+    monkeypatch.setattr(tree_mod, "worktree", lambda repo, commit, name: ran.append((repo, commit, name))
+                        or tmp_path / "src" / name)
     args = SimpleNamespace(source=None, kernel=None, tree=None, series="zram-swap-ops",
                            base_layer="swap-batching")
     kernels, note = bench.resolve_kernels(args, tmp_path)
     assert note == ""
-    assert ran == [bench.worktree_argv(tmp_path / "repo", tmp_path / "src" / "baseline", "b" * 40),
-                   bench.worktree_argv(tmp_path / "repo", tmp_path / "src" / "base-layer", "l" * 40),
-                   bench.worktree_argv(tmp_path / "repo", tmp_path / "src" / "series", "s" * 40)]
+    assert ran == [(tmp_path / "repo", "b" * 40, "linux-source-6.12-bench-baseline"),
+                   (tmp_path / "repo", "l" * 40, "linux-source-6.12-bench-base-layer"),
+                   (tmp_path / "repo", "s" * 40, "linux-source-6.12-bench-series")]
     assert kernels["series"].origin == f"render zram-swap-ops @ {'s' * 12}"
     assert all(k.kernel is None for k in kernels.values())  # to be built
 
