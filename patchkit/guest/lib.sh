@@ -13,6 +13,17 @@ skip() { detail "$*"; exit 4; }
 # reports it as allowed instead of failing the test (patchkit/console.py).
 allow_oom() { echo "@@patchkit allow-oom $*"; }
 # The value of a figure already written (e.g. by pk-hog), or empty.
+# swap_io_figs PREFIX: which swap_ops method served each active swap area and
+# how many folios its submissions carried, from the swap-batching counters in
+# debugfs; nothing on a kernel without them (the baseline).  Call it before
+# swapoff: the file lists active areas only.
+swap_io_figs() {
+	[ -r /sys/kernel/debug/swap_io/devices ] || return 0
+	awk -v p="$1" 'NR > 1 && NF >= 6 {
+		print p ".ops " $2; print p ".read_submits " $3; print p ".read_folios " $4
+		print p ".write_submits " $5; print p ".write_folios " $6 }' \
+		/sys/kernel/debug/swap_io/devices >> "$PK_FIGURES"
+}
 figval() { awk -v k="$1" '$1 == k { v = $2 } END { print v }' "$PK_FIGURES"; }
 meminfo_mb() { awk -v k="$1:" '$1 == k { print int($2 / 1024) }' /proc/meminfo; }
 vmstat() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }

@@ -8,4 +8,5 @@ mb=$(( total * 5 / 4 ))
 [ $mb -gt $((total + 32)) ] || mb=$((total + 32))
 fig hog.mb "$mb"
 hog -m "$mb" -p 3 -s 11 || exit 1
+swap_io_figs swapio
 require_swapped_out hog

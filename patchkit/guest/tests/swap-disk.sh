@@ -9,6 +9,7 @@ fig swapdisk.size_kb "$(awk -v d="$disk" '$1 == d { print $3 }' /proc/swaps)"
 mb=$(( $(meminfo_mb MemAvailable) / 3 ))
 hog -m "$mb" -p 2 -s 71 -o
 rc=$?
+swap_io_figs swapio
 swapoff "$disk" || fail "swapoff $disk failed"
 [ $rc = 0 ] || exit 1
 require_swapped_out hog
