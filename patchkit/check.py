@@ -50,6 +50,8 @@ def checkpatch(tree: Path, patch: Path, log: Path) -> dict[str, int]:
 def add_arguments(p):
     p.add_argument("series", nargs="?", default="zram-swap-ops")
     p.add_argument("--tree", default=None)
+    p.add_argument("--author", default=None,
+                   help="'Name <mail>' for the rendered commits (default: git config user.name/email)")
     p.add_argument("--runtime", default="auto", choices=["auto", "docker", "podman", "host"])
     p.add_argument("--config", default="minimal")
     p.add_argument("--no-boot", action="store_true", help="checkpatch and build only")
@@ -60,11 +62,13 @@ def add_arguments(p):
 
 def run(args) -> int:
     result = check_series(args.series, tree_spec=args.tree, runtime=args.runtime, config=args.config,
-                          boot=not args.no_boot, with_deps=args.with_deps, output=args.output)
+                          boot=not args.no_boot, with_deps=args.with_deps, output=args.output,
+                          author=args.author)
     return 0 if result.ok() else 1
 
 
-def check_series(name, *, tree_spec, runtime, config, boot, with_deps, output: Path) -> RunResult:
+def check_series(name, *, tree_spec, runtime, config, boot, with_deps, output: Path,
+                 author=None) -> RunResult:
     from patchkit import boot as boot_mod
     from patchkit import build as build_mod
     from patchkit import render as render_mod
@@ -72,7 +76,7 @@ def check_series(name, *, tree_spec, runtime, config, boot, with_deps, output: P
 
     output = Path(output).resolve()
     tree = tree_mod.open_tree(tree_spec)
-    rendered = render_mod.render_series(name, tree=tree)
+    rendered = render_mod.render_series(name, tree=tree, author=author)
     patches = rendered.all_patches() if with_deps else rendered.patches
     result = RunResult(command="check", info={"series": name, "tree": tree.name})
     source = tree_mod.worktree(rendered.repo, rendered.tip, f"{tree.name}-check")

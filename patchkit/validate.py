@@ -49,6 +49,8 @@ def add_arguments(p):
     p.add_argument("--series", default=DEFAULT_SERIES,
                    help=f"series to validate, or 'none' for the bare tree (default {DEFAULT_SERIES})")
     p.add_argument("--tree", default=None, help="pinned tree name or a kernel checkout (default: linux-source-6.12)")
+    p.add_argument("--author", default=None,
+                   help="'Name <mail>' for the rendered commits (default: git config user.name/email)")
     p.add_argument("--config", default="minimal", help="config flavour: minimal or debug")
     p.add_argument("--fragment", action="append", default=[], type=Path,
                    help="extra kconfig fragment merged last (repeatable)")
@@ -64,6 +66,7 @@ def run(args) -> int:
     result = validate(
         series=None if args.series == "none" else args.series,
         tree_spec=args.tree,
+        author=args.author,
         config=args.config,
         fragments=args.fragment,
         modules=args.modules,
@@ -75,7 +78,7 @@ def run(args) -> int:
     return 0 if result.ok() else 1
 
 
-def validate(*, series, tree_spec, config, fragments, modules, runtime, tests, timeout, output: Path) -> RunResult:
+def validate(*, series, tree_spec, config, author=None, fragments, modules, runtime, tests, timeout, output: Path) -> RunResult:
     from patchkit import boot as boot_mod
     from patchkit import build as build_mod
     from patchkit import render as render_mod
@@ -91,7 +94,7 @@ def validate(*, series, tree_spec, config, fragments, modules, runtime, tests, t
         result.info["tree"] = {"name": tree.name, "version": tree.version, "base_commit": tree.base_commit}
     source = None
     if series:
-        rendered = pipe.stage("render", render_mod.render_series, series, tree=tree)
+        rendered = pipe.stage("render", render_mod.render_series, series, tree=tree, author=author)
         if rendered is not None:
             source = pipe.stage("checkout", tree_mod.worktree, rendered.repo, rendered.tip,
                                 f"{tree.name}-validate")
