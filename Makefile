@@ -6,7 +6,7 @@ PK     := $(VENV)/bin/patchkit
 PYTEST := $(VENV)/bin/pytest
 SERIES ?= zram-swap-ops
 
-.PHONY: setup host venv test test-unit test-integration test-slow validate validate-bare matrix bench clean
+.PHONY: setup host venv test test-unit test-matrix validate validate-bare matrix bench clean
 
 setup: host venv
 
@@ -22,19 +22,36 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 # The README's test command: unit tests, integration tests on the pinned tree,
-# and a real build + boot + swap test of the default series.
+# and a real build + boot + swap test of the bare tree and the default series.
 test: setup
-	$(PYTEST) -ra tests
+	$(PYTEST) -ra -m "not matrix" tests
 
 test-unit: venv
 	$(PYTEST) -ra -m "not integration and not slow" tests
 
-# The main job: validate the default series on the pinned tree.
+# The wider matrix: bench and fault-injection runs, slow.
+test-matrix: setup
+	$(PYTEST) -ra -m matrix tests
+
+# 'Name <mail>' for the rendered commits when git config has no identity.
+AUTHOR ?=
+AUTHOR_ARG := $(if $(AUTHOR),--author "$(AUTHOR)")
+
+# The main job: the default series on the pinned tree, whole (render, build,
+# boot, guest suite), then every patch on its own (checkpatch, build, boot).
 validate: setup
-	$(PK) validate --series $(SERIES)
+	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) -o results/validate
+	$(PK) check $(SERIES) --with-deps $(AUTHOR_ARG) -o results/check
 
 validate-bare: setup
-	$(PK) validate --series none
+	$(PK) validate --series none -o results/validate-bare
+
+# Config variants of the series' top: the build must hold with each.
+matrix: setup
+	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --config debug -o results/debug
+	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --fragment patchkit/configs/zram-module.config --modules -o results/zram-m
+	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --fragment patchkit/configs/no-writeback.config -o results/no-wb
+	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --fragment patchkit/configs/no-swap.config --build-only -o results/no-swap
 
 # A/B/C performance: baseline, base layer, series (ROUNDS interleaved rounds).
 ROUNDS ?= 5

@@ -22,18 +22,18 @@ class Pipeline:
 
     def __init__(self, result: RunResult):
         self.result = result
-        self.failed: str | None = None
+        self.failed: str | None = None   # why later stages are skipped
 
     def stage(self, name: str, fn, *args, **kwargs):
         if self.failed:
-            self.result.stages.append(StageResult(name, SKIP, detail=f"skipped: {self.failed} failed"))
+            self.result.stages.append(StageResult(name, SKIP, detail=f"skipped: {self.failed}"))
             return None
         start = time.monotonic()
         try:
             value = fn(*args, **kwargs)
         except PatchkitError as exc:
             seconds = time.monotonic() - start
-            self.failed = name
+            self.failed = f"{name} failed"
             log = getattr(exc, "log", None)
             self.result.stages.append(StageResult(name, FAIL, seconds, str(exc),
                                                   str(log) if log else None))
@@ -56,6 +56,7 @@ def add_arguments(p):
                    help="extra kconfig fragment merged last (repeatable)")
     p.add_argument("--modules", action="store_true", help="build modules too (for CONFIG_ZRAM=m fragments)")
     p.add_argument("--runtime", default="auto", choices=["auto", "docker", "podman", "host"])
+    p.add_argument("--build-only", action="store_true", help="stop after the build (config variants)")
     p.add_argument("--tests", default=None, help="comma-separated guest tests (default: all)")
     p.add_argument("--timeout", type=float, default=1200, help="guest timeout in seconds")
     p.add_argument("-o", "--output", type=Path, default=Path("results"),
@@ -74,11 +75,13 @@ def run(args) -> int:
         tests=args.tests.split(",") if args.tests else None,
         timeout=args.timeout,
         output=args.output,
+        build_only=args.build_only,
     )
     return 0 if result.ok() else 1
 
 
-def validate(*, series, tree_spec, config, author=None, fragments, modules, runtime, tests, timeout, output: Path) -> RunResult:
+def validate(*, series, tree_spec, config, author=None, fragments, modules, runtime, tests, timeout, output: Path,
+             build_only: bool = False) -> RunResult:
     from patchkit import boot as boot_mod
     from patchkit import build as build_mod
     from patchkit import render as render_mod
@@ -109,6 +112,8 @@ def validate(*, series, tree_spec, config, author=None, fragments, modules, runt
                        runtime=runtime, modules=modules)
     if built is not None:
         result.info["build"] = built.metadata
+    if build_only:
+        pipe.failed = pipe.failed or "--build-only"  # not a failure: nothing after the build
     booted = pipe.stage("boot", boot_mod.boot, built.kernel if built else None, source=source,
                         modules_dir=built.modules_dir if built else None, tests=tests,
                         timeout=timeout, log_dir=output / "logs")

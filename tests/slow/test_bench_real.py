@@ -13,7 +13,7 @@ import pytest
 
 from patchkit import bench, cli
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.matrix]
 
 
 def escape_hatch_args():
