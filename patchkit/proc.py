@@ -89,12 +89,14 @@ def run(
     input: str | bytes | None = None,
     capture: bool = True,
     hint: str | None = None,
+    append: bool = False,
 ) -> Result:
     """Run argv (a list) and return its Result.
 
     env adds to (does not replace) os.environ.  With log, stdout and stderr
     are written to that file after a first line '# reproduce: <command>'; the
     returned stdout/stderr then hold the log's tail only when check fails.
+    append=True adds to an existing log (one log for a multi-step stage).
     """
     argv = [str(a) for a in argv]
     if os.sep not in argv[0]:
@@ -112,7 +114,7 @@ def run(
     if log is not None:
         log = Path(log)
         log.parent.mkdir(parents=True, exist_ok=True)
-        logf = open(log, "w", encoding="utf-8", errors="replace")
+        logf = open(log, "a" if append else "w", encoding="utf-8", errors="replace")
         logf.write(f"# reproduce: {repro}\n")
         logf.flush()
         stdout = stderr = logf
@@ -190,3 +192,30 @@ def git(repo, *args, check=True, env=None, input=None, log=None) -> str:
     """git -C repo args...; returns stdout without the trailing newline."""
     res = run(["git", "-C", str(repo), *args], check=check, env=env, input=input, log=log)
     return res.stdout.rstrip("\n")
+
+
+def spawn(argv, *, log: Path | None = None, env: dict | None = None) -> subprocess.Popen:
+    """Start argv in the background (its own process group) and return it.
+
+    For helpers that must outlive one call, such as a podman API service.  The
+    caller owns the process: stop it with kill_group() when done.
+    """
+    argv = [str(a) for a in argv]
+    if os.sep not in argv[0]:
+        require(argv[0])
+    full_env = dict(os.environ)
+    if env:
+        full_env.update({k: str(v) for k, v in env.items()})
+    out = subprocess.DEVNULL
+    if log is not None:
+        log = Path(log)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        out = open(log, "w", encoding="utf-8", errors="replace")
+        out.write(f"# reproduce: {reproducer(argv, None, env)}\n")
+        out.flush()
+    try:
+        return subprocess.Popen(argv, env=full_env, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    finally:
+        if log is not None:
+            out.close()

@@ -1,0 +1,434 @@
+"""`patchkit build`: configure and build a kernel tree, out of tree, in a container.
+
+    build(source, config="minimal", fragments=[...], runtime="auto") -> BuildResult
+
+Configuration: allnoconfig, then configs/minimal.config (+ configs/<flavour>.config,
++ extra fragments, last wins) merged by the tree's own merge_config.sh run in
+the build directory (the source may be read-only), then olddefconfig; every
+fragment value is checked against the final .config before anything compiles.
+
+The build directory is keyed by (tree, commit [+ hash of uncommitted changes],
+config hash) under paths.builds_dir(), so switching commits never rebuilds
+from scratch twice and ccache (paths.cache_dir()/ccache) carries objects
+across keys.  Stamps are written only after a step succeeded: an interrupted
+or failed build (Ctrl-C, full disk) simply continues next time, and a build
+whose inputs and runtime are unchanged is reused without running make.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from patchkit import kconfig, paths, proc, runtimes, ui
+from patchkit.errors import InfraError, UserError
+
+SRC, OUT, CCACHE = "/src", "/build", "/ccache"  # where a container sees them
+NICE = 10  # builds share the machine with everything else
+METADATA_VERSION = 1
+
+
+class BuildFailed(UserError):
+    """The tree did not compile (or configure): its own fault, not the machine's."""
+
+    def __init__(self, msg: str, *, log: Path, location: str | None = None,
+                 errors: list[str] | None = None, hint: str | None = None):
+        super().__init__(msg, hint=hint)
+        self.log = log
+        self.location = location
+        self.errors = errors or []
+
+
+@dataclass
+class BuildResult:
+    kernel: Path              # bzImage
+    build_dir: Path           # O= dir
+    modules_dir: Path | None  # INSTALL_MOD_PATH root when modules were built
+    metadata: dict            # also written to build_dir/metadata.json
+    log: Path
+
+
+# -- pure helpers (unit-tested) -----------------------------------------------
+
+def flavours() -> list[str]:
+    return sorted(p.stem for p in paths.CONFIGS.glob("*.config"))
+
+
+def flavour_fragments(config: str, configs_dir: Path | None = None) -> list[Path]:
+    """minimal -> [minimal.config]; any other flavour X -> [minimal.config, X.config]."""
+    configs_dir = configs_dir or paths.CONFIGS
+    known = sorted(p.stem for p in configs_dir.glob("*.config"))
+    if config not in known:
+        raise UserError(f"unknown config flavour {config!r}",
+                        hint=f"known flavours: {', '.join(known)} (files in {configs_dir})")
+    names = ["minimal"] if config == "minimal" else ["minimal", config]
+    return [configs_dir / f"{n}.config" for n in names]
+
+
+def build_key(tree: str, commit: str, dirty: str | None, config: str, config_hash: str) -> str:
+    """Directory name of one build: readable, and unique per (tree, commit, config)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", tree)
+    name = f"{safe}-{commit[:12]}"
+    if dirty:
+        name += f"-dirty{dirty[:8]}"
+    return f"{name}-{re.sub(r'[^A-Za-z0-9._-]+', '_', config)}-{config_hash[:10]}"
+
+
+def tree_name(source: Path) -> str:
+    """basename plus a short hash of the absolute path: two checkouts called
+    'linux' must not share a build directory."""
+    digest = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:6]
+    return f"{source.resolve().name}.{digest}"
+
+
+def make_argv(src: str, out: str, targets: list[str], *, jobs: int, extra: list[str] = ()) -> list[str]:
+    return ["nice", "-n", str(NICE), "make", "-C", src, f"O={out}", f"-j{jobs}", *extra, *targets]
+
+
+def merge_argv(src: str, out: str, fragments: list[str]) -> list[str]:
+    """merge_config.sh -m: merge into OUT/.config only; olddefconfig runs next.
+    It writes temporary files into its cwd, so it must run in OUT."""
+    return [f"{src}/scripts/kconfig/merge_config.sh", "-m", "-O", out, f"{out}/.config", *fragments]
+
+
+def build_env(path: str, ccache_dir: str, src: str, timestamp: str) -> dict[str, str]:
+    return {
+        "PATH": path,
+        "CCACHE_DIR": ccache_dir,
+        "CCACHE_BASEDIR": src,
+        # the same kernel whoever builds it, and ccache hits for init/version.o
+        "KBUILD_BUILD_USER": "patchkit",
+        "KBUILD_BUILD_HOST": "patchkit",
+        "KBUILD_BUILD_TIMESTAMP": timestamp,
+        # set (even empty) keeps setlocalversion from appending '+' for a git tree
+        "LOCALVERSION": "",
+    }
+
+
+def reproducer(source: Path, *, config: str, fragments: list[Path], runtime: str,
+               modules: bool, jobs: int, build_root: Path | None) -> str:
+    argv = ["patchkit", "build", "--config", config]
+    for f in fragments:
+        argv += ["--fragment", str(Path(f).resolve())]
+    argv += ["--runtime", runtime, "--jobs", str(jobs)]
+    if modules:
+        argv.append("--modules")
+    if build_root:
+        argv += ["--build-root", str(Path(build_root).resolve())]
+    argv.append(str(source))
+    return shlex.join(argv)
+
+
+_ERROR_AT = re.compile(r"^(?P<file>[^\s:][^:]*):(?P<line>\d+):(?:\d+:)?\s+(?:fatal )?error: ")
+_LINK_ERROR = re.compile(r"(undefined reference to|multiple definition of|^ld: .*error)")
+_MAKE_ERROR = re.compile(r"^make(\[\d+\])?: \*\*\* ")
+_WARNING = re.compile(r"^[^\s:][^:]*:\d+:(?:\d+:)?\s+warning: ", re.M)
+
+
+def first_error(log_text: str, *, src: str = SRC, host_src: str | None = None,
+                context: int = 8) -> tuple[str | None, list[str]]:
+    """(file:line or None, the first error lines) of a failed make log.
+
+    Container paths under src are shown as host paths so they can be opened.
+    """
+    lines = log_text.splitlines()
+
+    def host(s: str) -> str:
+        if host_src:
+            return s.replace(f"{src}/", f"{host_src}/")
+        return s
+
+    for i, line in enumerate(lines):
+        m = _ERROR_AT.match(line)
+        if m:
+            file = host(m.group("file"))
+            return f"{file}:{m.group('line')}", [host(x) for x in lines[i:i + context]]
+    for pattern in (_LINK_ERROR, _MAKE_ERROR):
+        for i, line in enumerate(lines):
+            if pattern.search(line):
+                start = max(0, i - 2) if pattern is _MAKE_ERROR else i
+                return None, [host(x) for x in lines[start:start + context]]
+    return None, [host(x) for x in lines[-context:]]
+
+
+def count_warnings(log_text: str) -> int:
+    return len(_WARNING.findall(log_text))
+
+
+def reusable(meta: dict | None, inputs: dict, outputs: list[Path]) -> bool:
+    """A finished build with the same inputs whose outputs are still there."""
+    return bool(meta and meta.get("status") == "pass" and meta.get("inputs") == inputs
+                and all(p.exists() for p in outputs))
+
+
+# -- the source tree ------------------------------------------------------------
+
+def source_identity(source: Path) -> tuple[str, str | None, str]:
+    """(HEAD commit, hash of uncommitted changes or None, commit date)."""
+    if not (source / "Makefile").is_file() or not (source / "Kconfig").is_file():
+        raise UserError(f"{source} is not a kernel source tree (no Makefile/Kconfig)")
+    if proc.run(["git", "-C", str(source), "rev-parse", "--git-dir"], check=False).returncode:
+        raise UserError(f"{source} is not a git repository; patchkit keys builds by commit",
+                        hint="use the pinned tree (patchkit tree) or `git init && git add -A && git commit`")
+    commit = proc.git(source, "rev-parse", "HEAD")
+    date = proc.git(source, "log", "-1", "--format=%cd", "--date=format-local:%a %b %d %H:%M:%S UTC %Y",
+                    env={"TZ": "UTC"})
+    diff = proc.run(["git", "-C", str(source), "diff", "HEAD", "--binary"]).stdout
+    untracked = proc.git(source, "ls-files", "--others", "--exclude-standard", "-z")
+    names = sorted(n for n in untracked.split("\0") if n)
+    if not diff and not names:
+        return commit, None, date
+    h = hashlib.sha256(diff.encode(errors="replace"))
+    for name in names:
+        h.update(b"\0" + name.encode())
+        try:
+            h.update((source / name).read_bytes())
+        except OSError:
+            pass
+    return commit, h.hexdigest(), date
+
+
+def check_clean_for_o(source: Path) -> None:
+    for leftover in (".config", "include/config"):
+        if (source / leftover).exists():
+            raise UserError(
+                f"{source} has an in-tree build ({leftover}); out-of-tree builds need a clean source",
+                hint=f"make -C {source} mrproper")
+
+
+# -- build ------------------------------------------------------------------------
+
+@contextmanager
+def _locked(build_dir: Path):
+    build_dir.mkdir(parents=True, exist_ok=True)
+    with open(build_dir / ".lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            ui.info("build", f"waiting for another build in {build_dir}")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _check_disk(log: Path) -> None:
+    text = proc.tail_of(log, 200)
+    if "No space left on device" in text:
+        raise InfraError(f"the disk is full (log: {log})",
+                         hint=f"free space under {paths.cache_dir()}; the next build continues where this one stopped")
+
+
+def build(source: Path, *, config: str = "minimal", fragments: list[Path] = (), runtime: str = "auto",
+          modules: bool = False, jobs: int | None = None, build_root: Path | None = None) -> BuildResult:
+    """Configure (when needed), check every fragment value landed, build bzImage
+    (and modules), write metadata.json; reuse a finished identical build."""
+    return _build(source, config=config, fragments=fragments, runtime=runtime, modules=modules,
+                  jobs=jobs, build_root=build_root)
+
+
+def configure(source: Path, *, config: str = "minimal", fragments: list[Path] = (), runtime: str = "auto",
+              jobs: int | None = None, build_root: Path | None = None) -> Path:
+    """Only the configuration half of build(): returns the checked .config."""
+    return _build(source, config=config, fragments=fragments, runtime=runtime, modules=False,
+                  jobs=jobs, build_root=build_root, configure_only=True)
+
+
+def _build(source: Path, *, config: str, fragments, runtime: str, modules: bool, jobs: int | None,
+           build_root: Path | None, configure_only: bool = False):
+    start = time.monotonic()
+    source = Path(source).resolve()
+    jobs = jobs or os.cpu_count() or 1
+    frag_paths = flavour_fragments(config) + [Path(f).resolve() for f in fragments]
+    frag_texts = [kconfig.read_fragment(p) for p in frag_paths]
+    wanted = kconfig.merge(frag_texts)
+    modules = modules or any(e.value == "m" for e in wanted.values())
+    config_hash = kconfig.fragments_hash(frag_texts)
+    check_clean_for_o(source)
+    commit, dirty, commit_date = source_identity(source)
+    tree = tree_name(source)
+    build_dir = Path(build_root or paths.builds_dir()) / build_key(tree, commit, dirty, config, config_hash)
+    ccache_dir = paths.cache_dir() / "ccache"
+    ccache_dir.mkdir(parents=True, exist_ok=True)
+
+    with _locked(build_dir), runtimes.select(runtime) as rt:
+        src = rt.bind(source, SRC, read_only=True)
+        out = rt.bind(build_dir, OUT)
+        cc_dir = rt.bind(ccache_dir, CCACHE)
+        compiler_probe = rt.image_id or _host_compiler()
+        inputs = {"commit": commit, "dirty": dirty, "config_hash": config_hash, "modules": modules,
+                  "runtime": rt.name, "toolchain": compiler_probe}
+        kernel = build_dir / "arch/x86/boot/bzImage"
+        modules_dir = build_dir / "modules-install" if modules else None
+        meta_path = build_dir / "metadata.json"
+        old = _read_json(meta_path)
+        if not configure_only and reusable(old, inputs, [kernel] + ([modules_dir] if modules_dir else [])):
+            ui.info("build", f"up to date: {build_dir} (built {old.get('finished')})")
+            meta = dict(old, reused=True)
+            return BuildResult(kernel, build_dir, modules_dir, meta, Path(old["log"]))
+
+        repro = reproducer(source, config=config, fragments=list(fragments), runtime=rt.name,
+                           modules=modules, jobs=jobs, build_root=build_root)
+        logs = build_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        started = datetime.now(timezone.utc)
+        log = logs / f"build-{started.strftime('%Y%m%dT%H%M%SZ')}.log"
+        with open(log, "w") as f:
+            f.write(f"# reproduce: {repro}\n# build dir: {build_dir}\n")
+        latest = build_dir / "build.log"
+        latest.unlink(missing_ok=True)
+        latest.symlink_to(log.relative_to(build_dir))
+        env = build_env(rt.path_env(), cc_dir, src, commit_date)
+
+        def step(what: str, argv: list[str], cwd: str) -> None:
+            rc = rt.run(argv, cwd=cwd, env=env, log=log)
+            if rc != 0:
+                _check_disk(log)
+                text = log.read_text(errors="replace")
+                location, errors = first_error(text, src=src, host_src=str(source))
+                where = f" at {location}" if location else ""
+                raise BuildFailed(
+                    f"{what} failed{where} (exit {rc})\n" + "\n".join(f"  | {e}" for e in errors)
+                    + f"\n  log: {log}",
+                    log=log, location=location, errors=errors,
+                    hint=f"reproduce: {repro}")
+
+        stamp = build_dir / ".patchkit-configured"
+        if not (stamp.exists() and stamp.read_text() == config_hash and (build_dir / ".config").exists()):
+            with ui.stage("configure", f"{config} ({len(frag_paths)} fragments) in {rt.name}"):
+                stamp.unlink(missing_ok=True)
+                frag_dir = build_dir / "fragments"
+                shutil.rmtree(frag_dir, ignore_errors=True)
+                frag_dir.mkdir()
+                inside = []
+                for i, (origin, text) in enumerate(frag_texts):
+                    name = f"{i:02d}-{Path(origin).name}"
+                    (frag_dir / name).write_text(text)
+                    inside.append(f"{out}/fragments/{name}")
+                step("allnoconfig", make_argv(src, out, ["allnoconfig"], jobs=jobs), out)
+                step("merge_config.sh", merge_argv(src, out, inside), out)
+                step("olddefconfig", make_argv(src, out, ["olddefconfig"], jobs=jobs), out)
+                misses = kconfig.not_landed(wanted, kconfig.values((build_dir / ".config").read_text()))
+                if misses:
+                    with open(log, "a") as f:
+                        f.write("# config values that did not land:\n")
+                        f.writelines(f"#   {m.describe()}\n" for m in misses)
+                    raise BuildFailed(
+                        f"{len(misses)} config value(s) did not land after olddefconfig:\n"
+                        + "\n".join(f"  {m.describe()}" for m in misses) + f"\n  log: {log}",
+                        log=log,
+                        hint="a dependency is missing from the fragment; see `make O=" + str(build_dir)
+                        + " menuconfig` and search for the symbol")
+                _write_atomic(stamp, config_hash)
+        if configure_only:
+            return build_dir / ".config"
+
+        targets = ["bzImage"] + (["modules"] if modules else [])
+        with ui.stage("build", f"{' '.join(targets)} -j{jobs} in {rt.name}"):
+            step("make " + " ".join(targets), make_argv(src, out, targets, jobs=jobs), out)
+            if modules:
+                shutil.rmtree(modules_dir, ignore_errors=True)
+                step("modules_install", make_argv(src, out, ["modules_install"], jobs=jobs,
+                                                  extra=[f"INSTALL_MOD_PATH={out}/modules-install"]), out)
+
+        text = log.read_text(errors="replace")
+        cfg = kconfig.values((build_dir / ".config").read_text())
+        release = (build_dir / "include/config/kernel.release")
+        meta = {
+            "version": METADATA_VERSION,
+            "status": "pass",
+            "tree": {"name": source.name, "path": str(source), "key": tree},
+            "commit": commit,
+            "dirty": dirty,
+            "config": {"name": config, "hash": config_hash,
+                       "fragments": [str(p) for p in frag_paths]},
+            "runtime": rt.name,
+            "image": rt.image,
+            "image_id": rt.image_id,
+            "compiler": cfg.get("CONFIG_CC_VERSION_TEXT", "").strip('"'),
+            "kernelrelease": release.read_text().strip() if release.exists() else None,
+            "jobs": jobs,
+            "modules": modules,
+            "duration_s": round(time.monotonic() - start, 1),
+            "warnings": count_warnings(text),
+            "started": started.isoformat(timespec="seconds"),
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "kernel": str(kernel),
+            "modules_dir": str(modules_dir) if modules_dir else None,
+            "log": str(log),
+            "reproducer": repro,
+            "inputs": inputs,
+        }
+        _write_atomic(meta_path, json.dumps(meta, indent=2) + "\n")
+        return BuildResult(kernel, build_dir, modules_dir, meta, log)
+
+
+def _host_compiler() -> str:
+    res = proc.run(["gcc", "--version"], check=False)
+    return res.stdout.splitlines()[0] if res.returncode == 0 and res.stdout else "unknown"
+
+
+# -- CLI ---------------------------------------------------------------------------
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", nargs="?", type=Path,
+                        help="kernel source (a git checkout); default: the pinned tree")
+    parser.add_argument("--config", default="minimal",
+                        help=f"config flavour: {', '.join(flavours())} (default minimal)")
+    parser.add_argument("--fragment", action="append", type=Path, default=[], metavar="FILE",
+                        help="extra kconfig fragment merged last (repeatable)")
+    parser.add_argument("--runtime", choices=runtimes.NAMES, default="auto",
+                        help="where to build (default auto: a container, else the host with a warning)")
+    parser.add_argument("--modules", action="store_true",
+                        help="also build and install modules (implied when a fragment asks for =m)")
+    parser.add_argument("--configure-only", action="store_true",
+                        help="configure and check that every fragment value landed; build nothing")
+    parser.add_argument("-j", "--jobs", type=int, default=None, help="make -j (default: CPU count)")
+    parser.add_argument("--build-root", type=Path, default=None,
+                        help=f"where build directories go (default {paths.builds_dir()})")
+
+
+def default_source() -> Path:
+    try:
+        from patchkit import tree
+    except ImportError as exc:
+        raise UserError("no kernel source given", hint="patchkit build /path/to/linux") from exc
+    t = tree.open_tree()
+    return Path(getattr(t, "path", t))
+
+
+def run(args: argparse.Namespace) -> int:
+    source = args.source or default_source()
+    if args.configure_only:
+        dot_config = configure(source, config=args.config, fragments=args.fragment, runtime=args.runtime,
+                               jobs=args.jobs, build_root=args.build_root)
+        ui.info("configure", f"every fragment value landed: {dot_config}")
+        return 0
+    result = build(source, config=args.config, fragments=args.fragment, runtime=args.runtime,
+                   modules=args.modules, jobs=args.jobs, build_root=args.build_root)
+    m = result.metadata
+    ui.info("build", f"{result.kernel} ({m['runtime']}, {m['compiler']}, "
+                     f"{m['warnings']} warnings, log {result.log})")
+    return 0

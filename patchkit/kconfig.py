@@ -1,0 +1,114 @@
+"""Kernel config fragments: parse them, merge them, and check they landed.
+
+merge_config.sh and olddefconfig silently drop a value whose dependencies
+are not met (CONFIG_ZRAM without CONFIG_BLK_DEV, DETECT_HUNG_TASK without
+DEBUG_KERNEL, ...).  A kernel built that way is not the kernel that was
+asked for, so every value of every fragment is compared with the final
+.config and the build stops naming the ones that did not land.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from patchkit.errors import UserError
+
+_SET = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
+_UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
+
+
+@dataclass(frozen=True)
+class Entry:
+    symbol: str
+    value: str  # as written after '=' ("y", "m", "512", "\"lz4\""); "n" for "is not set"
+    origin: str  # file the value came from
+    line: int
+
+
+@dataclass(frozen=True)
+class Miss:
+    entry: Entry
+    got: str | None  # the value in .config; None when the symbol is absent
+
+    def describe(self) -> str:
+        got = "not set" if self.got in (None, "n") else self.got
+        want = "not set" if self.entry.value == "n" else self.entry.value
+        return (f"{self.entry.symbol}: wanted {want}, got {got} "
+                f"({self.entry.origin}:{self.entry.line})")
+
+
+def parse(text: str, origin: str = "<fragment>") -> dict[str, Entry]:
+    """Symbol -> Entry for a fragment or a .config; a later line wins.
+
+    Blank lines and comments are skipped; '# CONFIG_X is not set' means n.
+    Any other line is an error naming origin:line, because a typo such as
+    'ZRAM=y' would otherwise be silently ignored by kconfig.
+    """
+    entries: dict[str, Entry] = {}
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line:
+            continue
+        m = _UNSET.match(line)
+        if m:
+            entries[m.group(1)] = Entry(m.group(1), "n", origin, lineno)
+            continue
+        if line.startswith("#"):
+            continue
+        m = _SET.match(line)
+        if not m or m.group(2) == "":
+            raise UserError(f"{origin}:{lineno}: not a kconfig line: {raw!r}",
+                            hint="write CONFIG_NAME=value or '# CONFIG_NAME is not set'")
+        entries[m.group(1)] = Entry(m.group(1), m.group(2), origin, lineno)
+    return entries
+
+
+def merge(fragments: list[tuple[str, str]]) -> dict[str, Entry]:
+    """(origin, text) pairs in order -> the wanted values, the last one winning
+    (what merge_config.sh does with a symbol set twice)."""
+    wanted: dict[str, Entry] = {}
+    for origin, text in fragments:
+        wanted.update(parse(text, origin))
+    return wanted
+
+
+def values(config_text: str) -> dict[str, str]:
+    """Symbol -> value of a generated .config."""
+    return {sym: e.value for sym, e in parse(config_text, ".config").items()}
+
+
+def not_landed(wanted: dict[str, Entry], config: dict[str, str]) -> list[Miss]:
+    """Entries of `wanted` whose value is not the one in `config` (a .config's
+    values()).  'n' is satisfied by an absent symbol: kconfig omits symbols
+    whose menu is invisible."""
+    misses = []
+    for sym, entry in wanted.items():
+        got = config.get(sym)
+        if entry.value == "n":
+            if got not in (None, "n"):
+                misses.append(Miss(entry, got))
+        elif got != entry.value:
+            misses.append(Miss(entry, got))
+    return misses
+
+
+def fragments_hash(fragments: list[tuple[str, str]], base: str = "allnoconfig") -> str:
+    """Identity of a configuration: the base target plus the fragment contents
+    in order (not their file names, so a copied fragment keys the same)."""
+    h = hashlib.sha256(base.encode() + b"\0")
+    for _, text in fragments:
+        h.update(text.encode() + b"\0")
+    return h.hexdigest()
+
+
+def read_fragment(path: Path) -> tuple[str, str]:
+    """(origin, text) of a fragment file, or a UserError naming it."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise UserError(f"cannot read config fragment {path}: {exc.strerror}") from exc
+    parse(text, str(path))  # fail early on a bad line
+    return str(path), text
