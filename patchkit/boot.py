@@ -30,6 +30,11 @@ DISKS = {
     "writeback": ("pk-wb", 256, None),
     "swapfile-ext2": ("pk-swapfs", 256, "ext2"),
     "swap-disk": ("pk-swapdev", 192, None),
+    # the fault tests (patchkit/guest/faults/, run by patchkit/faults.py)
+    "fault-wb-write": ("pk-fwbw", 256, None),
+    "fault-wb-read": ("pk-fwbr", 256, None),
+    "fault-race": ("pk-frace", 256, None),
+    "fault-module": ("pk-fmod", 192, None),
 }
 
 
@@ -59,7 +64,9 @@ class BootResult:
 
 
 def available_tests(guest_dir: Path = paths.GUEST) -> list[str]:
-    return sorted(p.stem for p in (Path(guest_dir) / "tests").glob("*.sh"))
+    guest_dir = Path(guest_dir)
+    return sorted([p.stem for p in (guest_dir / "tests").glob("*.sh")]
+                  + [p.stem for p in (guest_dir / "faults").glob("fault-*.sh")])
 
 
 def select_tests(tests: list[str] | None, guest_dir: Path = paths.GUEST) -> list[str]:

@@ -32,6 +32,7 @@ from patchkit.errors import InfraError, UserError
 GUEST_PROGRAMS = {
     "pk-hog.c": "/patchkit/bin/pk-hog",
     "pk-exit.c": "/patchkit/bin/pk-exit",
+    "faults/pk-faulthog.c": "/patchkit/bin/pk-faulthog",
 }
 GCC_FLAGS = ["-static", "-O2", "-Wall", "-Wextra", "-Werror"]
 SELFTESTS_ZRAM = "tools/testing/selftests/zram"
@@ -218,6 +219,12 @@ def guest_script_entries(guest_dir: Path = paths.GUEST) -> list[Entry]:
                file_entry("/patchkit/lib.sh", guest_dir / "lib.sh", executable=False)]
     for p in sorted((guest_dir / "tests").glob("*.sh")):
         entries.append(file_entry(f"/patchkit/tests/{p.name}", p, executable=True))
+    # The fault tests (patchkit/faults.py) run like any other guest test.
+    faults = guest_dir / "faults"
+    if faults.is_dir():
+        entries.append(file_entry("/patchkit/faults-lib.sh", faults / "lib.sh", executable=False))
+        for p in sorted(faults.glob("fault-*.sh")):
+            entries.append(file_entry(f"/patchkit/tests/{p.name}", p, executable=True))
     return entries
 
 
