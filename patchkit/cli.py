@@ -28,6 +28,7 @@ COMMANDS = {
     "validate": ("patchkit.validate", "tree -> series -> build -> boot -> tests -> report"),
     "send": ("patchkit.send", "turn a rendered series into mail and deliver it"),
     "bench": ("patchkit.bench", "A/B performance of baseline, base layer and series"),
+    "template": ("patchkit.template", "turn kernel git commits into series templates"),
 }
 
 

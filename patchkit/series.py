@@ -12,6 +12,8 @@ templates/<name>/series.toml:
     cc = ["linux-mm@kvack.org"]
     cover = "cover.j2"         # cover letter body, a Jinja2 template
     patches = ["0001-register-block-ops", "0002-zram-swap-ops"]
+    date = 2026-06-14T12:00:00Z  # commit date of patch 1 (patch k: + k-1 s);
+                               # default: noon UTC of the change-id's date
 
     [changes]                  # history shown below the cover's '---' for vN > 1
     2 = "- addressed ..."
@@ -23,8 +25,10 @@ anchored edits; see render.py).
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import date as _date, datetime, timezone
 from pathlib import Path
 
 from patchkit import paths
@@ -45,6 +49,20 @@ class Series:
     cc: list[str] = field(default_factory=list)
     cover: str = "cover.j2"
     changes: dict[int, str] = field(default_factory=dict)
+    date: datetime | None = None
+
+    @property
+    def commit_date(self) -> datetime:
+        """Date of the first patch's commit: fixed, so renders are reproducible."""
+        if self.date is not None:
+            return self.date
+        m = re.match(r"(\d{4})(\d{2})(\d{2})-", self.change_id)
+        if m:
+            try:
+                return datetime(int(m[1]), int(m[2]), int(m[3]), 12, tzinfo=timezone.utc)
+            except ValueError:
+                pass
+        return datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
 
     @property
     def branch(self) -> str:
@@ -91,6 +109,7 @@ def load(name: str, root: Path | None = None, version: int | None = None) -> Ser
         cc=list(data.get("cc", [])),
         cover=data.get("cover", "cover.j2"),
         changes=changes,
+        date=_parse_date(data.get("date"), spec),
     )
     for patch in series.patches:
         if not series.patch_dir(patch).is_dir():
@@ -98,8 +117,28 @@ def load(name: str, root: Path | None = None, version: int | None = None) -> Ser
     return series
 
 
+def _parse_date(value, spec: Path) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, _date):
+        dt = datetime(value.year, value.month, value.day, 12)
+    else:
+        try:
+            dt = datetime.fromisoformat(str(value))
+        except ValueError as exc:
+            raise UserError(f"{spec}: date {value!r} is not an ISO date, "
+                            "e.g. 2026-06-14T12:00:00Z") from exc
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
 def chain(name: str, root: Path | None = None) -> list[Series]:
-    """The series and everything it depends on, dependencies first."""
+    """The series and everything it depends on, dependencies first.
+
+    When name is a folder path, its dependencies are looked up beside it."""
+    if root is None and "/" in name:
+        root = Path(name).parent
     out: list[Series] = []
     seen: set[str] = set()
     current: str | None = name

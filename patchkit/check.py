@@ -1,0 +1,120 @@
+"""patchkit check: every patch of a series, in order, on its own.
+
+Per patch: checkpatch.pl --strict (from the tree, as b4 runs it), an
+incremental build of the tree at that patch (bisectability), and a boot with
+a short swap smoke test.  A failed stage skips the later stages of that patch
+only; the next patch is still checked.  The table and results.json say which.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from patchkit import proc, report, ui
+from patchkit.errors import CommandFailed, PatchkitError
+from patchkit.report import FAIL, PASS, SKIP, RunResult, StageResult
+
+SMOKE_TESTS = ["zram-setup", "hog"]
+
+
+def checkpatch_argv(tree: Path, patch: Path, strict: bool = True) -> list[str]:
+    """checkpatch as b4 runs it per patch, plus --strict for CHECK findings."""
+    argv = [str(Path(tree) / "scripts/checkpatch.pl"), "-q", "--terse", "--no-summary",
+            "--mailback", "--showfile"]
+    if strict:
+        argv.append("--strict")
+    return argv + [str(patch)]
+
+
+def parse_checkpatch(output: str) -> dict[str, int]:
+    """Count ERROR / WARNING / CHECK findings in --terse output."""
+    counts = {"ERROR": 0, "WARNING": 0, "CHECK": 0}
+    for line in output.splitlines():
+        for kind in counts:
+            if f": {kind}:" in line:
+                counts[kind] += 1
+                break
+    return counts
+
+
+def checkpatch(tree: Path, patch: Path, log: Path) -> dict[str, int]:
+    res = proc.run(["perl", *checkpatch_argv(tree, patch)], check=False, cwd=tree, log=log)
+    counts = parse_checkpatch(Path(log).read_text(errors="replace"))
+    if res.returncode != 0 or any(counts.values()):
+        findings = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+        raise CommandFailed(res.argv, res.returncode, stderr=findings or "checkpatch failed", log=log)
+    return counts
+
+
+def add_arguments(p):
+    p.add_argument("series", nargs="?", default="zram-swap-ops")
+    p.add_argument("--tree", default=None)
+    p.add_argument("--runtime", default="auto", choices=["auto", "docker", "podman", "host"])
+    p.add_argument("--config", default="minimal")
+    p.add_argument("--no-boot", action="store_true", help="checkpatch and build only")
+    p.add_argument("--with-deps", action="store_true",
+                   help="check the patches of the series it depends on too")
+    p.add_argument("-o", "--output", type=Path, default=Path("results/check"))
+
+
+def run(args) -> int:
+    result = check_series(args.series, tree_spec=args.tree, runtime=args.runtime, config=args.config,
+                          boot=not args.no_boot, with_deps=args.with_deps, output=args.output)
+    return 0 if result.ok() else 1
+
+
+def check_series(name, *, tree_spec, runtime, config, boot, with_deps, output: Path) -> RunResult:
+    from patchkit import boot as boot_mod
+    from patchkit import build as build_mod
+    from patchkit import render as render_mod
+    from patchkit import tree as tree_mod
+
+    output = Path(output).resolve()
+    tree = tree_mod.open_tree(tree_spec)
+    rendered = render_mod.render_series(name, tree=tree)
+    patches = rendered.all_patches() if with_deps else rendered.patches
+    result = RunResult(command="check", info={"series": name, "tree": tree.name})
+    source = tree_mod.worktree(tree, rendered.tip, name=f"check-{name}")
+    build_root = output / "build"
+    for patch in patches:
+        label = Path(patch.file).stem
+        logs = output / "logs" / label
+        failed = None
+        for stage in ("checkpatch", "build", "boot"):
+            full = f"{label}: {stage}"
+            if stage == "boot" and not boot:
+                continue
+            if failed:
+                result.stages.append(StageResult(full, SKIP, detail=f"{failed} failed"))
+                continue
+            start = time.monotonic()
+            try:
+                if stage == "checkpatch":
+                    counts = checkpatch(tree.path, Path(patch.file), logs / "checkpatch.log")
+                    detail = ", ".join(f"{v} {k}" for k, v in counts.items())
+                elif stage == "build":
+                    tree_mod.checkout(source, patch.commit)
+                    built = build_mod.build(source, config=config, runtime=runtime,
+                                            build_root=build_root)
+                    detail = f"{built.metadata.get('duration', 0):.0f}s, {built.metadata.get('warnings', 0)} warnings"
+                else:
+                    booted = boot_mod.boot(built.kernel, source=source, tests=SMOKE_TESTS,
+                                           timeout=600, log_dir=logs)
+                    bad = [t.name for t in booted.tests if t.status not in (PASS, SKIP)]
+                    if booted.status != PASS or bad:
+                        raise PatchkitError(f"boot {booted.status}; failed: {', '.join(bad) or '-'}; "
+                                            f"console: {booted.console_log}")
+                    detail = f"{len(booted.tests)} tests, {booted.accel}"
+            except PatchkitError as exc:
+                failed = stage
+                result.stages.append(StageResult(full, FAIL, time.monotonic() - start, str(exc),
+                                                 str(getattr(exc, "log", "") or "") or None))
+                ui.info(full, "FAIL")
+                continue
+            result.stages.append(StageResult(full, PASS, time.monotonic() - start, detail))
+            ui.info(full, f"PASS ({detail})")
+    report.write_json(result, output / "results.json")
+    report.write_junit(result, output / "junit.xml")
+    report.print_table(result)
+    return result

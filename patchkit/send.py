@@ -1,0 +1,650 @@
+"""patchkit send: turn a rendered series into mail and (only with --send) deliver it.
+
+Modes, safest first (b4's):
+  (default)   print the messages as an mbox on stdout, send nothing
+  -o DIR      write 0000-cover-letter.patch, 0001-...patch and an mbox to DIR
+  --reflect   deliver every message to the sender only (headers unchanged)
+  --preview-to ADDR   the same, to ADDR (a colleague) instead of the sender
+  --send      deliver to the real recipients; recorded in the tree's git
+
+Delivery uses git's sendemail.* configuration of the tree (smtpServer,
+smtpServerPort, smtpEncryption, smtpUser, from, envelopeSender, sendmailCmd).
+The SMTP password comes from $PATCHKIT_SMTP_PASS or `git credential fill`;
+it is never printed or logged.
+
+What was sent is recorded per series version in the ref
+refs/patchkit/sent/<series>/v<N>: a commit whose first parent is the series
+tip (so the ref holds the sent commits) and whose message lists the
+Message-IDs and which of them were delivered.  Sending a version again needs
+--resend; after a partial failure the same command sends only the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import smtplib
+import socket
+import ssl
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from patchkit import mail, proc, recipients, series as series_mod, ui
+from patchkit.errors import CommandFailed, InfraError, UserError
+
+PASSWORD_ENV = "PATCHKIT_SMTP_PASS"
+SENT_REF = "refs/patchkit/sent"
+LORE = "https://lore.kernel.org/r/"
+
+
+@dataclass
+class Rendered:
+    """What send needs from render: the series as commits in a kernel repo."""
+
+    repo: Path
+    base: str
+    tip: str
+    prerequisite_base: str | None
+    series: series_mod.Series
+    author: str = ""            # who rendered it: the sender when git config names nobody
+
+
+# A function (args, series) -> object with the fields of Rendered (render.py's
+# RenderResult has them).  Unset, send uses patchkit.render.renderer_for_send
+# when that exists; --repo/--base always take an already rendered series.
+RENDERER: Callable[[argparse.Namespace, series_mod.Series], Rendered] | None = None
+
+
+# ------------------------------------------------------------------ CLI
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("series", help="series name (templates/<name>) or folder")
+    parser.add_argument("--version", type=int, metavar="N",
+                        help="series version to mail (default: the series file's)")
+    parser.add_argument("--tree", help="tree name or checkout to render on (default: the pinned tree)")
+    where = parser.add_argument_group("an already rendered series (skips rendering)")
+    where.add_argument("--repo", type=Path, help="kernel git tree holding the rendered series")
+    where.add_argument("--base", help="commit the series applies to")
+    where.add_argument("--tip", help="last commit of the series (default: the series' branch)")
+    where.add_argument("--prerequisite-base", metavar="REV",
+                       help="base of the dependency series (prerequisite-base..base); "
+                            "its patches become prerequisite-patch-id lines")
+    msg = parser.add_argument_group("messages")
+    msg.add_argument("--from", dest="sender", metavar="ADDR",
+                     help="sender (default: sendemail.from, else user.name <user.email>)")
+    msg.add_argument("--to", action="append", default=[], metavar="ADDR")
+    msg.add_argument("--cc", action="append", default=[], metavar="ADDR")
+    msg.add_argument("--no-auto-to-cc", action="store_true",
+                     help="do not ask scripts/get_maintainer.pl")
+    msg.add_argument("--rfc", action="store_true", help="prefix subjects with RFC")
+    msg.add_argument("--prefix", action="append", default=[], metavar="P",
+                     help="extra subject prefix inside the brackets (e.g. mm-new)")
+    msg.add_argument("--compare-to", metavar="REF",
+                     help="previous version's branch for the range-diff "
+                          "(default: patchkit/<series>-v<N-1> when it exists)")
+    msg.add_argument("--date", metavar="ISO8601",
+                     help="date of the cover letter (fixed clock; default: now)")
+    out = parser.add_argument_group("output")
+    out.add_argument("-o", "--output-dir", type=Path, metavar="DIR",
+                     help="write one file per message and an mbox")
+    mode = out.add_mutually_exclusive_group()
+    mode.add_argument("--reflect", action="store_true", help="deliver only to the sender")
+    mode.add_argument("--preview-to", action="append", default=[], metavar="ADDR",
+                      help="deliver only to ADDR (repeatable), headers unchanged")
+    mode.add_argument("--send", action="store_true", help="deliver to the real recipients")
+    out.add_argument("--resend", action="store_true",
+                     help="send a version that was already sent (adds RESEND)")
+
+
+def load_series(args) -> series_mod.Series:
+    declared = series_mod.load(args.series)
+    version = args.version or declared.version
+    if version < 1 or version > declared.version:
+        raise UserError(
+            f"unknown version v{version} of {declared.name}: "
+            f"{declared.folder / 'series.toml'} is at v{declared.version}",
+            hint=f"use --version 1..{declared.version}, or bump version in series.toml")
+    return series_mod.load(args.series, version=version)
+
+
+def default_renderer():
+    try:
+        from patchkit import render
+    except ModuleNotFoundError as exc:
+        if exc.name != "patchkit.render":
+            raise
+        return None
+    return getattr(render, "renderer_for_send", None)
+
+
+def rendered(args, series) -> Rendered:
+    renderer = RENDERER or (None if args.repo else default_renderer())
+    if renderer is not None and not args.repo:
+        r = renderer(args, series)
+        return Rendered(Path(r.repo), r.base, r.tip, r.prerequisite_base, r.series,
+                        getattr(r, "author", "") or "")
+    if not args.repo or not args.base:
+        raise UserError("send needs the rendered series: --repo TREE --base REV [--tip REV]",
+                        hint="render it first: patchkit render " + args.series)
+    repo = args.repo.resolve()
+    tip = args.tip or series.branch
+    for rev in filter(None, (args.base, tip, args.prerequisite_base)):
+        if not mail.rev_parse_ok(repo, rev):
+            raise UserError(f"{rev!r} is no commit in {repo}",
+                            hint=f"git -C {repo} log --oneline -5 {rev}")
+    return Rendered(repo, args.base, tip, args.prerequisite_base, series)
+
+
+def parse_date(text: str | None) -> datetime:
+    if not text:
+        return datetime.now(timezone.utc).astimezone().replace(microsecond=0)
+    try:
+        d = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise UserError(f"--date {text!r} is not an ISO 8601 date",
+                        hint="e.g. --date 2026-06-14T11:35:53+00:00") from exc
+    return (d if d.tzinfo else d.replace(tzinfo=timezone.utc)).replace(microsecond=0)
+
+
+def run(args: argparse.Namespace) -> int:
+    if proc.DRY_RUN:
+        # send must read git to compose anything; the global --dry-run means
+        # "change nothing", which send's default mode already is.
+        proc.DRY_RUN = False
+        if args.send or args.reflect or args.preview_to:
+            ui.info("send", "--dry-run: composing only, nothing will be sent")
+        args.send = args.reflect = False
+        args.preview_to = []
+    series = load_series(args)
+    r = rendered(args, series)
+    repo = r.repo
+    config = sendemail_config(repo)
+    sender = identity(repo, args.sender or None, config, fallback=r.author)
+    record = load_record(repo, series.name, series.version)
+    prefixes = [*(["RFC"] if args.rfc else []), *args.prefix]
+    date = parse_date(args.date)
+
+    resuming = False
+    if args.send and record is not None:
+        tip = mail.rev_parse(repo, r.tip)
+        if record.complete and not args.resend:
+            raise UserError(
+                f"{series.name} v{series.version} was already sent on {record.date} "
+                f"(cover {record.message_ids[0]})",
+                hint="bump version in series.toml for a new revision, or pass --resend")
+        if record.tip != tip:
+            raise UserError(
+                f"{series.name} v{series.version} changed since it was "
+                f"{'sent' if record.complete else 'partly sent'} on {record.date} "
+                f"(sent tip {record.tip[:12]}, now {tip[:12]})",
+                hint="bump version in series.toml: a changed series is a new version")
+        if record.complete:
+            if date.isoformat() == record.date:
+                raise UserError(f"--resend with the date of the first send ({record.date}) "
+                                "would reuse its Message-IDs", hint="drop --date, or give a new one")
+            prefixes = [*prefixes, "RESEND"]
+        else:
+            resuming = True
+            date = datetime.fromisoformat(record.date)
+            prefixes = record.prefixes
+    elif args.resend and record is None and args.send:
+        raise UserError(f"--resend: {series.name} v{series.version} was never sent from {repo}",
+                        hint="drop --resend")
+
+    messages = compose(args, r, sender, date, prefixes, config)
+    show_summary(messages)
+
+    if args.output_dir:
+        files = mail.write_patch_files(messages, args.output_dir)
+        mbox = mail.write_mbox(messages, args.output_dir / f"{series.name}-v{series.version}.mbox")
+        ui.info("send", f"wrote {len(files)} messages to {args.output_dir} and {mbox.name}")
+    if not (args.send or args.reflect or args.preview_to):
+        if not args.output_dir:
+            sys.stdout.buffer.write(b"".join(mail.mboxrd_entry(m) for m in messages))
+            sys.stdout.flush()
+        ui.info("send", "dry run: nothing sent (use --reflect to mail yourself, --send to mail the list)")
+        return 0
+
+    transport = make_transport(repo, config)
+    if args.reflect or args.preview_to:
+        only = [sender] if args.reflect else normalize(args.preview_to, "--preview-to")
+        deliver(transport, messages, envelope_from(config, sender), reflect_to=only)
+        ui.info("send", f"sent {len(messages)} messages only to {', '.join(only)} (not recorded)")
+        return 0
+
+    if resuming:
+        expected = [str(m["Message-Id"]) for m in messages]
+        if expected != record.message_ids:
+            raise UserError(
+                f"cannot resume {series.name} v{series.version}: the messages differ from the "
+                "partly sent ones (recipients or prefixes changed?)",
+                hint=f"inspect the record: git -C {repo} log -1 {record_ref(series.name, series.version)}")
+        done = set(record.sent)
+        ui.info("send", f"resuming: {len(done)} of {len(messages)} already sent, sending the rest")
+    else:
+        done = set()
+        record = Record(series=series.name, version=series.version, date=date.isoformat(),
+                        base=mail.rev_parse(repo, r.base), tip=mail.rev_parse(repo, r.tip),
+                        prerequisite_base=(mail.rev_parse(repo, r.prerequisite_base)
+                                           if r.prerequisite_base else None),
+                        prefixes=prefixes,
+                        message_ids=[str(m["Message-Id"]) for m in messages], sent=[],
+                        previous=load_record_commit(repo, series.name, series.version))
+    store = RecordStore(repo, record, sender)
+    deliver(transport, messages, envelope_from(config, sender), skip=done, on_sent=store.sent)
+    ui.info("send", f"sent {len(messages) - len(done)} messages; recorded in "
+                    f"{record_ref(series.name, series.version)}")
+    return 0
+
+
+def compose(args, r: Rendered, sender: str, date: datetime, prefixes, config=None) -> list:
+    config = config or {}
+    series = r.series
+    per_patch = None if args.no_auto_to_cc else recipients.for_series(r.repo, r.base, r.tip)
+    rdiff = None
+    previous_link = None
+    if series.version > 1:
+        prev = load_record(r.repo, series.name, series.version - 1)
+        compare = args.compare_to or f"patchkit/{series.name}-v{series.version - 1}"
+        if mail.rev_parse_ok(r.repo, compare):
+            # the previous version's own base when its send was recorded
+            old_base = prev.base if prev is not None and mail.rev_parse_ok(r.repo, prev.base) else r.base
+            rdiff = mail.range_diff(r.repo, old_base, compare, r.base, r.tip)
+        elif args.compare_to:
+            raise UserError(f"--compare-to {compare!r} is no commit in {r.repo}")
+        if prev is not None:
+            previous_link = LORE + prev.message_ids[0].strip("<>")
+    return mail.build_messages(
+        r.repo, r.base, r.tip, series, prerequisite_base=r.prerequisite_base,
+        sender=sender, date=date, to=[*config.get("to", []), *args.to],
+        cc=[*config.get("cc", []), *args.cc], per_patch_recipients=per_patch,
+        range_diff=rdiff, previous_link=previous_link, extra_prefixes=prefixes,
+    )
+
+
+def show_summary(messages) -> None:
+    """Subjects and recipients of every message, before anything is sent."""
+    for msg in messages:
+        ui.info("send", str(msg["Subject"]))
+        for key in ("To", "Cc"):
+            for a in (msg[key].addresses if msg[key] else ()):
+                print(f"    {key}: {a}", file=sys.stderr)
+
+
+# ------------------------------------------------------------------ identity and config
+
+def sendemail_config(repo) -> dict:
+    """The tree's sendemail.* settings, keys lower-cased without the prefix;
+    to and cc are lists (git allows them many times)."""
+    res = proc.run(["git", "-C", str(repo), "config", "-z", "--get-regexp", r"^sendemail\."],
+                   check=False)
+    out: dict = {"to": [], "cc": []}
+    for entry in res.stdout.split("\0"):
+        if not entry:
+            continue
+        key, _, value = entry.partition("\n")
+        key = key.split(".", 1)[1].lower()
+        if key in ("to", "cc"):        # multi-valued, as git send-email reads them
+            out[key].append(value)
+        else:
+            out[key] = value
+    return out
+
+
+def git_config(repo, key: str) -> str | None:
+    res = proc.run(["git", "-C", str(repo), "config", "--get", key], check=False)
+    return res.stdout.strip() or None
+
+
+def identity(repo, explicit: str | None, config: dict, fallback: str = "") -> str:
+    """The sender: --from, sendemail.from, user.name <user.email>, or who rendered the series."""
+    if explicit:
+        return mail.format_address(*mail.parse_address(explicit, "--from"))
+    if config.get("from"):
+        return mail.format_address(*mail.parse_address(config["from"], "git config sendemail.from"))
+    name, addr = git_config(repo, "user.name"), git_config(repo, "user.email")
+    if (not name or not addr) and fallback:
+        return mail.format_address(*mail.parse_address(fallback, "the series' author"))
+    if not name or not addr:
+        raise UserError(f"no author identity: user.name / user.email are not set for {repo}",
+                        hint=f"git -C {repo} config user.name 'Your Name'; "
+                             f"git -C {repo} config user.email you@example.org (or pass --from)")
+    return mail.format_address(*mail.parse_address(f"{name} <{addr}>", "git config user.name/user.email"))
+
+
+def envelope_from(config: dict, sender: str) -> str:
+    env = config.get("envelopesender")
+    if env and env != "auto":
+        return mail.parse_address(env, "sendemail.envelopeSender")[1]
+    return mail.parse_address(sender)[1]
+
+
+# ------------------------------------------------------------------ delivery
+
+def sendmail_argv(command: str, rcpts: list[str]) -> list[str]:
+    """sendemail.sendmailCmd runs through the shell, as git send-email runs it."""
+    return ["sh", "-c", f'{command} "$@"', command, "-i", *rcpts]
+
+
+@dataclass
+class SmtpTransport:
+    host: str
+    port: int
+    encryption: str = ""          # "", "ssl" or "tls"
+    user: str | None = None
+    repo: Path | None = None
+    cert_path: str | None = None  # sendemail.smtpSSLCertPath: CA file/dir; "" = no verification
+    timeout: float = 60.0
+    _conn: smtplib.SMTP | None = field(default=None, repr=False)
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def open(self) -> None:
+        try:
+            if self.encryption == "ssl":
+                conn = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
+                                        context=ssl_context(self.cert_path))
+            else:
+                conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            conn.ehlo()
+            if self.encryption == "tls":
+                conn.starttls(context=ssl_context(self.cert_path))
+                conn.ehlo()
+        except (OSError, smtplib.SMTPException) as exc:
+            raise InfraError(f"cannot connect to SMTP server {self.where}: {exc}",
+                             hint="check git config sendemail.smtpServer / smtpServerPort / "
+                                  "smtpEncryption") from None
+        self._conn = conn
+        if self.user:
+            password = smtp_password(self.repo, self.host, self.port, self.user)
+            try:
+                login(conn, self.user, password)
+            except smtplib.SMTPAuthenticationError as exc:
+                credential(self.repo, "reject", self.host, self.port, self.user, password)
+                self.close()
+                raise UserError(f"SMTP server {self.where} refused the credentials of "
+                                f"{self.user}: {exc.smtp_code} {_text(exc.smtp_error)}",
+                                hint=f"check ${PASSWORD_ENV} or your git credential helper") from None
+            except (OSError, smtplib.SMTPException) as exc:
+                self.close()
+                raise InfraError(f"SMTP login to {self.where} failed: {exc}") from None
+            credential(self.repo, "approve", self.host, self.port, self.user, password)
+
+    def send(self, env_from: str, rcpts: list[str], data: bytes) -> None:
+        if self._conn is None:
+            self.open()
+        options = []
+        if not data.isascii() and self._conn.has_extn("8bitmime"):
+            options.append("BODY=8BITMIME")
+        refused = self._conn.sendmail(env_from, rcpts, data.replace(b"\n", b"\r\n"), options)
+        if refused:
+            raise smtplib.SMTPRecipientsRefused(refused)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.quit()
+            except (OSError, smtplib.SMTPException):
+                self._conn.close()
+            self._conn = None
+
+
+def ssl_context(cert_path: str | None) -> ssl.SSLContext:
+    """Certificate checks as git send-email does them with smtpSSLCertPath."""
+    if cert_path is None:
+        return ssl.create_default_context()
+    if cert_path == "":
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    path = Path(cert_path).expanduser()
+    if path.is_dir():
+        return ssl.create_default_context(capath=str(path))
+    if path.is_file():
+        return ssl.create_default_context(cafile=str(path))
+    raise UserError(f"sendemail.smtpSSLCertPath {cert_path!r} does not exist",
+                    hint="point it at a CA file or directory, or set it to '' to skip verification")
+
+
+@dataclass
+class SendmailTransport:
+    command: str
+    where: str = "sendmail"
+
+    def open(self) -> None:
+        pass
+
+    def send(self, env_from: str, rcpts: list[str], data: bytes) -> None:
+        mail.run_bytes(sendmail_argv(self.command, rcpts), input=data, timeout=300)
+
+    def close(self) -> None:
+        pass
+
+
+def make_transport(repo, config: dict):
+    if config.get("sendmailcmd"):
+        return SendmailTransport(config["sendmailcmd"], where=config["sendmailcmd"])
+    server = config.get("smtpserver")
+    if not server:
+        raise UserError(f"no mail transport configured for {repo}",
+                        hint="git config sendemail.smtpServer smtp.example.org "
+                             "(plus smtpServerPort, smtpEncryption, smtpUser), "
+                             "or git config sendemail.sendmailCmd /usr/sbin/sendmail")
+    if server.startswith("/"):
+        return SendmailTransport(server, where=server)
+    enc = (config.get("smtpencryption") or "").lower()
+    if enc not in ("", "ssl", "tls", "none"):
+        raise UserError(f"sendemail.smtpEncryption {enc!r}: use ssl or tls")
+    enc = "" if enc == "none" else enc
+    port_text = config.get("smtpserverport") or ("465" if enc == "ssl" else "25")
+    try:
+        port = int(port_text)
+    except ValueError:
+        try:
+            port = socket.getservbyname(port_text, "tcp")
+        except OSError:
+            raise UserError(f"sendemail.smtpServerPort {port_text!r} is no port") from None
+    return SmtpTransport(server, port, enc, config.get("smtpuser"), Path(repo),
+                         cert_path=config.get("smtpsslcertpath"))
+
+
+def login(conn: smtplib.SMTP, user: str, password: str) -> None:
+    """AUTH with one mechanism (PLAIN, else LOGIN, else CRAM-MD5): a refused
+    password is one clear answer, not a retry with the next mechanism."""
+    if not conn.has_extn("auth"):
+        raise smtplib.SMTPNotSupportedError("the server offers no AUTH")
+    offered = conn.esmtp_features["auth"].upper().split()
+    conn.user, conn.password = user, password
+    for mech, initial in (("PLAIN", True), ("LOGIN", False), ("CRAM-MD5", False)):
+        if mech in offered:
+            method = getattr(conn, "auth_" + mech.lower().replace("-", "_"))
+            code, resp = conn.auth(mech, method, initial_response_ok=initial)
+            if code in (235, 503):
+                return
+            raise smtplib.SMTPAuthenticationError(code, resp)
+    raise smtplib.SMTPNotSupportedError(f"no usable AUTH mechanism among {' '.join(offered)}")
+
+
+def smtp_password(repo, host: str, port: int, user: str) -> str:
+    """$PATCHKIT_SMTP_PASS, else git credential fill; never printed."""
+    if os.environ.get(PASSWORD_ENV):
+        return os.environ[PASSWORD_ENV]
+    query = f"protocol=smtp\nhost={host}:{port}\nusername={user}\n\n"
+    env = {} if sys.stdin.isatty() else {"GIT_TERMINAL_PROMPT": "0"}
+    res = proc.run(["git", "-C", str(repo), "credential", "fill"], input=query, env=env, check=False)
+    for line in res.stdout.splitlines():
+        if line.startswith("password="):
+            return line[len("password="):]
+    raise UserError(f"no SMTP password for {user} at {host}:{port}",
+                    hint=f"export {PASSWORD_ENV}=... or store it with a git credential helper")
+
+
+def credential(repo, action: str, host: str, port: int, user: str, password: str) -> None:
+    if repo is None or os.environ.get(PASSWORD_ENV):
+        return
+    query = f"protocol=smtp\nhost={host}:{port}\nusername={user}\npassword={password}\n\n"
+    proc.run(["git", "-C", str(repo), "credential", action], input=query, check=False)
+
+
+def _text(value) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def envelope_recipients(msg) -> list[str]:
+    out = []
+    for key in ("To", "Cc"):
+        if msg[key]:
+            out.extend(a.addr_spec for a in msg[key].addresses)
+    return mail.dedup(out)
+
+
+def normalize(addresses, where: str) -> list[str]:
+    return [mail.format_address(*mail.parse_address(a, where)) for a in addresses]
+
+
+def deliver(transport, messages, env_from: str, *, reflect_to: list[str] | None = None,
+            skip=frozenset(), on_sent=None) -> None:
+    """Send messages in order; after each one, on_sent(msgid).  A failure names
+    exactly which messages went out and which did not."""
+    sent_now: list[str] = []
+    plan = []
+    for msg in messages:       # every message addressed before the first goes out
+        rcpts = ([mail.parse_address(a)[1] for a in reflect_to] if reflect_to
+                 else envelope_recipients(msg))
+        if not rcpts:
+            raise UserError(f"{msg['Subject']}: no recipients",
+                            hint="add to = [...] to series.toml or pass --to")
+        plan.append((msg, rcpts))
+    try:
+        transport.open()
+        for msg, rcpts in plan:
+            msgid = str(msg["Message-Id"])
+            if msgid in skip:
+                continue
+            try:
+                transport.send(env_from, rcpts, mail.message_bytes(msg))
+            except (OSError, smtplib.SMTPException, CommandFailed) as exc:
+                raise InfraError(failure_report(transport, messages, msg, exc, skip, sent_now),
+                                 hint="fix the cause and run the same command again: "
+                                      "it sends only the messages not sent yet") from None
+            sent_now.append(msgid)
+            if on_sent:
+                try:
+                    on_sent(msgid)
+                except (CommandFailed, OSError) as exc:
+                    went = [str(m["Subject"]) for m in messages
+                            if str(m["Message-Id"]) in skip or str(m["Message-Id"]) in sent_now]
+                    raise InfraError(
+                        f"{msg['Subject']} was delivered, but recording it in git failed: "
+                        f"{str(exc).splitlines()[0]}\n  delivered so far:\n"
+                        + "\n".join(f"    {s}" for s in went),
+                        hint="fix the repository, then record by hand or resend with a new "
+                             "version: rerunning now would send these messages twice") from None
+            ui.info("send", f"sent {msg['Subject']}")
+    finally:
+        transport.close()
+
+
+def failure_report(transport, messages, failed, exc, skip, sent_now) -> str:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        why = f"{exc.smtp_code} {_text(exc.smtp_error)}"
+    elif isinstance(exc, smtplib.SMTPRecipientsRefused):
+        why = "recipients refused: " + ", ".join(
+            f"{a} ({c} {_text(m)})" for a, (c, m) in exc.recipients.items())
+    elif isinstance(exc, CommandFailed):
+        err = (exc.stderr or exc.stdout).strip().splitlines()
+        why = f"exit {exc.returncode}" + (f": {err[-1]}" if err else "")
+    else:
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    lines = [f"delivery through {transport.where} failed at {failed['Subject']}: {why}"]
+    went = [m for m in messages if str(m["Message-Id"]) in skip or str(m["Message-Id"]) in sent_now]
+    lines.append(f"  sent ({len(went)}):" + ("" if went else " none"))
+    lines += [f"    {m['Subject']}  {m['Message-Id']}" for m in went]
+    rest = [m for m in messages if m not in went]
+    lines.append(f"  not sent ({len(rest)}):")
+    lines += [f"    {m['Subject']}  {m['Message-Id']}" for m in rest]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ sent records
+
+@dataclass
+class Record:
+    series: str
+    version: int
+    date: str
+    base: str
+    tip: str
+    prerequisite_base: str | None
+    prefixes: list[str]
+    message_ids: list[str]
+    sent: list[str]
+    previous: str | None = None        # the record commit of an earlier send of this version
+
+    @property
+    def complete(self) -> bool:
+        return len(self.sent) == len(self.message_ids)
+
+    def to_json(self) -> str:
+        data = {k: v for k, v in self.__dict__.items() if k != "previous"}
+        data["complete"] = self.complete
+        return json.dumps(data, indent=2)
+
+
+def record_ref(name: str, version: int) -> str:
+    return f"{SENT_REF}/{name}/v{version}"
+
+
+def load_record_commit(repo, name: str, version: int) -> str | None:
+    res = proc.run(["git", "-C", str(repo), "rev-parse", "--verify", "-q", record_ref(name, version)],
+                   check=False)
+    return res.stdout.strip() or None
+
+
+def load_record(repo, name: str, version: int) -> Record | None:
+    commit = load_record_commit(repo, name, version)
+    if commit is None:
+        return None
+    text = proc.git(repo, "log", "-1", "--format=%B", commit)
+    _, _, body = text.partition("\n\n")
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise UserError(f"{record_ref(name, version)} in {repo} is no patchkit sent record",
+                        hint=f"git -C {repo} log -1 {record_ref(name, version)}") from exc
+    data.pop("complete", None)
+    parents = proc.git(repo, "log", "-1", "--format=%P", commit).split()
+    return Record(**data, previous=parents[1] if len(parents) > 1 else None)
+
+
+class RecordStore:
+    """Writes the record after every delivered message (compare-and-swap on the ref)."""
+
+    def __init__(self, repo, record: Record, sender: str):
+        self.repo = repo
+        self.record = record
+        self.ref = record_ref(record.series, record.version)
+        self.current = load_record_commit(repo, record.series, record.version)
+        name, addr = mail.parse_address(sender)
+        self.env = {"GIT_COMMITTER_NAME": name or addr, "GIT_COMMITTER_EMAIL": addr,
+                    "GIT_AUTHOR_NAME": name or addr, "GIT_AUTHOR_EMAIL": addr}
+
+    def sent(self, msgid: str) -> None:
+        self.record.sent.append(msgid)
+        r = self.record
+        summary = (f"patchkit: sent {r.series} v{r.version} "
+                   f"({len(r.sent)}/{len(r.message_ids)} messages)")
+        parents = ["-p", r.tip]
+        if r.previous:
+            parents += ["-p", r.previous]
+        commit = proc.git(self.repo, "commit-tree", f"{r.tip}^{{tree}}", *parents,
+                          "-m", f"{summary}\n\n{r.to_json()}\n", env=self.env)
+        proc.git(self.repo, "update-ref", "-m", summary, self.ref, commit, self.current or "0" * 40)
+        self.current = commit

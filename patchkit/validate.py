@@ -1,0 +1,120 @@
+"""patchkit validate: tree -> series -> build -> boot -> tests -> report.
+
+Each stage is a function with explicit arguments returning a value; the
+pipeline records a StageResult for each.  After a failed stage every later
+stage is SKIP.  Results go to <output>/results.json and <output>/junit.xml.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from patchkit import report, ui
+from patchkit.errors import PatchkitError, UserError
+from patchkit.report import FAIL, PASS, SKIP, RunResult, StageResult
+
+DEFAULT_SERIES = "zram-swap-ops"
+
+
+class Pipeline:
+    """Runs stages in order; a failure turns every later stage into SKIP."""
+
+    def __init__(self, result: RunResult):
+        self.result = result
+        self.failed: str | None = None
+
+    def stage(self, name: str, fn, *args, **kwargs):
+        if self.failed:
+            self.result.stages.append(StageResult(name, SKIP, detail=f"skipped: {self.failed} failed"))
+            return None
+        start = time.monotonic()
+        try:
+            value = fn(*args, **kwargs)
+        except PatchkitError as exc:
+            seconds = time.monotonic() - start
+            self.failed = name
+            log = getattr(exc, "log", None)
+            self.result.stages.append(StageResult(name, FAIL, seconds, str(exc),
+                                                  str(log) if log else None))
+            ui.info(name, f"FAIL in {ui.duration(seconds)}")
+            return None
+        seconds = time.monotonic() - start
+        self.result.stages.append(StageResult(name, PASS, seconds))
+        ui.info(name, f"PASS in {ui.duration(seconds)}")
+        return value
+
+
+def add_arguments(p):
+    p.add_argument("--series", default=DEFAULT_SERIES,
+                   help=f"series to validate, or 'none' for the bare tree (default {DEFAULT_SERIES})")
+    p.add_argument("--tree", default=None, help="pinned tree name or a kernel checkout (default: linux-source-6.12)")
+    p.add_argument("--config", default="minimal", help="config flavour: minimal or debug")
+    p.add_argument("--fragment", action="append", default=[], type=Path,
+                   help="extra kconfig fragment merged last (repeatable)")
+    p.add_argument("--modules", action="store_true", help="build modules too (for CONFIG_ZRAM=m fragments)")
+    p.add_argument("--runtime", default="auto", choices=["auto", "docker", "podman", "host"])
+    p.add_argument("--tests", default=None, help="comma-separated guest tests (default: all)")
+    p.add_argument("--timeout", type=float, default=1200, help="guest timeout in seconds")
+    p.add_argument("-o", "--output", type=Path, default=Path("results"),
+                   help="where results.json, junit.xml and logs go (default ./results)")
+
+
+def run(args) -> int:
+    result = validate(
+        series=None if args.series == "none" else args.series,
+        tree_spec=args.tree,
+        config=args.config,
+        fragments=args.fragment,
+        modules=args.modules,
+        runtime=args.runtime,
+        tests=args.tests.split(",") if args.tests else None,
+        timeout=args.timeout,
+        output=args.output,
+    )
+    return 0 if result.ok() else 1
+
+
+def validate(*, series, tree_spec, config, fragments, modules, runtime, tests, timeout, output: Path) -> RunResult:
+    from patchkit import boot as boot_mod
+    from patchkit import build as build_mod
+    from patchkit import render as render_mod
+    from patchkit import tree as tree_mod
+
+    output = Path(output).resolve()
+    output.mkdir(parents=True, exist_ok=True)
+    result = RunResult(command="validate", info={"series": series or "none", "config": config})
+    pipe = Pipeline(result)
+
+    tree = pipe.stage("tree", tree_mod.open_tree, tree_spec)
+    if tree is not None:
+        result.info["tree"] = {"name": tree.name, "version": tree.version, "base_commit": tree.base_commit}
+    source = None
+    if series:
+        rendered = pipe.stage("render", render_mod.render_series, series, tree=tree)
+        if rendered is not None:
+            source = pipe.stage("checkout", tree_mod.worktree, tree, rendered.tip)
+            result.info["series_tip"] = rendered.tip
+    elif tree is not None:
+        source = pipe.stage("checkout", tree_mod.worktree, tree, tree.base_commit)
+    built = pipe.stage("build", build_mod.build, source, config=config, fragments=fragments,
+                       runtime=runtime, modules=modules)
+    if built is not None:
+        result.info["build"] = built.metadata
+    booted = pipe.stage("boot", boot_mod.boot, built.kernel if built else None, source=source,
+                        modules_dir=built.modules_dir if built else None, tests=tests,
+                        timeout=timeout, log_dir=output / "logs")
+    if booted is not None:
+        result.info["boot"] = {"accel": booted.accel, "qemu_version": booted.qemu_version,
+                               "console_log": str(booted.console_log), "seconds": booted.seconds,
+                               "events": report.to_jsonable(booted.events)}
+        result.tests = [report.to_jsonable(t) for t in booted.tests]
+        if booted.status != PASS and not booted.tests:
+            result.stages[-1].status = FAIL
+            result.stages[-1].detail = f"guest ended {booted.status}; console: {booted.console_log}"
+    report.write_json(result, output / "results.json")
+    report.write_junit(result, output / "junit.xml")
+    report.print_table(result)
+    ui.info("validate", f"{result.status}: results in {output / 'results.json'}")
+    return result
+

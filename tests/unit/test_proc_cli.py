@@ -1,0 +1,72 @@
+import pytest
+
+from patchkit import cli, proc
+from patchkit.errors import CommandFailed, InfraError
+
+
+def test_run_writes_reproducer_as_first_log_line(tmp_path):
+    log = tmp_path / "stage.log"
+    proc.run(["sh", "-c", "echo hello"], cwd=tmp_path, env={"A": "1"}, log=log)
+    first, second = log.read_text().splitlines()[:2]
+    assert first == f"# reproduce: cd {tmp_path} && A=1 sh -c 'echo hello'"
+    assert second == "hello"
+
+
+def test_failed_command_names_argv_exit_code_and_output_tail(tmp_path):
+    with pytest.raises(CommandFailed) as exc:
+        proc.run(["sh", "-c", "echo boom >&2; exit 4"])
+    assert exc.value.returncode == 4
+    assert "exit 4" in str(exc.value)
+    assert "boom" in str(exc.value)
+
+
+def test_missing_program_names_the_debian_package():
+    with pytest.raises(InfraError) as exc:
+        proc.require("qemu-system-x86_64-not-here")
+    assert "apt-get install" in str(exc.value)
+
+
+def test_timeout_kills_the_whole_process_group(tmp_path):
+    marker = tmp_path / "child-alive"
+    with pytest.raises(CommandFailed) as exc:
+        proc.run(["sh", "-c", f"(sleep 3; touch {marker}) & sleep 30"], timeout=0.5)
+    assert "timed out" in str(exc.value)
+    import time
+    time.sleep(3.5)
+    assert not marker.exists(), "a grandchild survived the timeout"
+
+
+def test_dry_run_prints_and_runs_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(proc, "DRY_RUN", True)
+    target = tmp_path / "made"
+    proc.run(["touch", str(target)])
+    assert not target.exists()
+    assert f"+ touch {target}" in capsys.readouterr().out
+
+
+def test_unknown_series_is_a_user_error_listing_the_known_ones(tmp_path):
+    from patchkit import series
+    from patchkit.errors import UserError
+
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "series.toml").write_text("name = 'real'")
+    with pytest.raises(UserError) as exc:
+        series.load("nope", root=tmp_path)
+    assert "unknown series 'nope'" in str(exc.value)
+    assert "known series: real" in str(exc.value)
+    assert exc.value.exit_code == 2
+
+
+def test_cli_exit_code_2_for_user_error(monkeypatch, capsys):
+    from patchkit.errors import UserError
+
+    def boom(args):
+        raise UserError("bad template templates/x/edits.toml:3")
+
+    parser = cli.build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    sub = next(a for a in parser._actions if a.dest == "command")
+    p = sub.add_parser("boom")
+    p.set_defaults(handler=boom)
+    assert cli.main(["boom"]) == 2
+    assert "E: bad template templates/x/edits.toml:3" in capsys.readouterr().err
