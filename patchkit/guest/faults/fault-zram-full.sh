@@ -26,8 +26,11 @@ fig zramfull.mem_used_max_kb $((used_max / 1024))
 echo "@@patchkit allow-oom pk-faulthog"
 mb2=$(( $(meminfo_mb MemTotal) * 6 / 5 ))
 fig zramfull.hog2_mb "$mb2"
-timeout -s KILL 240 pk-faulthog -x full2 -m "$mb2" -s 102
+# The OOM killer must pick the hog, not this script.
+echo -1000 > /proc/$$/oom_score_adj
+(echo 1000 > /proc/self/oom_score_adj; exec timeout -s KILL 240 pk-faulthog -x full2 -m "$mb2" -s 102)
 rc2=$?
+echo 0 > /proc/$$/oom_score_adj
 fw2=$(zram_stat io_stat 2)
 fig zramfull.failed_writes_phase2 $((fw2 - fw1))
 oom=0
