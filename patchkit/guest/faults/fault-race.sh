@@ -6,7 +6,7 @@
 . /patchkit/faults-lib.sh
 disk=$(disk_by_serial pk-frace) || fail "no virtio disk with serial pk-frace: the host did not attach it"
 fault_zram_up "$disk"
-seconds=${PK_RACE_SECONDS:-40}
+seconds=${PK_RACE_SECONDS:-30}
 fig race.seconds "$seconds"
 mb=$(( $(meminfo_mb MemAvailable) / 4 ))
 fhog race1 -m "$mb" -s 501 -o -L -H "$PK_WORK" &
