@@ -145,6 +145,13 @@ def to_json(rows: list[FaultRow]) -> dict:
     }
 
 
+def rows_from_json(section: dict) -> list[FaultRow]:
+    """FaultRows back from a to_json() section (to join runs made separately,
+    e.g. one per kernel, into one table with regressions)."""
+    names = set(FaultRow.__dataclass_fields__)
+    return [FaultRow(**{k: v for k, v in row.items() if k in names}) for row in section.get("table", [])]
+
+
 def _cell(v) -> str:
     return "-" if v is None else str(v)
 

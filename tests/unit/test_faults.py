@@ -152,3 +152,11 @@ def test_unknown_kernel_label_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="unknown kernel"):
         faults.validate_faults(series="zram-swap-ops", tree_spec=None, config="minimal", runtime="host",
                                timeout=10, output=tmp_path, kernels=["mainline"])
+
+
+def test_rows_survive_a_json_round_trip_so_separate_runs_can_be_joined():
+    base = rows("baseline", guest_test("fault-alloc"), ["fault-alloc"])
+    series = rows("series", guest_test("fault-alloc", "FAIL", lost=2), ["fault-alloc"])
+    joined = faults.rows_from_json(faults.to_json(base)) + faults.rows_from_json(faults.to_json(series))
+    assert joined == base + series
+    assert len(faults.regressions(joined)) == 2
