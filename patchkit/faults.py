@@ -21,6 +21,7 @@ every fault under which a kernel does worse than the baseline.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -173,6 +174,12 @@ def print_table(rows: list[FaultRow]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    out = Console(stderr=True)
+    if not out.is_terminal:
+        # a log file: plain columns that do not wrap at 80
+        for line in table_lines(rows) + [f"regression: {x}" for x in regressions(rows)]:
+            print(line, file=sys.stderr)
+        return
     colour = {PASS: "green", FAIL: "red", ERROR: "red", SKIP: "yellow"}
     table = Table(title=f"patchkit faults: {status(rows)} (events with * were allowed by the test)")
     for col in ["fault", "kernel", "config", "status", *COUNTS, "events / detail"]:
@@ -182,7 +189,6 @@ def print_table(rows: list[FaultRow]) -> None:
         text = "; ".join(filter(None, [",".join(ev), r.detail[:160] if r.status != PASS else ""]))
         table.add_row(r.fault, r.kernel, r.config, f"[{colour.get(r.status, 'white')}]{r.status}[/]",
                       *(_cell(getattr(r, k)) for k in COUNTS), text)
-    out = Console(stderr=True)
     out.print(table)
     for line in regressions(rows):
         out.print(f"[red]regression[/]: {line}")
