@@ -105,7 +105,6 @@ def make_disks(tests: list[str], workdir: Path) -> list[qemu.Disk]:
 def results_from_console(con: console.Console, tests: list[str], *, guest_status: int | None,
                          timed_out: bool, timeout: float) -> tuple[list[TestResult], str, str]:
     """Per-test results, the run's status and a one-line reason from a parsed console."""
-    stopped_in = con.running
     if timed_out:
         why = f"killed at the host timeout of {timeout:.0f}s"
     else:
@@ -169,7 +168,7 @@ def boot(kernel: Path, *, source: Path, modules_dir: Path | None = None, tests: 
 
     proc.require(qemu.QEMU)
     qemu_version = qemu.version()
-    initrd = initramfs.build_image(source=Path(source), modules_dir=modules_dir)
+    initrd = initramfs.build_image(source=Path(source), modules_dir=modules_dir, tests=names)
     chosen, reason = qemu.probe_accel(kernel, qemu_version=qemu_version, requested=accel, log_dir=log_dir)
     ui.info("boot", f"{kernel} under {chosen} ({reason}), tests: {', '.join(names) or 'none'}")
 
@@ -244,17 +243,24 @@ def run(args) -> int:
     if args.kernel is None or args.source is None:
         raise UserError("patchkit boot needs --kernel BZIMAGE and --source TREE")
     tests = [t for t in args.tests.split(",") if t] if args.tests is not None else None
-    with ui.stage("boot", "booting under QEMU"):
-        result = boot(args.kernel, source=args.source, modules_dir=args.modules, tests=tests,
-                      timeout=args.timeout, log_dir=args.log_dir, memory_mb=args.memory,
-                      smp=args.smp, accel=args.accel)
+    result = boot(args.kernel, source=args.source, modules_dir=args.modules, tests=tests,
+                  timeout=args.timeout, log_dir=args.log_dir, memory_mb=args.memory,
+                  smp=args.smp, accel=args.accel)
+    # The stage line carries the guest's verdict, not just "QEMU ran".
+    ui.info("boot", f"{result.status} in {ui.duration(result.seconds)}")
     print_table(result)
     return 0 if result.status == PASS else 1
 
 
-def format_figures(figures: dict, limit: int = 6) -> str:
-    keys = [k for k in figures if not k.startswith("zram.")][:limit]
-    return ", ".join(f"{k}={figures[k]}" for k in keys)
+# Figures worth a place in the terminal table (all of them go to results.json).
+HEADLINE = ("verified_pages", "mismatches", "pswpout", "pswpin", "algorithm", "bd_writes", "bd_reads",
+            "ratio_pct", "swap_used_kb_before", "exit_status", "size_mb")
+
+
+def format_figures(figures: dict, limit: int = 7) -> str:
+    raw = ("zram.mm_stat", "zram.io_stat", "zram.bd_stat")
+    keys = [k for k in figures if k.rsplit(".", 1)[-1] in HEADLINE and not k.startswith(raw)]
+    return ", ".join(f"{k}={figures[k]}" for k in keys[:limit])
 
 
 def print_table(result: BootResult) -> None:

@@ -18,6 +18,7 @@ whose inputs and runtime are unchanged is reused without running make.
 from __future__ import annotations
 
 import argparse
+import errno
 import fcntl
 import hashlib
 import json
@@ -25,6 +26,8 @@ import os
 import re
 import shlex
 import shutil
+import signal
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -237,8 +240,7 @@ def _read_json(path: Path) -> dict | None:
 def _check_disk(log: Path) -> None:
     text = proc.tail_of(log, 200)
     if "No space left on device" in text:
-        raise InfraError(f"the disk is full (log: {log})",
-                         hint=f"free space under {paths.cache_dir()}; the next build continues where this one stopped")
+        raise _disk_full(OSError(errno.ENOSPC, "No space left on device", str(log)))
 
 
 def build(source: Path, *, config: str = "minimal", fragments: list[Path] = (), runtime: str = "auto",
@@ -249,6 +251,11 @@ def build(source: Path, *, config: str = "minimal", fragments: list[Path] = (), 
                   jobs=jobs, build_root=build_root)
 
 
+def _disk_full(exc: OSError) -> InfraError:
+    return InfraError(f"the disk is full: {exc.filename or exc}",
+                      hint=f"free space under {paths.cache_dir()}; the next build continues where this one stopped")
+
+
 def configure(source: Path, *, config: str = "minimal", fragments: list[Path] = (), runtime: str = "auto",
               jobs: int | None = None, build_root: Path | None = None) -> Path:
     """Only the configuration half of build(): returns the checked .config."""
@@ -256,8 +263,41 @@ def configure(source: Path, *, config: str = "minimal", fragments: list[Path] = 
                   jobs=jobs, build_root=build_root, configure_only=True)
 
 
+@contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM/SIGHUP (a CI timeout, a closed terminal) unwind like Ctrl-C, so
+    the runtime stops its container and make its children.  Python's default
+    for SIGTERM is to die on the spot, orphaning a running container."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    old = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
 def _build(source: Path, *, config: str, fragments, runtime: str, modules: bool, jobs: int | None,
            build_root: Path | None, configure_only: bool = False):
+    try:
+        with sigterm_as_interrupt():
+            return _build_or_configure(source, config=config, fragments=fragments, runtime=runtime,
+                                       modules=modules, jobs=jobs, build_root=build_root,
+                                       configure_only=configure_only)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise _disk_full(exc) from exc
+        raise
+
+
+def _build_or_configure(source: Path, *, config: str, fragments, runtime: str, modules: bool,
+                        jobs: int | None, build_root: Path | None, configure_only: bool):
     start = time.monotonic()
     source = Path(source).resolve()
     jobs = jobs or os.cpu_count() or 1
@@ -345,6 +385,7 @@ def _build(source: Path, *, config: str, fragments, runtime: str, modules: bool,
         if configure_only:
             return build_dir / ".config"
 
+        meta_path.unlink(missing_ok=True)  # a failed rebuild must not look finished
         targets = ["bzImage"] + (["modules"] if modules else [])
         with ui.stage("build", f"{' '.join(targets)} -j{jobs} in {rt.name}"):
             step("make " + " ".join(targets), make_argv(src, out, targets, jobs=jobs), out)
@@ -420,6 +461,11 @@ def default_source() -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    if proc.DRY_RUN:
+        # every step depends on the one before (git identity, .config): a dry
+        # run could only print guesses
+        raise UserError("patchkit build has no --dry-run",
+                        hint="the first line of each build log is the command that reproduces it")
     source = args.source or default_source()
     if args.configure_only:
         dot_config = configure(source, config=args.config, fragments=args.fragment, runtime=args.runtime,

@@ -75,7 +75,7 @@ def check_series(name, *, tree_spec, runtime, config, boot, with_deps, output: P
     rendered = render_mod.render_series(name, tree=tree)
     patches = rendered.all_patches() if with_deps else rendered.patches
     result = RunResult(command="check", info={"series": name, "tree": tree.name})
-    source = tree_mod.worktree(tree, rendered.tip, name=f"check-{name}")
+    source = tree_mod.worktree(rendered.repo, rendered.tip, f"{tree.name}-check")
     build_root = output / "build"
     for patch in patches:
         label = Path(patch.file).stem
@@ -94,7 +94,7 @@ def check_series(name, *, tree_spec, runtime, config, boot, with_deps, output: P
                     counts = checkpatch(tree.path, Path(patch.file), logs / "checkpatch.log")
                     detail = ", ".join(f"{v} {k}" for k, v in counts.items())
                 elif stage == "build":
-                    tree_mod.checkout(source, patch.commit)
+                    tree_mod.worktree(rendered.repo, patch.commit, f"{tree.name}-check")
                     built = build_mod.build(source, config=config, runtime=runtime,
                                             build_root=build_root)
                     detail = f"{built.metadata.get('duration', 0):.0f}s, {built.metadata.get('warnings', 0)} warnings"

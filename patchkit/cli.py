@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    saved = proc.DRY_RUN, ui.QUIET
     proc.DRY_RUN = args.dry_run
     ui.QUIET = args.quiet
     try:
@@ -65,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         ui.error("interrupted")
         return 130
+    finally:
+        # main() is called many times in one process by tests and by bench
+        proc.DRY_RUN, ui.QUIET = saved
 
 
 if __name__ == "__main__":

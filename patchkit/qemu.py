@@ -29,7 +29,7 @@ from patchkit.errors import CommandFailed
 QEMU = "qemu-system-x86_64"
 DEBUG_EXIT = "isa-debug-exit,iobase=0xf4,iosize=0x04"
 PROBE_STATUS = 42  # pk-exit's status when it runs as /init (patchkit/guest/pk-exit.c)
-PROBE_TIMEOUT = 40.0
+PROBE_TIMEOUT = 25.0  # a KVM boot that works reaches /init in a few seconds
 ACCELS = ("auto", "kvm", "tcg")
 # QEMU's own words when KVM cannot run the guest.
 KVM_FAILURE = re.compile(r"KVM internal error|emulation failure|kvm run failed|KVM: entry failed"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from patchkit import report, ui
+from patchkit import paths, report, ui
 from patchkit.errors import PatchkitError, UserError
 from patchkit.report import FAIL, PASS, SKIP, RunResult, StageResult
 
@@ -106,10 +106,15 @@ def validate(*, series, tree_spec, config, fragments, modules, runtime, tests, t
     if series:
         rendered = pipe.stage("render", render_mod.render_series, series, tree=tree)
         if rendered is not None:
-            source = pipe.stage("checkout", tree_mod.worktree, tree, rendered.tip)
+            source = pipe.stage("checkout", tree_mod.worktree, rendered.repo, rendered.tip,
+                                f"{tree.name}-validate")
             result.info["series_tip"] = rendered.tip
     elif tree is not None:
-        source = pipe.stage("checkout", tree_mod.worktree, tree, tree.base_commit)
+        if tree.manifest is not None and tree.path.is_relative_to(paths.trees_dir()):
+            source = pipe.stage("checkout", tree_mod.worktree, tree.path, tree.base_commit,
+                                f"{tree.name}-validate")
+        else:
+            source = tree.path  # the user's own checkout, built as it is
     built = pipe.stage("build", build_mod.build, source, config=config, fragments=fragments,
                        runtime=runtime, modules=modules)
     if built is not None:

@@ -9,6 +9,9 @@ fig() { echo "$1 $2" >> "$PK_FIGURES"; }
 detail() { echo "$*" >> "$PK_DETAIL"; echo "$PK_TEST: $*"; }
 fail() { detail "$*"; exit 1; }
 skip() { detail "$*"; exit 4; }
+# An OOM kill of these processes (by name) is expected in this test: the host
+# reports it as allowed instead of failing the test (patchkit/console.py).
+allow_oom() { echo "@@patchkit allow-oom $*"; }
 # The value of a figure already written (e.g. by pk-hog), or empty.
 figval() { awk -v k="$1" '$1 == k { v = $2 } END { print v }' "$PK_FIGURES"; }
 meminfo_mb() { awk -v k="$1:" '$1 == k { print int($2 / 1024) }' /proc/meminfo; }
@@ -33,6 +36,14 @@ require_swapped_out() {
 	n=$(figval "$key")
 	[ -n "$n" ] || fail "no $key figure: pk-hog could not read /proc/vmstat"
 	[ "$n" -gt 0 ] || fail "$key is 0: nothing went to swap, so the data check proved nothing"
+}
+
+# ... and that verifying read pages back from swap (not from the swap cache).
+require_swapped_in() {
+	key=${1:-hog}.pswpin
+	n=$(figval "$key")
+	[ -n "$n" ] || fail "no $key figure: pk-hog could not read /proc/vmstat"
+	[ "$n" -gt 0 ] || fail "$key is 0: no page was read back from swap, so the read path went untested"
 }
 
 zram_present() {

@@ -21,16 +21,23 @@
  *   2  a process died or failed (e.g. OOM kill), so not every page verified
  *   64 usage error
  *
- * Usage: pk-hog -m MB [-p PROCS] [-s SEED] [-k KINDS] [-o] [-H DIR] [-f FILE] [-x PREFIX]
+ * Usage: pk-hog -m MB [-p PROCS] [-s SEED] [-k KINDS] [-o] [-H DIR [-q]] [-f FILE] [-x PREFIX]
  *   -m MB      total memory over all processes
  *   -p PROCS   processes (default 2)
  *   -s SEED    pattern seed (default 1)
  *   -k KINDS   subset of "zscr" (zero, same, comp, rand; default all four)
- *   -o         after filling, madvise(MADV_PAGEOUT) the whole region
+ *   -o         after filling, madvise(MADV_PAGEOUT) the whole region, then
+ *              until mincore() shows no page resident, ask the kernel for
+ *              proactive reclaim (cgroup v2 memory.reclaim at the root):
+ *              pages written to a slow disk stay in the swap cache after
+ *              MADV_PAGEOUT unmapped them, and verifying would read the cache
+ *              instead of the disk
  *   -H DIR     hold: when all processes have filled, create DIR/ready and
  *              keep verifying in a loop until DIR/go exists, then do the
  *              final verification (lets a script run swapoff or zram
  *              writeback while the hog is live)
+ *   -q         while holding, stay idle instead of verifying in a loop
+ *              (zram writeback wants the pages left alone until it ran)
  *   -T SECS    give up holding after SECS seconds (default 600)
  *   -f FILE    append "key value" figure lines to FILE (default $PK_FIGURES)
  *   -x PREFIX  prefix for figure keys (default "hog")
@@ -70,6 +77,8 @@ struct child_stats {
 	uint64_t loop_mismatches;
 	int64_t first_bad_page;
 	int pageout_errno;	/* 0: not asked or succeeded */
+	int pageout_rounds;
+	uint64_t resident_after_pageout;	/* measured with mincore() */
 	int filled;
 	int verified;
 	double fill_seconds;
@@ -84,6 +93,7 @@ struct shared {
 static uint64_t opt_seed = 1;
 static int opt_kinds[NKINDS];
 static int64_t opt_corrupt = -1;
+static int opt_idle_hold;
 static int nkinds;
 
 static double now(void)
@@ -186,6 +196,56 @@ static uint64_t verify_region(char *mem, int proc, uint64_t pages, struct child_
 	return bad;
 }
 
+static uint64_t resident_pages(char *mem, uint64_t pages, unsigned char *vec)
+{
+	uint64_t i, n = 0;
+
+	if (mincore(mem, pages * PAGE, vec))
+		return pages;
+	for (i = 0; i < pages; i++)
+		n += vec[i] & 1;
+	return n;
+}
+
+#define MEMORY_RECLAIM "/sys/fs/cgroup/memory.reclaim"
+
+static void reclaim(uint64_t bytes)
+{
+	FILE *f = fopen(MEMORY_RECLAIM, "w");
+
+	if (!f)
+		return;
+	/* EAGAIN when less than asked could be reclaimed: residency is re-measured anyway. */
+	fprintf(f, "%llu", (unsigned long long)bytes);
+	fclose(f);
+}
+
+static void page_out(char *mem, uint64_t pages, struct child_stats *st)
+{
+	unsigned char *vec = malloc(pages);
+	uint64_t resident = pages, best = pages;
+	int stale = 0;
+
+	if (!vec) {
+		st->pageout_errno = ENOMEM;
+		return;
+	}
+	if (madvise(mem, pages * PAGE, MADV_PAGEOUT))
+		st->pageout_errno = errno;
+	st->pageout_rounds = 1;
+	resident = resident_pages(mem, pages, vec);
+	while (resident && !st->pageout_errno && st->pageout_rounds < 100 && stale < 10) {
+		usleep(20000);
+		reclaim(resident * PAGE);
+		st->pageout_rounds++;
+		resident = resident_pages(mem, pages, vec);
+		stale = resident < best ? 0 : stale + 1;
+		best = resident < best ? resident : best;
+	}
+	st->resident_after_pageout = resident;
+	free(vec);
+}
+
 static void child(struct shared *sh, int proc, uint64_t pages, int pageout, int hold)
 {
 	struct child_stats *st = &sh->st[proc];
@@ -205,15 +265,15 @@ static void child(struct shared *sh, int proc, uint64_t pages, int pageout, int 
 	st->pages = pages;
 	if (proc == 0 && opt_corrupt >= 0 && (uint64_t)opt_corrupt < pages)
 		mem[opt_corrupt * PAGE + 100] ^= 1;
-	if (pageout && madvise(mem, len, MADV_PAGEOUT))
-		st->pageout_errno = errno;
+	if (pageout)
+		page_out(mem, pages, st);
 	st->fill_seconds = now() - t0;
 	__sync_synchronize();
 	st->filled = 1;
 
 	while (sh->phase < 1)
 		usleep(1000);
-	while (hold && sh->phase == 1) {
+	while (hold && !opt_idle_hold && sh->phase == 1) {
 		st->loop_mismatches += verify_region(mem, proc, pages, st, 0);
 		st->loop_passes++;
 	}
@@ -287,7 +347,7 @@ static int touch(const char *dir, const char *name)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: pk-hog -m MB [-p PROCS] [-s SEED] [-k zscr] [-o] [-H DIR] [-T SECS] [-f FILE] [-x PREFIX] [-X PAGE]\n");
+	fprintf(stderr, "usage: pk-hog -m MB [-p PROCS] [-s SEED] [-k zscr] [-o] [-H DIR] [-q] [-T SECS] [-f FILE] [-x PREFIX] [-X PAGE]\n");
 	exit(64);
 }
 
@@ -303,7 +363,7 @@ int main(int argc, char **argv)
 	uint64_t loop_passes = 0, loop_bad = 0;
 	int vm_ok;
 
-	while ((c = getopt(argc, argv, "m:p:s:k:oH:T:f:x:X:")) != -1) {
+	while ((c = getopt(argc, argv, "m:p:s:k:oH:qT:f:x:X:")) != -1) {
 		switch (c) {
 		case 'm': mb = strtoull(optarg, NULL, 0); break;
 		case 'p': procs = atoi(optarg); break;
@@ -311,6 +371,7 @@ int main(int argc, char **argv)
 		case 'k': kinds = optarg; break;
 		case 'o': pageout = 1; break;
 		case 'H': hold_dir = optarg; break;
+		case 'q': opt_idle_hold = 1; break;
 		case 'T': hold_limit = atof(optarg); break;
 		case 'f': fig_path = optarg; break;
 		case 'x': prefix = optarg; break;
@@ -469,6 +530,17 @@ int main(int argc, char **argv)
 		for (i = 0; i < procs; i++)
 			errs += sh->st[i].pageout_errno != 0;
 		figure_u("pageout_errors", errs);
+		{
+			uint64_t res = 0;
+			int rounds = 0;
+
+			for (i = 0; i < procs; i++) {
+				res += sh->st[i].resident_after_pageout;
+				rounds = sh->st[i].pageout_rounds > rounds ? sh->st[i].pageout_rounds : rounds;
+			}
+			figure_u("resident_after_pageout", res);
+			figure_u("pageout_rounds", rounds);
+		}
 	}
 	if (vm_ok) {
 		figure_u("pswpout_fill", out1 - out0);

@@ -27,7 +27,8 @@ def kernel():
     except ImportError as exc:
         pytest.skip(f"no kernel: set PATCHKIT_TEST_KERNEL/PATCHKIT_TEST_SOURCE, or merge patchkit.build ({exc})")
     pinned = tree.open_tree(None)
-    source = tree.worktree(pinned, pinned.base_commit)
+    # the same work tree (and so the same build) as `patchkit validate --series none`
+    source = tree.worktree(pinned.path, pinned.base_commit, f"{pinned.name}-validate")
     built = build.build(source, config="minimal", fragments=[], runtime="auto", modules=False)
     return Path(built.kernel), Path(source)
 
@@ -56,3 +57,17 @@ def test_guest_still_running_at_the_timeout_is_killed(kernel, tmp_path):
     assert res.events[-1].kind == "timeout"
     assert res.tests[0].status in (boot.FAIL, boot.SKIP)
     assert res.seconds < 60
+
+
+def test_zram_built_as_a_module_is_loaded_by_the_guest(tmp_path):
+    """$PATCHKIT_TEST_MODULE_KERNEL: a bzImage with CONFIG_ZRAM=m, its modules
+    installed under $PATCHKIT_TEST_MODULES (INSTALL_MOD_PATH), tree in
+    $PATCHKIT_TEST_SOURCE."""
+    names = ("PATCHKIT_TEST_MODULE_KERNEL", "PATCHKIT_TEST_MODULES", "PATCHKIT_TEST_SOURCE")
+    if not all(os.environ.get(n) for n in names):
+        pytest.skip(f"set {', '.join(names)} to boot a kernel with zram as a module")
+    bzimage, modules, source = (Path(os.environ[n]) for n in names)
+    res = boot.boot(bzimage, source=source, modules_dir=modules, tests=["zram-setup", "hog"],
+                    log_dir=tmp_path)
+    assert res.status == boot.PASS, f"{res.detail}; console: {res.console_log}"
+    assert "zram: Added device: zram0" in res.console_log.read_text()

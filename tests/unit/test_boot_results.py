@@ -121,3 +121,9 @@ def test_disks_only_for_tests_that_need_them(tmp_path, monkeypatch):
     assert [d.serial for d in disks] == ["pk-wb", "pk-swapfs"]
     assert (tmp_path / "pk-wb.img").stat().st_size == 256 << 20
     assert ran == [boot.mkfs_argv(tmp_path / "pk-swapfs.img", "ext2")]
+
+
+def test_table_shows_headline_figures_not_raw_zram_counters():
+    text = boot.format_figures({"zram.algorithm": "lz4", "zram.mm_stat.orig_data_size": 4096,
+                                "hog.verified_pages": 10, "hog.fill_seconds": 1.0, "hog.mismatches": 0})
+    assert text == "zram.algorithm=lz4, hog.verified_pages=10, hog.mismatches=0"

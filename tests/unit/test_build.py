@@ -267,3 +267,49 @@ def test_configure_only_checks_and_stops_before_make(fake, tmp_path):
     assert [c[-1] for c in state["rt"].calls][0] == "allnoconfig"
     assert not any("bzImage" in c for c in state["rt"].calls)
     assert not (dot_config.parent / "metadata.json").exists()
+
+
+def test_full_disk_is_an_infra_error_and_the_next_build_continues(fake):
+    from patchkit.errors import InfraError
+    source, state = fake
+    state["rt"] = FakeRuntime(fail_make="cc1: fatal error: mm/swap.o: No space left on device\n")
+    with pytest.raises(InfraError, match="the disk is full") as exc:
+        build.build(source, jobs=2)
+    assert "continues where this one stopped" in exc.value.hint
+    state["rt"] = FakeRuntime()
+    assert build.build(source, jobs=2).kernel.is_file()
+    assert [c[-1] for c in state["rt"].calls] == ["bzImage"]
+
+
+def test_cli_build_refuses_dry_run_with_a_clear_error(capsys):
+    from patchkit import cli, proc
+    try:
+        assert cli.main(["--dry-run", "build", "/nonexistent"]) == 2
+    finally:
+        proc.DRY_RUN = False
+    assert "patchkit build has no --dry-run" in capsys.readouterr().err
+
+
+def test_cli_build_names_a_tree_that_is_not_a_kernel(tmp_path, capsys):
+    from patchkit import cli
+    assert cli.main(["build", str(tmp_path), "--runtime", "host"]) == 2
+    assert f"{tmp_path} is not a kernel source tree" in capsys.readouterr().err
+
+
+def test_sigterm_unwinds_like_ctrl_c_so_the_runtime_is_closed(fake):
+    import os
+    import signal
+    source, state = fake
+
+    class Killed(FakeRuntime):
+        def run(self, argv, *, cwd, env, log):
+            if "bzImage" in argv:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return super().run(argv, cwd=cwd, env=env, log=log)
+
+    state["rt"] = Killed()
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        build.build(source, jobs=2)
+    assert state["rt"].closed
+    assert signal.getsignal(signal.SIGTERM) is before

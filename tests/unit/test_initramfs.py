@@ -124,7 +124,7 @@ def test_image_holds_everything_the_guest_needs_and_is_cached(fake_tree, tmp_pat
     first = initramfs.build_image(source=fake_tree, modules_dir=fake_tree / "modroot")
     files = initramfs.read_cpio(first.read_bytes())
     for path in ["/init", "/bin/busybox", "/bin/sh", "/sbin/swapon", "/usr/bin/stress-ng",
-                 "/lib64/ld-linux-x86-64.so.2", "/bin/bash", "/patchkit/bin/pk-hog",
+                 "/lib64/ld-linux-x86-64.so.2", "/bin/bash", "/sbin/mkfs.ext2", "/patchkit/bin/pk-hog",
                  "/patchkit/bin/pk-exit", "/patchkit/lib.sh", "/patchkit/tests/hog.sh",
                  "/selftests/zram/zram.sh", "/dev/console",
                  "/lib/modules/6.12.0/kernel/drivers/block/zram/zram.ko",
@@ -146,3 +146,16 @@ def test_image_changes_when_a_guest_file_changes(fake_tree, tmp_path, monkeypatc
     first = initramfs.build_image(source=fake_tree)
     (fake_tree / "tools/testing/selftests/zram/zram_lib.sh").write_text("# lib changed\n")
     assert initramfs.build_image(source=fake_tree) != first
+
+
+@needs_tools
+def test_image_leaves_out_programs_of_tests_not_selected(fake_tree, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATCHKIT_CACHE", str(tmp_path / "cache"))
+    small = initramfs.build_image(source=fake_tree, tests=["zram-setup", "hog"])
+    files = initramfs.read_cpio(small.read_bytes())
+    assert "/usr/bin/stress-ng" not in files and "/bin/bash" not in files
+    assert "/patchkit/bin/pk-hog" in files and "/bin/busybox" in files
+    full = initramfs.build_image(source=fake_tree, tests=["stress-ng", "selftests"])
+    files = initramfs.read_cpio(full.read_bytes())
+    assert "/usr/bin/stress-ng" in files and "/bin/bash" in files and "/sbin/mkfs.ext2" in files
+    assert small.stat().st_size * 3 < full.stat().st_size

@@ -70,3 +70,9 @@ def test_cli_exit_code_2_for_user_error(monkeypatch, capsys):
     p.set_defaults(handler=boom)
     assert cli.main(["boom"]) == 2
     assert "E: bad template templates/x/edits.toml:3" in capsys.readouterr().err
+
+
+def test_dry_run_flag_does_not_outlive_the_call():
+    assert proc.DRY_RUN is False
+    cli.main(["--dry-run", "tree", "show", "no-such-tree"])
+    assert proc.DRY_RUN is False

@@ -6,9 +6,9 @@ require_zram
 rm -rf /tmp/selftests-zram
 cp -r /selftests/zram /tmp/selftests-zram
 cd /tmp/selftests-zram || fail "cannot enter /tmp/selftests-zram"
-./zram.sh > out.log 2>&1
+set -o pipefail
+./zram.sh 2>&1 | tee out.log
 rc=$?
-cat out.log
 [ $rc = 4 ] && skip "selftests/zram skipped itself: $(tail -n 1 out.log)"
 fig selftests.exit_status "$rc"
 grep -q 'FAIL' out.log && fail "selftests/zram reported: $(grep FAIL out.log | head -n 3 | tr '\n' ';')"

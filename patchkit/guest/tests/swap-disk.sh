@@ -12,3 +12,4 @@ rc=$?
 swapoff "$disk" || fail "swapoff $disk failed"
 [ $rc = 0 ] || exit 1
 require_swapped_out hog
+require_swapped_in hog

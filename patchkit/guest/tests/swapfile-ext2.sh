@@ -19,3 +19,4 @@ swapoff $file || fail "swapoff $file failed"
 umount /mnt/swapfs || fail "umount /mnt/swapfs failed"
 [ $rc = 0 ] || exit 1
 require_swapped_out hog
+require_swapped_in hog

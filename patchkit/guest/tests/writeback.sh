@@ -8,7 +8,7 @@ disk=$(disk_by_serial pk-wb) || fail "no virtio disk with serial pk-wb: the host
 zram_up "$(zram_default_size)" "$(zram_pick_alg lz4 lzo-rle lzo zstd)" "$disk"
 fig writeback.backing_dev "$(cat $ZRAM/backing_dev)"
 mb=$(( $(meminfo_mb MemAvailable) / 3 ))
-hog -m "$mb" -p 2 -s 41 -o -k scr -H "$PK_WORK" &
+hog -m "$mb" -p 2 -s 41 -o -k scr -H "$PK_WORK" -q &
 pid=$!
 wait_for "$PK_WORK/ready" 300 $pid
 set -- $(cat $ZRAM/bd_stat)

@@ -1,0 +1,923 @@
+"""Pinned kernel trees: fetch, verify against manifests, deterministic git base.
+
+A pinned tree is a Debian ``linux-source-X`` tarball described by a manifest
+in kernel-fixtures/manifests/<name>.toml (package version, tarball sha256,
+the sha256 of every file a series touches, and the base commit id).  Fetching
+installs the package when its tarball is missing, checks the tarball hash,
+extracts it next to the cache, turns it into a git repository with one
+commit whose author, committer, dates, message and branch are fixed, checks
+that the commit id is the manifest's, and only then renames the finished
+tree into place: an interrupted fetch leaves nothing half-done.
+
+Every git command that builds the base commit runs with the user's and the
+system's git configuration switched off (GIT_CONFIG_GLOBAL=/dev/null,
+GIT_CONFIG_NOSYSTEM, GIT_ATTR_NOSYSTEM, no templates, no hooks) so that
+autocrlf, filters, signing or an odd init.defaultBranch cannot change the id.
+
+A user's own checkout (``--tree PATH``) works too: its version comes from
+its Makefile, its base is its HEAD, and touched_file_diffs() names the
+touched files that differ from the manifest of the same kernel line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from patchkit import paths, proc, ui
+from patchkit.errors import CommandFailed, InfraError, UserError
+
+DEFAULT_TREE = "linux-source-6.12"
+
+# Every file a series touches.  Templates declare theirs in the `files` list
+# of templates/<series>/<patch>/edits.toml; touched_files() adds those, and a
+# unit test checks that each declared file is in every manifest.
+TOUCHED_FILES = (
+    "Documentation/filesystems/locking.rst",
+    "drivers/block/zram/zram_drv.c",
+    "drivers/block/zram/zram_drv.h",
+    "include/linux/blkdev.h",
+    "include/linux/swap.h",
+    "include/linux/writeback.h",
+    "mm/madvise.c",
+    "mm/memory.c",
+    "mm/page_io.c",
+    "mm/shmem.c",
+    "mm/swap.h",
+    "mm/swap_state.c",
+    "mm/swapfile.c",
+    "mm/vmscan.c",
+    "mm/zswap.c",
+    "rust/kernel/block/mq/gen_disk.rs",
+)
+
+# A touched file the tree does not have (e.g. a Rust file on 6.1).
+ABSENT = "absent"
+
+# What makes the base commit id the same on every machine.  Changing any of
+# these changes every manifest's base_commit: regenerate them all.
+BASE_BRANCH = "patchkit/base"
+BASE_IDENTITY = ("patchkit", "patchkit@localhost")
+BASE_DATE = "946684800 +0000"  # 2000-01-01T00:00:00Z, git's raw date format
+
+# Pinned git behaviour for building the base (passed as `git -c`).
+GIT_CONFIG = (
+    "core.autocrlf=false",
+    "core.safecrlf=false",
+    "core.eol=lf",
+    "core.fileMode=true",
+    "core.symlinks=true",
+    "core.ignoreCase=false",
+    "core.precomposeUnicode=false",
+    "core.hooksPath=/dev/null",
+    "core.attributesFile=/dev/null",
+    "core.excludesFile=/dev/null",
+    "core.fsmonitor=false",
+    "core.untrackedCache=false",
+    "core.preloadIndex=true",
+    "core.fsync=none",
+    "core.fsyncObjectFiles=false",
+    "core.looseCompression=1",
+    "core.compression=1",
+    "gc.auto=0",
+    "commit.gpgSign=false",
+    "i18n.commitEncoding=UTF-8",
+    "init.templateDir=",
+    "advice.detachedHead=false",
+)
+
+# Unpacked tree + .git, as a multiple of the .tar.xz size (6.12: 152 MB ->
+# 1.7 GB + 0.6 GB); checked before extracting so a full disk is reported
+# up front instead of half-way.
+SPACE_FACTOR = 16
+
+
+@dataclass
+class Manifest:
+    name: str
+    package: str
+    package_version: str
+    kernel_version: str
+    tarball: str
+    tarball_sha256: str
+    base_commit: str
+    files: dict[str, str] = field(default_factory=dict)
+    source: Path | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass
+class Tree:
+    path: Path
+    name: str
+    version: str
+    base_commit: str
+    manifest: Manifest | None
+
+
+@dataclass
+class FetchReport:
+    tree: Tree
+    phases: dict[str, float]  # phase -> seconds, in order
+    fetched: bool             # False: the cache already had it
+
+
+# ---------------------------------------------------------------- manifests
+
+MANIFEST_KEYS = ("name", "package", "package_version", "kernel_version", "tarball",
+                 "tarball_sha256", "base_commit")
+
+
+def manifest_path(name: str) -> Path:
+    return paths.MANIFESTS / f"{name}.toml"
+
+
+def manifest_names() -> list[str]:
+    return sorted(p.stem for p in paths.MANIFESTS.glob("*.toml"))
+
+
+def load_manifest(name: str) -> Manifest:
+    """The manifest kernel-fixtures/manifests/<name>.toml, checked."""
+    path = manifest_path(name)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", name) or not path.is_file():
+        known = ", ".join(manifest_names()) or "none"
+        raise UserError(f"unknown tree {name!r} (no {path})",
+                        hint=f"known trees: {known}; or pass --tree PATH for your own checkout")
+    return parse_manifest(path)
+
+
+def parse_manifest(path: Path) -> Manifest:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path}: not valid TOML: {exc}") from exc
+    for key in MANIFEST_KEYS:
+        if not isinstance(data.get(key), str) or not data[key]:
+            raise UserError(f"{path}: missing or empty string key {key!r}",
+                            hint=f"regenerate it: patchkit tree manifest {path.stem} --write")
+    files = data.get("files", {})
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise UserError(f"{path}: [files] must map each path to a sha256 or {ABSENT!r}")
+    if data["name"] != path.stem:
+        raise UserError(f"{path}: name = {data['name']!r} does not match the file name")
+    return Manifest(**{k: data[k] for k in MANIFEST_KEYS}, files=dict(files), source=path)
+
+
+def manifests() -> list[Manifest]:
+    return [load_manifest(n) for n in manifest_names()]
+
+
+def dump_manifest(m: Manifest) -> str:
+    """The manifest as TOML (the format load_manifest reads)."""
+    lines = [
+        f"# Pinned tree {m.name}: Debian package {m.package}, Linux {m.kernel_version}.",
+        f"# Generated; regenerate with: patchkit tree manifest {m.name} --write",
+    ]
+    lines += [f"{key} = {_toml_str(getattr(m, key))}" for key in MANIFEST_KEYS]
+    lines += ["", "# sha256 of every file any series touches (\"absent\": not in this tree)",
+              "[files]"]
+    lines += [f"{_toml_str(p)} = {_toml_str(h)}" for p, h in sorted(m.files.items())]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_str(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    if any(ord(c) < 0x20 for c in escaped):
+        raise ValueError(f"control character in manifest value {value!r}")
+    return f'"{escaped}"'
+
+
+def touched_files(templates: Path | None = None) -> list[str]:
+    """TOUCHED_FILES plus every file declared by templates/*/*/edits.toml."""
+    found = set(TOUCHED_FILES)
+    for path, files in declared_files(templates):
+        found.update(files)
+    return sorted(found)
+
+
+def declared_files(templates: Path | None = None) -> list[tuple[Path, list[str]]]:
+    """(edits.toml, its `files` list) for every patch template."""
+    out = []
+    for path in sorted((templates or paths.TEMPLATES).glob("*/*/edits.toml")):
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise UserError(f"{path}: not valid TOML: {exc}") from exc
+        files = data.get("files", [])
+        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+            raise UserError(f"{path}: `files` must be a list of paths")
+        out.append((path, files))
+    return out
+
+
+# ---------------------------------------------------------------- argv builders
+
+def git_env(repo: Path) -> dict:
+    """Environment for the base-commit git commands: no user or system config,
+    a fixed identity and date, and every repository location spelled out (an
+    inherited GIT_DIR / GIT_INDEX_FILE must not redirect us)."""
+    name, email = BASE_IDENTITY
+    return {
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_PARAMETERS": "",
+        "GIT_CONFIG_COUNT": "0",
+        "GIT_ATTR_NOSYSTEM": "1",
+        "GIT_INDEX_FILE": str(repo / ".git" / "index"),
+        "GIT_OBJECT_DIRECTORY": str(repo / ".git" / "objects"),
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES": "",
+        "GIT_AUTHOR_NAME": name,
+        "GIT_AUTHOR_EMAIL": email,
+        "GIT_AUTHOR_DATE": BASE_DATE,
+        "GIT_COMMITTER_NAME": name,
+        "GIT_COMMITTER_EMAIL": email,
+        "GIT_COMMITTER_DATE": BASE_DATE,
+        "TZ": "UTC",
+    }
+
+
+def git_argv(repo: Path, *args: str) -> list[str]:
+    """git with the pinned configuration, on repo (as --git-dir/--work-tree,
+    which override any inherited GIT_DIR / GIT_WORK_TREE)."""
+    argv = ["git", f"--git-dir={repo / '.git'}", f"--work-tree={repo}"]
+    for item in GIT_CONFIG:
+        argv += ["-c", item]
+    return argv + list(args)
+
+
+def git_init_argv(repo: Path) -> list[str]:
+    return git_argv(repo, "init", "--quiet", "--template=", f"--initial-branch={BASE_BRANCH}",
+                    "--object-format=sha1")
+
+
+def git_add_argv(repo: Path) -> list[str]:
+    # -f: the kernel's own .gitignore files must not drop files of the tarball
+    return git_argv(repo, "add", "--force", "--all", "--", ".")
+
+
+def git_commit_tree_argv(repo: Path, tree_id: str, message: str) -> list[str]:
+    # plumbing: no hooks, no editor, no signing, no message clean-up surprises
+    return git_argv(repo, "commit-tree", "--no-gpg-sign", "-m", message, tree_id)
+
+
+def pinned_git(repo: Path, *args: str, check: bool = True, input=None) -> proc.Result:
+    """Run git on a pinned tree, immune to the caller's git environment."""
+    return proc.run(git_argv(repo, *args), env=git_env(repo), check=check, input=input)
+
+
+def tar_extract_argv(tarball: Path, dest: Path) -> list[str]:
+    return ["tar", "--extract", f"--file={tarball}", f"--directory={dest}", "--no-same-owner",
+            "--delay-directory-restore"]
+
+
+def dpkg_version_argv(package: str) -> list[str]:
+    return ["dpkg-query", "--show", "--showformat=${Version}", package]
+
+
+def apt_install_argv(package: str, *, sudo: bool, reinstall: bool = False) -> list[str]:
+    argv = ["sudo", "-n"] if sudo else []
+    argv += ["apt-get", "install", "-y", "--no-install-recommends"]
+    if reinstall:
+        argv.append("--reinstall")
+    return argv + [package]
+
+
+def base_message(m: Manifest) -> str:
+    return (f"Linux {m.kernel_version} ({m.package} {m.package_version})\n\n"
+            f"Unpacked from {Path(m.tarball).name} by patchkit tree fetch;\n"
+            f"tarball sha256 {m.tarball_sha256}.")
+
+
+# ---------------------------------------------------------------- package / tarball
+
+def installed_version(package: str) -> str | None:
+    """The installed Debian version of package, or None (not installed, no dpkg)."""
+    if shutil.which("dpkg-query") is None:
+        return None
+    res = proc.run(dpkg_version_argv(package), check=False)
+    version = res.stdout.strip()
+    return version if res.returncode == 0 and version else None
+
+
+def install_command(package: str, *, euid: int, have_sudo: bool, reinstall: bool) -> list[str]:
+    """argv that installs package, or a UserError naming the command to run."""
+    if euid == 0:
+        return apt_install_argv(package, sudo=False, reinstall=reinstall)
+    if have_sudo:
+        return apt_install_argv(package, sudo=True, reinstall=reinstall)
+    cmd = " ".join(apt_install_argv(package, sudo=False, reinstall=reinstall))
+    raise UserError(f"{package} must be installed and patchkit cannot install it "
+                    f"(not root, no password-less sudo)",
+                    hint=f"run as root: {cmd}   (or: sudo {cmd})")
+
+
+def _have_sudo() -> bool:
+    if shutil.which("sudo") is None:
+        return False
+    return proc.run(["sudo", "-n", "true"], check=False).returncode == 0
+
+
+def ensure_tarball(m: Manifest) -> Path:
+    """The manifest's tarball, installing its package through apt if missing."""
+    tarball = Path(m.tarball)
+    if tarball.is_file():
+        return tarball
+    reinstall = installed_version(m.package) is not None
+    argv = install_command(m.package, euid=os.geteuid(), have_sudo=_have_sudo(),
+                           reinstall=reinstall)
+    with ui.stage("tree install", f"apt-get install {m.package}"):
+        proc.run(argv, env={"DEBIAN_FRONTEND": "noninteractive"},
+                 log=logs_dir() / f"tree-{m.name}-apt.log",
+                 hint="apt may need fresh package lists: apt-get update")
+    if proc.DRY_RUN:
+        return tarball
+    if not tarball.is_file():
+        raise InfraError(f"{m.package} is installed but {tarball} is still missing",
+                         hint=f"check the package: dpkg -L {m.package}")
+    return tarball
+
+
+def version_note(m: Manifest, installed: str | None) -> str | None:
+    """A sentence when the installed package is not the pinned version."""
+    if installed is None or installed == m.package_version:
+        return None
+    return (f"installed {m.package} is {installed}, but {_rel(m.source)} pins "
+            f"{m.package_version}")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_tarball(m: Manifest, tarball: Path) -> None:
+    """UserError unless the tarball's sha256 is the manifest's."""
+    digest = sha256_file(tarball)
+    if digest == m.tarball_sha256:
+        return
+    note = version_note(m, installed_version(m.package))
+    msg = (f"hash mismatch: {tarball} has sha256 {digest}, "
+           f"{_rel(m.source)} expects {m.tarball_sha256}")
+    if note:
+        msg += f"\n  {note}"
+    raise UserError(msg, hint=f"install the pinned version (apt-get install {m.package}="
+                              f"{m.package_version}) or re-pin (maintainers): "
+                              f"patchkit tree manifest {m.name} --write")
+
+
+# ---------------------------------------------------------------- building a base
+
+def logs_dir() -> Path:
+    return paths.cache_dir() / "logs"
+
+
+def _timed(phases: dict, phase: str):
+    @contextlib.contextmanager
+    def cm():
+        start = time.monotonic()
+        with ui.stage(f"tree {phase}"):
+            yield
+        phases[phase] = time.monotonic() - start
+    return cm()
+
+
+def check_space(tarball: Path, where: Path) -> None:
+    need = tarball.stat().st_size * SPACE_FACTOR
+    free = shutil.disk_usage(where).free
+    if free < need:
+        raise InfraError(f"not enough disk space in {where}: about {need >> 20} MiB needed "
+                         f"to unpack {tarball.name}, {free >> 20} MiB free",
+                         hint="free some space or point PATCHKIT_CACHE elsewhere")
+
+
+def extract(tarball: Path, workdir: Path, log: Path, phases: dict) -> Path:
+    """Unpack tarball into workdir; the path of its one top directory."""
+    with _timed(phases, "extract"):
+        try:
+            proc.run(tar_extract_argv(tarball, workdir), log=log)
+        except CommandFailed as exc:
+            if "No space left" in exc.stderr:
+                exc.hint = "the disk is full: free some space or point PATCHKIT_CACHE elsewhere"
+            raise
+    tops = list(workdir.iterdir())
+    if len(tops) != 1 or not tops[0].is_dir():
+        raise UserError(f"{tarball} does not unpack into one top directory "
+                        f"(found: {', '.join(sorted(p.name for p in tops)) or 'nothing'})")
+    return tops[0]
+
+
+def commit_base(repo: Path, m: Manifest, log: Path, phases: dict) -> str:
+    """git init + add + the fixed base commit; its id."""
+    env = git_env(repo)
+    with _timed(phases, "git add"):
+        proc.run(git_init_argv(repo), env=env)
+        proc.run(git_add_argv(repo), env=env, log=log)
+    with _timed(phases, "git commit"):
+        tree_id = proc.run(git_argv(repo, "write-tree"), env=env).stdout.strip()
+        commit = proc.run(git_commit_tree_argv(repo, tree_id, base_message(m)),
+                          env=env).stdout.strip()
+        proc.run(git_argv(repo, "update-ref", "-m", "patchkit tree fetch",
+                          f"refs/heads/{BASE_BRANCH}", commit), env=env)
+    return commit
+
+
+def build_base(m: Manifest, tarball: Path, workdir: Path, phases: dict) -> tuple[Path, str]:
+    """Extract tarball into workdir and commit it; (tree path, commit id)."""
+    log = logs_dir() / f"tree-{m.name}"
+    repo = extract(tarball, workdir, Path(f"{log}-extract.log"), phases)
+    return repo, commit_base(repo, m, Path(f"{log}-git-add.log"), phases)
+
+
+def _partial_prefix(name: str) -> str:
+    return f".{name}.partial-"
+
+
+@contextlib.contextmanager
+def _locked(name: str):
+    """Serialise fetches of one tree; clear what a killed fetch left behind."""
+    trees = paths.trees_dir()
+    trees.mkdir(parents=True, exist_ok=True)
+    with open(trees / f".{name}.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            ui.info("tree", f"waiting for another patchkit fetching {name}")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        for pattern in (_partial_prefix(name) + "*", f".{name}.old-*"):
+            for stale in trees.glob(pattern):
+                ui.info("tree", f"removing {stale}, left by an interrupted patchkit")
+                shutil.rmtree(stale, ignore_errors=True)
+        yield
+
+
+def fetch_tree(name: str = DEFAULT_TREE, *, force: bool = False) -> FetchReport:
+    """Make sure trees_dir()/<name> holds the pinned tree; report phase times."""
+    m = load_manifest(name)
+    dest = paths.trees_dir() / name
+    phases: dict[str, float] = {}
+    if not force and _is_fetched(dest):
+        return FetchReport(open_pinned(name, fetch=False), phases, fetched=False)
+    if proc.DRY_RUN:
+        return _dry_run(m, dest)
+    with _locked(name):
+        if not force and _is_fetched(dest):  # another process finished it meanwhile
+            return FetchReport(open_pinned(name, fetch=False), phases, fetched=False)
+        with _timed(phases, "package"):
+            tarball = ensure_tarball(m)
+            note = version_note(m, installed_version(m.package))
+            if note:
+                ui.warn("tree", note)
+        with _timed(phases, "sha256"):
+            check_tarball(m, tarball)
+        check_space(tarball, paths.trees_dir())
+        work = Path(tempfile.mkdtemp(prefix=_partial_prefix(name), dir=paths.trees_dir()))
+        try:
+            repo, commit = build_base(m, tarball, work, phases)
+            diffs = _diffs(repo, m)
+            if diffs:
+                raise UserError(f"hash mismatch in {name}: {', '.join(diffs)} differ from "
+                                f"{_rel(m.source)} although the tarball's sha256 matches",
+                                hint=f"regenerate the manifest: patchkit tree manifest {name} "
+                                     f"--write")
+            if commit != m.base_commit:
+                raise InfraError(
+                    f"base commit of {name} is {commit} here, {_rel(m.source)} says "
+                    f"{m.base_commit}: git did not reproduce the pinned commit",
+                    hint="report this with `git --version`; nothing was written to the cache")
+            _install(repo, dest)
+        except BaseException:
+            ui.info("tree", f"removing the unfinished tree {work}")
+            raise
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return FetchReport(open_pinned(name, fetch=False), phases, fetched=True)
+
+
+def _dry_run(m: Manifest, dest: Path) -> FetchReport:
+    """Print the commands a fetch runs; create nothing."""
+    tarball = Path(m.tarball)
+    if not tarball.is_file():
+        ensure_tarball(m)
+    work = dest.parent / f"{_partial_prefix(m.name)}XXXXXX"
+    repo = work / dest.name
+    proc.run(tar_extract_argv(tarball, work))
+    env = git_env(repo)
+    for argv in (git_init_argv(repo), git_add_argv(repo), git_argv(repo, "write-tree"),
+                 git_commit_tree_argv(repo, "TREE", base_message(m)),
+                 git_argv(repo, "update-ref", f"refs/heads/{BASE_BRANCH}", "COMMIT")):
+        proc.run(argv, env=env)
+    tree = Tree(path=dest, name=m.name, version=m.kernel_version, base_commit=m.base_commit,
+                manifest=m)
+    return FetchReport(tree, {}, fetched=False)
+
+
+def _install(built: Path, dest: Path) -> None:
+    """Rename a finished tree into place (replacing an old one, if any)."""
+    if not dest.exists():
+        os.rename(built, dest)
+        return
+    trash = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
+    os.rename(dest, trash / dest.name)
+    try:
+        os.rename(built, dest)
+    except BaseException:
+        os.rename(trash / dest.name, dest)
+        raise
+    finally:
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def _is_fetched(dest: Path) -> bool:
+    return (dest / ".git").is_dir()
+
+
+def _rel(path: Path | None) -> str:
+    if path is None:
+        return "the manifest"
+    try:
+        return str(Path(path).relative_to(paths.REPO))
+    except ValueError:
+        return str(path)
+
+
+# ---------------------------------------------------------------- opening trees
+
+def open_tree(spec: str | None = None, *, fetch: bool = True) -> Tree:
+    """None: the default pinned tree; a manifest name: that pinned tree
+    (fetched when missing and fetch is true); a directory: a user checkout."""
+    if spec is None:
+        return open_pinned(DEFAULT_TREE, fetch=fetch)
+    if os.sep not in spec and manifest_path(spec).is_file():
+        return open_pinned(spec, fetch=fetch)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return open_checkout(path)
+    if os.sep in spec or spec.startswith("."):
+        raise UserError(f"{spec}: no such directory")
+    load_manifest(spec)  # raises the unknown-tree error
+    raise AssertionError("unreachable")
+
+
+def open_pinned(name: str, *, fetch: bool = True) -> Tree:
+    m = load_manifest(name)
+    dest = paths.trees_dir() / name
+    if not _is_fetched(dest):
+        if not fetch:
+            raise UserError(f"tree {name} is not fetched (no {dest})",
+                            hint=f"patchkit tree fetch {name}")
+        return fetch_tree(name).tree
+    res = pinned_git(dest, "cat-file", "-e", f"{m.base_commit}^{{commit}}", check=False)
+    if res.returncode != 0:
+        raise UserError(f"cached tree {dest} is not the one {_rel(m.source)} pins "
+                        f"(no base commit {m.base_commit[:12]})",
+                        hint=f"patchkit tree fetch {name} --force")
+    return Tree(path=dest, name=name, version=m.kernel_version, base_commit=m.base_commit,
+                manifest=m)
+
+
+def worktree_argv(repo: Path, dest: Path, commit: str) -> list[str]:
+    return ["git", "-C", str(repo), "worktree", "add", "--detach", "--force", str(dest), commit]
+
+
+def checkout_argv(dest: Path, commit: str) -> list[str]:
+    return ["git", "-C", str(dest), "checkout", "--detach", "--force", "--quiet", commit]
+
+
+def worktree(repo: Path, commit: str, name: str) -> Path:
+    """A detached work tree of repo at commit, kept at cache/worktrees/<name>.
+
+    Builds and boots read sources from here, never from a user's checkout or
+    the pinned tree's own work tree.  An existing one is moved to commit with
+    a checkout, which rewrites only the files that differ, so the kernel
+    build that follows is incremental.
+    """
+    dest = paths.cache_dir() / "worktrees" / name
+    if (dest / ".git").exists():
+        proc.run(checkout_argv(dest, commit))
+    else:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        proc.run(["git", "-C", str(repo), "worktree", "prune"])
+        proc.run(worktree_argv(repo, dest, commit))
+    return dest
+
+
+def kernel_version(makefile: Path) -> str:
+    """VERSION.PATCHLEVEL.SUBLEVEL+EXTRAVERSION, as the kernel's own Makefile builds it."""
+    try:
+        text = makefile.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise UserError(f"{makefile.parent} is not a Linux kernel tree ({makefile}: "
+                        f"{exc.strerror})") from exc
+    fields = {}
+    for key in ("VERSION", "PATCHLEVEL", "SUBLEVEL", "EXTRAVERSION"):
+        found = re.search(rf"^{key}\s*=[ \t]*(\S*)[ \t]*$", text, re.M)
+        fields[key] = found.group(1) if found else None
+    if not fields["VERSION"] or not fields["VERSION"].isdigit():
+        raise UserError(f"{makefile.parent} is not a Linux kernel tree "
+                        f"(no VERSION = N in {makefile})")
+    version = fields["VERSION"]
+    if fields["PATCHLEVEL"]:
+        version += f".{fields['PATCHLEVEL']}"
+        if fields["SUBLEVEL"]:
+            version += f".{fields['SUBLEVEL']}"
+    return version + (fields["EXTRAVERSION"] or "")
+
+
+def matching_manifest(version: str, candidates: list[Manifest] | None = None) -> Manifest | None:
+    """The manifest of exactly this version, else of the same major.minor line."""
+    candidates = manifests() if candidates is None else candidates
+    for m in candidates:
+        if m.kernel_version == version:
+            return m
+    line = ".".join(version.split("-")[0].split(".")[:2])
+    for m in candidates:
+        if ".".join(m.kernel_version.split(".")[:2]) == line:
+            return m
+    return None
+
+
+def open_checkout(path: Path) -> Tree:
+    """A user's own kernel checkout: must be a git repository with a commit."""
+    path = Path(path).expanduser().resolve()
+    res = proc.run(["git", "-C", str(path), "rev-parse", "--show-toplevel"], check=False)
+    if res.returncode != 0:
+        raise UserError(f"{path} is not a git repository",
+                        hint=f"commit it first (cd {path} && git init && git add -A && "
+                             f"git commit -m base) or use a pinned tree: patchkit tree fetch")
+    top = Path(res.stdout.strip())
+    head = proc.run(["git", "-C", str(top), "rev-parse", "--verify", "-q", "HEAD^{commit}"],
+                    check=False)
+    if head.returncode != 0:
+        raise UserError(f"{top} has no commit yet", hint="commit the tree first")
+    version = kernel_version(top / "Makefile")
+    m = matching_manifest(version)
+    # The name selects the render profile: a checkout of a pinned kernel line
+    # uses that line's profile.
+    name = m.name if m else f"linux-{version}"
+    return Tree(path=top, name=name, version=version, base_commit=head.stdout.strip(),
+                manifest=m)
+
+
+# ---------------------------------------------------------------- comparing
+
+def _diffs(root: Path, m: Manifest) -> list[str]:
+    return [p for p, want in sorted(m.files.items()) if _hash_path(root / p) != want]
+
+
+def _hash_path(path: Path) -> str:
+    return sha256_file(path) if path.is_file() else ABSENT
+
+
+def touched_file_diffs(tree: Tree, manifest: Manifest) -> list[str]:
+    """Touched files whose work-tree content differs from the manifest
+    (a file the manifest records as absent counts when present, and the
+    other way round)."""
+    return _diffs(tree.path, manifest)
+
+
+def describe_diffs(tree: Tree, manifest: Manifest, diffs: list[str]) -> list[str]:
+    out = []
+    for p in diffs:
+        have, want = _hash_path(tree.path / p), manifest.files[p]
+        if want == ABSENT:
+            out.append(f"{p}: present, {manifest.name} does not have it")
+        elif have == ABSENT:
+            out.append(f"{p}: missing")
+        else:
+            out.append(f"{p}: sha256 {have[:16]}…, {manifest.name} has {want[:16]}…")
+    return out
+
+
+def hashes_at(repo: Path, rev: str, files: list[str]) -> dict[str, str]:
+    """sha256 of each file as committed in rev (ABSENT when not there)."""
+    query = "".join(f"{rev}:{f}\n" for f in files).encode()
+    out = pinned_git(repo, "cat-file", "--batch", input=query).stdout
+    result, pos = {}, 0
+    for f in files:
+        end = out.index(b"\n", pos)
+        header = out[pos:end].rsplit(b" ", 2)
+        pos = end + 1
+        if header[-1] == b"missing" or len(header) != 3 or header[1] != b"blob":
+            result[f] = ABSENT
+            continue
+        size = int(header[2])
+        result[f] = hashlib.sha256(out[pos:pos + size]).hexdigest()
+        pos += size + 1
+    return result
+
+
+def verify(tree: Tree) -> list[str]:
+    """Problems found (empty: the tree is what its manifest pins)."""
+    m = tree.manifest
+    if m is None:
+        return [f"no manifest for Linux {tree.version} (known: {', '.join(manifest_names())})"]
+    problems = []
+    pinned = Path(tree.path).resolve() == (paths.trees_dir() / m.name).resolve()
+    if not pinned:
+        if tree.version != m.kernel_version:
+            ui.info("tree", f"{tree.path} is Linux {tree.version}; comparing with {m.name} "
+                            f"(Linux {m.kernel_version})")
+        return [f"touched file {d}" for d in describe_diffs(tree, m, touched_file_diffs(tree, m))]
+    tarball = Path(m.tarball)
+    if tarball.is_file():
+        digest = sha256_file(tarball)
+        if digest != m.tarball_sha256:
+            note = version_note(m, installed_version(m.package))
+            problems.append(f"{tarball}: sha256 {digest}, expected {m.tarball_sha256}"
+                            + (f" ({note})" if note else ""))
+    else:
+        ui.info("tree", f"{tarball} is not installed: tarball hash not checked")
+    branch = pinned_git(tree.path, "rev-parse", "--verify", "-q", f"refs/heads/{BASE_BRANCH}",
+                        check=False).stdout.strip()
+    if branch != m.base_commit:
+        problems.append(f"branch {BASE_BRANCH} is at {branch or 'nothing'}, "
+                        f"expected {m.base_commit}")
+    committed = hashes_at(tree.path, m.base_commit, sorted(m.files))
+    problems += [f"{p}: committed sha256 {h}, expected {m.files[p]}"
+                 for p, h in committed.items() if h != m.files[p]]
+    head = pinned_git(tree.path, "rev-parse", "HEAD", check=False).stdout.strip()
+    if head == m.base_commit:
+        problems += [f"work tree {d}" for d in describe_diffs(tree, m, touched_file_diffs(tree, m))]
+    else:
+        ui.info("tree", f"work tree is at {head[:12]}, not the base: hashed the base commit")
+    return problems
+
+
+# ---------------------------------------------------------------- maintainer: manifests
+
+def compute_manifest(name: str, package: str, tarball: Path, package_version: str,
+                     workdir: Path | None = None,
+                     files: list[str] | None = None) -> tuple[Manifest, Path, Path]:
+    """Unpack tarball and pin it: (manifest, tree path, temp dir holding it).
+
+    The caller owns the temp dir (rename the tree out of it, then remove it)."""
+    files = touched_files() if files is None else files
+    m = Manifest(name=name, package=package, package_version=package_version,
+                 kernel_version="", tarball=str(tarball),
+                 tarball_sha256=sha256_file(tarball), base_commit="")
+    parent = workdir or paths.trees_dir()
+    parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=_partial_prefix(name), dir=parent))
+    log = logs_dir() / f"tree-{name}"
+    try:
+        repo = extract(tarball, work, Path(f"{log}-extract.log"), {})
+        # the commit message names the kernel version: read it first
+        m.kernel_version = kernel_version(repo / "Makefile")
+        m.base_commit = commit_base(repo, m, Path(f"{log}-git-add.log"), {})
+        m.files = {f: _hash_path(repo / f) for f in files}
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return m, repo, work
+
+
+def write_manifest(m: Manifest, path: Path) -> None:
+    """Write atomically (a Ctrl-C never leaves half a manifest)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(dump_manifest(m), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def regenerate_manifest(name: str, *, write: bool) -> Manifest:
+    """Recompute <name>'s manifest from the installed package."""
+    try:
+        old = load_manifest(name)
+        package, tarball = old.package, old.tarball
+    except UserError:
+        old = None
+        package, tarball = name, f"/usr/src/{name}.tar.xz"
+    stub = Manifest(name=name, package=package, package_version="", kernel_version="",
+                    tarball=tarball, tarball_sha256="", base_commit="", source=manifest_path(name))
+    tar = ensure_tarball(stub)
+    version = installed_version(package)
+    if version is None:
+        raise UserError(f"{package} is not installed through dpkg: cannot pin its version",
+                        hint=f"apt-get install {package}")
+    with _locked(name):
+        m, repo, work = compute_manifest(name, package, tar, version)
+        try:
+            dest = paths.trees_dir() / name
+            if old is None or old.base_commit != m.base_commit or not _is_fetched(dest):
+                _install(repo, dest)  # the cache now holds the tree this manifest pins
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    if write:
+        write_manifest(m, manifest_path(name))
+    return m
+
+
+# ---------------------------------------------------------------- CLI
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for action, help_text in (
+        ("fetch", "install, check, unpack and commit a pinned tree into the cache"),
+        ("show", "print a tree's version, base commit, path and manifest"),
+        ("verify", "re-hash a tree's touched files and check its base commit"),
+    ):
+        p = sub.add_parser(action, help=help_text, description=help_text)
+        p.add_argument("name", nargs="?", metavar="NAME",
+                       help=f"pinned tree (default {DEFAULT_TREE}; known: "
+                            f"{', '.join(manifest_names())})")
+        if action == "fetch":
+            p.add_argument("--force", action="store_true",
+                           help="rebuild the cached tree even if present")
+        else:
+            p.add_argument("--tree", metavar="PATH", help="your own kernel checkout instead")
+    p = sub.add_parser("manifest", help="(maintainers) recompute a manifest from the "
+                                        "installed package",
+                       description="Recompute kernel-fixtures/manifests/NAME.toml from the "
+                                   "installed Debian package and a fresh extraction.")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--write", action="store_true", help="write the file (default: print it)")
+
+
+def _selected(args) -> Tree:
+    tree_path = getattr(args, "tree", None)
+    if tree_path and args.name:
+        raise UserError("give a tree NAME or --tree PATH, not both")
+    if tree_path:
+        path = Path(tree_path).expanduser()
+        if not path.is_dir():
+            raise UserError(f"--tree {tree_path}: no such directory")
+        return open_checkout(path)
+    return open_pinned(args.name or DEFAULT_TREE, fetch=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    if proc.DRY_RUN and args.action in ("verify", "manifest"):
+        raise UserError(f"tree {args.action} needs the output of the commands it runs: "
+                        f"run it without --dry-run")
+    if args.action == "fetch":
+        report = fetch_tree(args.name or DEFAULT_TREE, force=args.force)
+        t = report.tree
+        if proc.DRY_RUN:
+            return 0
+        state = "fetched" if report.fetched else "already fetched"
+        ui.info("tree", f"{t.name} {state}: {t.path} (Linux {t.version}, base {t.base_commit})")
+        return 0
+    if args.action == "show":
+        return _show(args)
+    if args.action == "verify":
+        t = _selected(args)
+        problems = verify(t)
+        if problems:
+            ui.error(f"tree {t.name} at {t.path} does not match "
+                     f"{_rel(t.manifest.source) if t.manifest else 'any manifest'}:\n"
+                     + "\n".join(f"  {p}" for p in problems))
+            return 1
+        ui.info("tree", f"{t.name} at {t.path}: OK (Linux {t.version}, base {t.base_commit}, "
+                        f"{len(t.manifest.files)} touched files match)")
+        return 0
+    if args.action == "manifest":
+        m = regenerate_manifest(args.name, write=args.write)
+        if args.write:
+            ui.info("tree", f"wrote {_rel(manifest_path(args.name))} (base {m.base_commit})")
+        else:
+            sys.stdout.write(dump_manifest(m))
+        return 0
+    raise UserError(f"unknown tree action {args.action}")
+
+
+def _show(args) -> int:
+    if getattr(args, "tree", None):
+        t = _selected(args)
+        rows = [("checkout", str(t.path)), ("kernel", t.version), ("HEAD", t.base_commit),
+                ("manifest", _rel(t.manifest.source) if t.manifest else "none")]
+        if t.manifest:
+            diffs = touched_file_diffs(t, t.manifest)
+            rows.append(("touched files", f"{len(diffs)} of {len(t.manifest.files)} differ "
+                                          f"from {t.manifest.name}"))
+            rows += [("", d) for d in describe_diffs(t, t.manifest, diffs)]
+    else:
+        m = load_manifest(args.name or DEFAULT_TREE)
+        dest = paths.trees_dir() / m.name
+        installed = installed_version(m.package)
+        pkg = f"{m.package} {m.package_version}"
+        if installed != m.package_version:
+            pkg += f" (installed: {installed or 'not installed'})"
+        rows = [("tree", m.name), ("manifest", _rel(m.source)), ("package", pkg),
+                ("kernel", m.kernel_version),
+                ("tarball", f"{m.tarball} ({'present' if Path(m.tarball).is_file() else 'missing'})"),
+                ("base commit", m.base_commit),
+                ("path", f"{dest} ({'fetched' if _is_fetched(dest) else 'not fetched'})"),
+                ("touched files", f"{len(m.files)} ({sum(h == ABSENT for h in m.files.values())} "
+                                  f"absent)")]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key + ':' if key else '':<{width + 1}} {value}")
+    return 0

@@ -1,0 +1,26 @@
+"""patchkit boot on the command line: bad input gets one clear error and exit 2."""
+
+from patchkit import boot, cli
+
+
+def test_missing_kernel_is_a_user_error(tmp_path, capsys):
+    assert cli.main(["boot", "--kernel", str(tmp_path / "bzImage"), "--source", str(tmp_path)]) == 2
+    assert f"kernel image {tmp_path / 'bzImage'} does not exist" in capsys.readouterr().err
+
+
+def test_unknown_test_name_lists_the_known_ones(tmp_path, capsys):
+    kernel = tmp_path / "bzImage"
+    kernel.write_bytes(b"x")
+    assert cli.main(["boot", "--kernel", str(kernel), "--source", str(tmp_path), "--tests", "hog,nope"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown guest test(s): nope" in err and "zram-setup" in err
+
+
+def test_kernel_and_source_are_required(capsys):
+    assert cli.main(["boot"]) == 2
+    assert "--kernel BZIMAGE and --source TREE" in capsys.readouterr().err
+
+
+def test_list_tests(capsys):
+    assert cli.main(["boot", "--list-tests"]) == 0
+    assert capsys.readouterr().out.split() == boot.DEFAULT_TESTS

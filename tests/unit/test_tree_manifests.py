@@ -1,0 +1,53 @@
+"""The manifests kept in kernel-fixtures/manifests/ are complete and consistent."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from patchkit import paths, tree
+
+MANIFESTS = tree.manifests()
+
+
+def test_both_debian_trees_are_pinned():
+    assert {"linux-source-6.12", "linux-source-6.1"} <= {m.name for m in MANIFESTS}
+    assert tree.DEFAULT_TREE == "linux-source-6.12"
+
+
+@pytest.mark.parametrize("m", MANIFESTS, ids=lambda m: m.name)
+def test_manifest_fields_are_well_formed(m):
+    assert re.fullmatch(r"[0-9a-f]{40}", m.base_commit)
+    assert re.fullmatch(r"[0-9a-f]{64}", m.tarball_sha256)
+    assert m.kernel_version.startswith(m.name.removeprefix("linux-source-") + ".")
+    assert m.package == m.name and m.tarball == f"/usr/src/{m.name}.tar.xz"
+    for path, digest in m.files.items():
+        assert digest == tree.ABSENT or re.fullmatch(r"[0-9a-f]{64}", digest), path
+
+
+@pytest.mark.parametrize("m", MANIFESTS, ids=lambda m: m.name)
+def test_manifest_pins_every_touched_file(m):
+    assert [f for f in tree.TOUCHED_FILES if f not in m.files] == []
+
+
+@pytest.mark.parametrize("m", MANIFESTS, ids=lambda m: m.name)
+def test_every_file_an_edits_toml_declares_is_in_the_manifest(m):
+    declared = {(str(p.relative_to(paths.TEMPLATES)), f)
+                for p, files in tree.declared_files() for f in files}
+    missing = sorted(f"{where}: {f}" for where, f in declared if f not in m.files)
+    assert missing == [], (f"regenerate: patchkit tree manifest {m.name} --write")
+
+
+def test_default_tree_has_every_touched_file():
+    m = tree.load_manifest(tree.DEFAULT_TREE)
+    assert [p for p, h in m.files.items() if h == tree.ABSENT] == []
+
+
+def test_declared_files_reads_each_edits_toml_files_list(tmp_path):
+    patch = tmp_path / "series-a" / "0001-x"
+    patch.mkdir(parents=True)
+    (patch / "edits.toml").write_text('files = ["mm/new_file.c", "mm/swap.h"]\n')
+    assert tree.declared_files(tmp_path) == [(patch / "edits.toml",
+                                              ["mm/new_file.c", "mm/swap.h"])]
+    assert "mm/new_file.c" in tree.touched_files(tmp_path)
