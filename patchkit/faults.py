@@ -260,7 +260,9 @@ def validate_faults(*, series: str, tree_spec, config: str, runtime: str, timeou
                 continue
             # One kernel failing to build or boot must not hide the others' rows.
             sub = Pipeline(result)
-            source = sub.stage(f"checkout:{label}", tree_mod.worktree, tree, commits[label])
+            # one work tree per kernel: each keeps its own incremental build
+            source = sub.stage(f"checkout:{label}", tree_mod.worktree, rendered.repo, commits[label],
+                               f"{tree.name}-faults-{label}")
             got = sub.stage(f"faults:{label}", run_kernel, source, kernel=label, config=config,
                             runtime=runtime, timeout=timeout, log_dir=output / "logs" / label,
                             tests=tests)

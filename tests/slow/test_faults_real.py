@@ -28,7 +28,7 @@ def sources():
     pinned = tree.open_tree(None)
     rendered = render.render_series("zram-swap-ops", tree=pinned)
     commits = faults.kernel_commits(pinned, rendered)
-    return {k: tree.worktree(pinned, commits[k]) for k in ("baseline", "series")}
+    return {k: tree.worktree(rendered.repo, commits[k], f"{pinned.name}-faults-{k}") for k in ("baseline", "series")}
 
 
 @pytest.fixture(scope="module")
