@@ -3,10 +3,16 @@
 # must be refused with EBUSY while zram0 is swap), idle writeback to a
 # backing disk, and a hog swapping its pages in and out in a loop; at the
 # end the hog verifies every page.  PK_RACE_SWAPOFF=0 / PK_RACE_WRITEBACK=0
-# leave one of the racers out (to find which one a failure needs).
+# leave one of the racers out, PK_RACE_BACKING=0 also the backing disk (to
+# find which one a failure needs).
 . /patchkit/faults-lib.sh
 disk=$(disk_by_serial pk-frace) || fail "no virtio disk with serial pk-frace: the host did not attach it"
-fault_zram_up "$disk"
+if [ "${PK_RACE_BACKING:-1}" = 1 ]; then
+	fault_zram_up "$disk"
+else
+	fault_zram_up
+	PK_RACE_WRITEBACK=0
+fi
 seconds=${PK_RACE_SECONDS:-30}
 fig race.seconds "$seconds"
 mb=$(( $(meminfo_mb MemAvailable) / 4 ))
