@@ -31,6 +31,11 @@ DISKS = {
     "swapfile-ext2": ("pk-swapfs", 256, "ext2"),
     "swap-disk": ("pk-swapdev", 192, None),
     "bench-writeback": ("pk-bench-wb", 256, None),
+    # the fault tests (patchkit/guest/faults/, run by patchkit/faults.py)
+    "fault-wb-write": ("pk-fwbw", 256, None),
+    "fault-wb-read": ("pk-fwbr", 256, None),
+    "fault-race": ("pk-frace", 256, None),
+    "fault-module": ("pk-fmod", 192, None),
 }
 
 
@@ -60,7 +65,9 @@ class BootResult:
 
 
 def available_tests(guest_dir: Path = paths.GUEST) -> list[str]:
-    return sorted(p.stem for p in (Path(guest_dir) / "tests").glob("*.sh"))
+    guest_dir = Path(guest_dir)
+    return sorted([p.stem for p in (guest_dir / "tests").glob("*.sh")]
+                  + [p.stem for p in (guest_dir / "faults").glob("fault-*.sh")])
 
 
 def bench_tests(guest_dir: Path = paths.GUEST) -> list[str]:

@@ -34,6 +34,7 @@ GUEST_PROGRAMS = {
     "pk-hog.c": "/patchkit/bin/pk-hog",
     "pk-exit.c": "/patchkit/bin/pk-exit",
     "bench/pk-bench.c": "/patchkit/bin/pk-bench",  # patchkit bench's workloads
+    "faults/pk-faulthog.c": "/patchkit/bin/pk-faulthog",
 }
 GCC_FLAGS = ["-static", "-O2", "-Wall", "-Wextra", "-Werror"]
 SELFTESTS_ZRAM = "tools/testing/selftests/zram"
@@ -220,6 +221,12 @@ def guest_script_entries(guest_dir: Path = paths.GUEST) -> list[Entry]:
                file_entry("/patchkit/lib.sh", guest_dir / "lib.sh", executable=False)]
     for p in sorted((guest_dir / "tests").glob("*.sh")) + sorted((guest_dir / "bench").glob("*.sh")):
         entries.append(file_entry(f"/patchkit/tests/{p.name}", p, executable=True))
+    # The fault tests (patchkit/faults.py) run like any other guest test.
+    faults = guest_dir / "faults"
+    if faults.is_dir():
+        entries.append(file_entry("/patchkit/faults-lib.sh", faults / "lib.sh", executable=False))
+        for p in sorted(faults.glob("fault-*.sh")):
+            entries.append(file_entry(f"/patchkit/tests/{p.name}", p, executable=True))
     return entries
 
 

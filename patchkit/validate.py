@@ -59,11 +59,24 @@ def add_arguments(p):
     p.add_argument("--build-only", action="store_true", help="stop after the build (config variants)")
     p.add_argument("--tests", default=None, help="comma-separated guest tests (default: all)")
     p.add_argument("--timeout", type=float, default=1200, help="guest timeout in seconds")
+    p.add_argument("--faults", action="store_true",
+                   help="run the fault matrix instead (patchkit/faults.py): the fault-injection "
+                        "guest tests on baseline, base layer and series")
+    p.add_argument("--fault-kernels", default=None,
+                   help="with --faults: comma-separated subset of baseline,base-layer,series")
     p.add_argument("-o", "--output", type=Path, default=Path("results"),
                    help="where results.json, junit.xml and logs go (default ./results)")
 
 
 def run(args) -> int:
+    if getattr(args, "faults", False):
+        from patchkit import faults
+        result = faults.validate_faults(
+            series=args.series, tree_spec=args.tree, config=args.config, runtime=args.runtime,
+            timeout=args.timeout, output=args.output,
+            kernels=args.fault_kernels.split(",") if args.fault_kernels else None,
+            tests=args.tests.split(",") if args.tests else None)
+        return 0 if result.ok() else 1
     result = validate(
         series=None if args.series == "none" else args.series,
         tree_spec=args.tree,

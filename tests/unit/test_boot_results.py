@@ -104,7 +104,9 @@ def test_test_selection():
 
 
 def test_every_default_test_has_a_script_and_every_script_is_in_the_suite():
-    assert sorted(boot.DEFAULT_TESTS) == boot.available_tests()
+    # the fault tests (patchkit/guest/faults/) run only through patchkit/faults.py
+    ordinary = [t for t in boot.available_tests() if not t.startswith("fault-")]
+    assert sorted(boot.DEFAULT_TESTS) == ordinary
 
 
 def test_mkfs_argv():

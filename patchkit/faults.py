@@ -1,0 +1,280 @@
+"""The fault matrix: the same fault-injection guest tests on each kernel.
+
+The error paths of the series (a failed zram write ending the batch as
+failed, failed reads, the writeback fallback) only run when something
+breaks.  The guest tests in patchkit/guest/faults/ break it on purpose and
+check that no page is lost or silently corrupted:
+
+  fault-zram-full  zram mem_limit far below the hog: zram_write_page() fails
+  fault-wb-write   zram writeback onto a disk whose writes fail
+  fault-wb-read    swap-in of written-back pages from a disk whose reads fail
+  fault-alloc      failslab / fail_page_alloc scoped to the hog task
+  fault-race       swapoff, refused resets, writeback and swap in/out at once
+  fault-module     rmmod zram refused while swapping, unload, reload, swap again
+
+Each kernel (baseline, base layer, series) is built with its config flavour
+plus faults.config (zram as a module, fault injection) and booted once with
+all of them.  Every test writes fault.* figures (patchkit/guest/faults/lib.sh);
+rows_from_boot() turns a boot into one row per test, regressions() names
+every fault under which a kernel does worse than the baseline.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from patchkit import paths
+
+FAULT_TESTS = ["fault-zram-full", "fault-wb-write", "fault-wb-read", "fault-alloc",
+               "fault-race", "fault-module"]
+FRAGMENT = paths.GUEST / "faults" / "faults.config"
+KERNELS = ["baseline", "base-layer", "series"]
+BASELINE = "baseline"
+PASS, FAIL, SKIP, ERROR = "PASS", "FAIL", "SKIP", "ERROR"
+# Figures every fault test writes; the columns of the table.
+COUNTS = ["injected", "pages", "verified", "sigbus", "corrupted", "lost", "oom_killed"]
+
+
+@dataclass
+class FaultRow:
+    """One fault test on one kernel."""
+
+    fault: str
+    kernel: str  # baseline | base-layer | series
+    config: str  # minimal | debug
+    status: str  # PASS | FAIL | SKIP | ERROR
+    injected: int | None = None
+    pages: int | None = None
+    verified: int | None = None
+    sigbus: int | None = None
+    corrupted: int | None = None
+    lost: int | None = None
+    oom_killed: int | None = None
+    events: list[str] = field(default_factory=list)  # "kind: text" of each console event
+    detail: str = ""
+    seconds: float = 0.0
+    figures: dict = field(default_factory=dict)
+
+    @property
+    def unsafe(self) -> bool:
+        """Data lost or corrupted: the one thing a fault may never cause."""
+        return bool(self.corrupted) or bool(self.lost)
+
+
+def _int(figures: dict, key: str) -> int | None:
+    v = figures.get(key)
+    return v if isinstance(v, int) else None
+
+
+def row_from_test(test, *, kernel: str, config: str) -> FaultRow:
+    """A FaultRow from one boot.TestResult (figures fault.* written by the guest)."""
+    figs = test.figures or {}
+    events = [f"{e.kind}: {e.text}" + (" (allowed)" if e.allowed else "") for e in test.events]
+    counts = {k: _int(figs, f"fault.{k}") for k in COUNTS}
+    oom = sum(1 for e in test.events if e.kind == "oom-kill")
+    if oom and not counts["oom_killed"]:
+        counts["oom_killed"] = oom
+    return FaultRow(test.name, kernel, config, test.status, events=events, detail=test.detail,
+                    seconds=test.seconds, figures=dict(figs), **counts)
+
+
+def rows_from_boot(booted, *, kernel: str, config: str, tests: list[str] | None = None) -> list[FaultRow]:
+    """One row per fault test of a boot.BootResult (tests the boot never reached are SKIP)."""
+    wanted = tests or FAULT_TESTS
+    by_name = {t.name: t for t in booted.tests}
+    rows = []
+    for name in wanted:
+        t = by_name.get(name)
+        if t is None:
+            rows.append(FaultRow(name, kernel, config, SKIP, detail="not in this boot"))
+        else:
+            rows.append(row_from_test(t, kernel=kernel, config=config))
+    return rows
+
+
+def failed_row(name: str, kernel: str, config: str, why: str) -> FaultRow:
+    return FaultRow(name, kernel, config, ERROR, detail=why)
+
+
+def _bad_events(row: FaultRow) -> set[str]:
+    return {e.split(":", 1)[0] for e in row.events if not e.endswith("(allowed)")}
+
+
+def regressions(rows: list[FaultRow], baseline: str = BASELINE) -> list[str]:
+    """Every (fault, config) where a kernel does worse than the baseline, in words.
+
+    Worse: it fails where the baseline passes, it loses or corrupts pages
+    where the baseline does not, or it prints kernel events (splats) the
+    baseline did not print under the same fault.
+    """
+    base = {(r.fault, r.config): r for r in rows if r.kernel == baseline}
+    found = []
+    for r in rows:
+        if r.kernel == baseline:
+            continue
+        b = base.get((r.fault, r.config))
+        if b is None:
+            continue
+        what = f"{r.fault} ({r.config}) on {r.kernel}"
+        if r.status in (FAIL, ERROR) and b.status == PASS:
+            found.append(f"{what}: {r.status} where the baseline passes: {r.detail}")
+        if r.unsafe and not b.unsafe:
+            found.append(f"{what}: {r.corrupted or 0} corrupted and {r.lost or 0} lost pages, "
+                         f"baseline {b.corrupted or 0} and {b.lost or 0}")
+        new = sorted(_bad_events(r) - _bad_events(b))
+        if new:
+            found.append(f"{what}: kernel events the baseline did not print: {', '.join(new)}")
+    return found
+
+
+def status(rows: list[FaultRow]) -> str:
+    """FAIL if any fault test failed or lost data on any kernel, else PASS."""
+    if any(r.status in (FAIL, ERROR) or r.unsafe for r in rows):
+        return FAIL
+    return PASS
+
+
+def to_json(rows: list[FaultRow]) -> dict:
+    """The results.json section: the table and the regressions."""
+    keys = ["fault", "kernel", "config", "status", *COUNTS, "events", "detail", "seconds", "figures"]
+    return {
+        "status": status(rows),
+        "table": [{k: getattr(r, k) for k in keys} for r in rows],
+        "regressions": regressions(rows),
+    }
+
+
+def rows_from_json(section: dict) -> list[FaultRow]:
+    """FaultRows back from a to_json() section (to join runs made separately,
+    e.g. one per kernel, into one table with regressions)."""
+    names = set(FaultRow.__dataclass_fields__)
+    return [FaultRow(**{k: v for k, v in row.items() if k in names}) for row in section.get("table", [])]
+
+
+def _cell(v) -> str:
+    return "-" if v is None else str(v)
+
+
+def table_lines(rows: list[FaultRow]) -> list[str]:
+    """The terminal table as plain text (also what the slow test prints)."""
+    head = ["fault", "kernel", "config", "status", *COUNTS, "events"]
+    body = []
+    for r in rows:
+        ev = sorted({e.split(":", 1)[0] + ("*" if e.endswith("(allowed)") else "") for e in r.events})
+        body.append([r.fault, r.kernel, r.config, r.status, *(_cell(getattr(r, k)) for k in COUNTS),
+                     ",".join(ev) or "-"])
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return [fmt.format(*head)] + [fmt.format(*b) for b in body]
+
+
+def print_table(rows: list[FaultRow]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Console(stderr=True)
+    if not out.is_terminal:
+        # a log file: plain columns that do not wrap at 80
+        for line in table_lines(rows) + [f"regression: {x}" for x in regressions(rows)]:
+            print(line, file=sys.stderr)
+        return
+    colour = {PASS: "green", FAIL: "red", ERROR: "red", SKIP: "yellow"}
+    table = Table(title=f"patchkit faults: {status(rows)} (events with * were allowed by the test)")
+    for col in ["fault", "kernel", "config", "status", *COUNTS, "events / detail"]:
+        table.add_column(col, justify="right" if col in COUNTS else "left", overflow="fold")
+    for r in rows:
+        ev = sorted({e.split(":", 1)[0] + ("*" if e.endswith("(allowed)") else "") for e in r.events})
+        text = "; ".join(filter(None, [",".join(ev), r.detail[:160] if r.status != PASS else ""]))
+        table.add_row(r.fault, r.kernel, r.config, f"[{colour.get(r.status, 'white')}]{r.status}[/]",
+                      *(_cell(getattr(r, k)) for k in COUNTS), text)
+    out.print(table)
+    for line in regressions(rows):
+        out.print(f"[red]regression[/]: {line}")
+
+
+# ---------------------------------------------------------------- running
+
+
+def run_kernel(source: Path, *, kernel: str, config: str = "minimal", runtime: str = "auto",
+               timeout: float = 1800, log_dir: Path, tests: list[str] | None = None,
+               build_root: Path | None = None, memory_mb: int = 256) -> list[FaultRow]:
+    """Build source with config + faults.config and boot it once with the fault tests."""
+    from patchkit import boot as boot_mod
+    from patchkit import build as build_mod
+
+    tests = tests or FAULT_TESTS
+    built = build_mod.build(Path(source), config=config, fragments=[FRAGMENT], runtime=runtime,
+                            modules=True, build_root=build_root)
+    booted = boot_mod.boot(built.kernel, source=Path(source), modules_dir=built.modules_dir,
+                           tests=tests, timeout=timeout, log_dir=Path(log_dir), memory_mb=memory_mb)
+    rows = rows_from_boot(booted, kernel=kernel, config=config, tests=tests)
+    for r in rows:
+        r.figures.setdefault("_console_log", str(booted.console_log))
+        r.figures.setdefault("_accel", booted.accel)
+    return rows
+
+
+def kernel_commits(tree, rendered) -> dict[str, str]:
+    """{kernel label: commit} for the baseline, the base layer (if the series
+    sits on one) and the series, from a render.RenderResult."""
+    commits = {BASELINE: tree.base_commit}
+    for dep in getattr(rendered, "dependencies", []) or []:
+        commits["base-layer"] = dep.tip
+    commits["series"] = rendered.tip
+    return commits
+
+
+def validate_faults(*, series: str, tree_spec, config: str, runtime: str, timeout: float,
+                    output: Path, kernels: list[str] | None = None, tests: list[str] | None = None):
+    """patchkit validate --faults: tree -> render -> per kernel (checkout, build, boot
+    with the fault tests) -> the fault table in results.json and on the terminal."""
+    kernels = kernels or KERNELS
+    unknown = [k for k in kernels if k not in KERNELS]
+    if unknown:
+        from patchkit.errors import UserError
+        raise UserError(f"unknown kernel(s) for --faults: {', '.join(unknown)}",
+                        hint=f"choose from {', '.join(KERNELS)}")
+    from patchkit import render as render_mod
+    from patchkit import report, ui
+    from patchkit import tree as tree_mod
+    from patchkit.report import RunResult, StageResult
+    from patchkit.validate import Pipeline
+
+    output = Path(output).resolve()
+    output.mkdir(parents=True, exist_ok=True)
+    result = RunResult(command="validate --faults",
+                       info={"series": series, "config": config, "kernels": kernels})
+    pipe = Pipeline(result)
+    tree = pipe.stage("tree", tree_mod.open_tree, tree_spec)
+    rendered = pipe.stage("render", render_mod.render_series, series, tree=tree)
+    rows: list[FaultRow] = []
+    if rendered is not None:
+        commits = kernel_commits(tree, rendered)
+        result.info["commits"] = commits
+        for label in kernels:
+            if label not in commits:
+                result.stages.append(StageResult(f"faults:{label}", SKIP,
+                                                 detail=f"series {series} sits on no base layer"))
+                continue
+            # One kernel failing to build or boot must not hide the others' rows.
+            sub = Pipeline(result)
+            # one work tree per kernel: each keeps its own incremental build
+            source = sub.stage(f"checkout:{label}", tree_mod.worktree, rendered.repo, commits[label],
+                               f"{tree.name}-faults-{label}")
+            got = sub.stage(f"faults:{label}", run_kernel, source, kernel=label, config=config,
+                            runtime=runtime, timeout=timeout, log_dir=output / "logs" / label,
+                            tests=tests)
+            rows += got if got is not None else [failed_row(t, label, config, f"{sub.failed} failed")
+                                                 for t in (tests or FAULT_TESTS)]
+    result.info["faults"] = to_json(rows)
+    result.tests = [{"name": f"{r.fault} [{r.kernel}]", "status": r.status, "seconds": r.seconds,
+                     "figures": {k: getattr(r, k) for k in COUNTS}, "events": r.events,
+                     "detail": r.detail} for r in rows]
+    report.write_json(result, output / "results.json")
+    report.write_junit(result, output / "junit.xml")
+    report.print_table(result)
+    print_table(rows)
+    ui.info("validate", f"{result.status}: fault matrix in {output / 'results.json'}")
+    return result

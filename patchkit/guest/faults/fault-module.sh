@@ -1,0 +1,55 @@
+#!/bin/sh
+# Module lifecycle under load (zram built as a module): rmmod must be
+# refused while a zram swap area is active and holds the hog's pages; after
+# swapoff the module unloads; a plain disk then swaps through the core's
+# default ops (nothing may still point into the unloaded module); zram is
+# loaded again and swaps correctly again.
+. /patchkit/faults-lib.sh
+zram_present || skip "no zram device and no zram module"
+grep -q '^zram ' /proc/modules || skip "zram is built in (CONFIG_ZRAM=y): the module test needs patchkit/guest/faults/faults.config"
+disk=$(disk_by_serial pk-fmod) || fail "no virtio disk with serial pk-fmod: the host did not attach it"
+fault_zram_up
+mb=$(( $(meminfo_mb MemAvailable) / 3 ))
+fhog mod1 -m "$mb" -s 601 -o -W -H "$PK_WORK" &
+pid=$!
+wait_for "$PK_WORK/ready" 300 $pid
+tries=0 refused=0
+for i in 1 2 3; do
+	tries=$((tries + 1))
+	if rmmod zram 2>"$PK_WORK/rmmod.err"; then
+		detail "rmmod zram succeeded while /dev/zram0 was an active swap area"
+		break
+	fi
+	refused=$((refused + 1))
+done
+fig module.rmmod_while_active_refused "$refused"
+touch "$PK_WORK/go"
+wait $pid
+rc1=$?
+[ "$refused" = "$tries" ] || fail "rmmod zram was not refused while swap was active"
+swapoff /dev/zram0 || fail "swapoff /dev/zram0 failed"
+rmmod zram || fail "rmmod zram failed after swapoff: $(cat "$PK_WORK/rmmod.err")"
+grep -q '^zram ' /proc/modules && fail "zram still listed in /proc/modules after rmmod"
+[ -e $ZRAM ] && fail "$ZRAM still exists after rmmod zram"
+fig module.unloaded 1
+
+# The swap core after the unload: a plain block device as swap.
+mkswap "$disk" > /dev/null || fail "mkswap $disk failed"
+swapon "$disk" || fail "swapon $disk failed after rmmod zram"
+fhog mod2 -m "$mb" -s 602 -o
+rc2=$?
+swapoff "$disk" || fail "swapoff $disk failed"
+
+# Load again and swap through zram again.
+modprobe zram 2>"$PK_WORK/modprobe.err" || fail "modprobe zram failed after the unload: $(cat "$PK_WORK/modprobe.err")"
+[ -d $ZRAM ] || fail "no $ZRAM after reloading zram"
+fault_zram_up
+fhog mod3 -m "$mb" -s 603 -o
+rc3=$?
+fig module.reloaded 1
+fault_summary "$refused" 0 mod1 mod2 mod3
+[ $rc1 = 0 ] || fail "hog with rmmod attempts: pk-faulthog status $rc1"
+[ $rc2 = 0 ] || fail "hog on $disk after the unload: pk-faulthog status $rc2"
+[ $rc3 = 0 ] || fail "hog after reloading zram: pk-faulthog status $rc3"
+fault_require_intact
+[ "$(figval mod3.pswpout)" -gt 0 ] || fail "nothing went to zram after the reload"

@@ -1,0 +1,62 @@
+#!/bin/sh
+# zram full: mem_limit far below what the hog pushes out, so
+# zram_write_page() fails part-way through swap-out batches.  Phase 1: the
+# hog fits in RAM and is forced out with MADV_PAGEOUT; every write zram
+# refused must leave its folio dirty in memory (failed_writes counts them),
+# every page must read back intact.  Phase 2: a hog bigger than RAM with
+# zram full; an OOM kill of the hog is allowed (and reported), corruption
+# and kernel splats are not.
+. /patchkit/faults-lib.sh
+fault_zram_up
+limit_mb=16
+echo ${limit_mb}M > $ZRAM/mem_limit || fail "writing ${limit_mb}M to $ZRAM/mem_limit failed"
+fig zramfull.mem_limit_mb $limit_mb
+fw0=$(zram_stat io_stat 2)
+
+mb=$(( $(meminfo_mb MemAvailable) / 2 ))
+fig zramfull.hog1_mb "$mb"
+fhog full1 -m "$mb" -s 101 -o
+rc1=$?
+fw1=$(zram_stat io_stat 2)
+used_max=$(zram_stat mm_stat 5)
+fig zramfull.failed_writes_phase1 $((fw1 - fw0))
+fig zramfull.mem_used_max_kb $((used_max / 1024))
+
+# Phase 2: more than RAM, zram still full.
+echo "@@patchkit allow-oom pk-faulthog"
+mb2=$(( $(meminfo_mb MemTotal) * 6 / 5 ))
+fig zramfull.hog2_mb "$mb2"
+# The OOM killer must pick the hog, not this script.
+echo -1000 > /proc/$$/oom_score_adj
+ooms0=$(dmesg | grep -c 'Killed process .*(pk-faulthog)')
+limit=${PK_FULL_SECONDS:-60}
+(echo 1000 > /proc/self/oom_score_adj; exec timeout -s KILL "$limit" pk-faulthog -x full2 -m "$mb2" -s 102)
+rc2=$?
+echo 0 > /proc/$$/oom_score_adj
+ooms=$(( $(dmesg | grep -c 'Killed process .*(pk-faulthog)') - ooms0 ))
+fw2=$(zram_stat io_stat 2)
+fig zramfull.failed_writes_phase2 $((fw2 - fw1))
+case $rc2 in
+0) ;;
+1) detail "phase 2: pk-faulthog read back corrupted pages" ;;
+137) if [ "$ooms" -gt 0 ]; then
+	detail "phase 2: the OOM killer killed the hog (allowed)"
+   else
+	detail "phase 2: the hog made no progress within ${limit}s and was killed (no OOM kill)"
+	fig zramfull.phase2_stalled 1
+   fi ;;
+*) detail "phase 2: pk-faulthog exit status $rc2" ;;
+esac
+# A killed hog wrote no figures: its pages are neither verified nor lost.
+fault_summary $((fw2 - fw0)) "$ooms" full1 full2
+fig zramfull.phase2_status "$rc2"
+
+# zram must not keep more than the limit (one page of slack per CPU in flight).
+[ $((used_max / 1048576)) -le $((limit_mb + 1)) ] || fail "zram used $((used_max / 1048576)) MiB with mem_limit ${limit_mb} MiB"
+[ $rc1 = 0 ] || fail "phase 1: pk-faulthog status $rc1"
+[ $((fw1 - fw0)) -gt 0 ] || fail "failed_writes did not move in phase 1: zram never refused a write, nothing was injected"
+[ "$(figval full1.pswpout)" -gt 0 ] || fail "phase 1: nothing reached zram before it was full"
+fault_require_intact
+[ $rc2 = 1 ] && fail "phase 2: corrupted pages"
+# Leave a zram swap without a limit for the tests after this one.
+fault_zram_up

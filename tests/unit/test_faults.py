@@ -1,0 +1,162 @@
+"""The fault matrix: rows from a parsed guest console, regressions against the
+baseline, the results.json section, and the hooks that ship the fault tests."""
+
+import pytest
+
+from patchkit import boot, console, faults, initramfs, paths
+
+HEAD = "[    0.0] Linux version 6.12.57\n@@patchkit suite-start 0.61\n"
+
+
+def boot_of(text, tests):
+    con = console.parse((HEAD + text).splitlines())
+    res, status, detail = boot.results_from_console(con, tests, guest_status=0, timed_out=False, timeout=900)
+    return boot.BootResult("tcg", "7.2", "bzImage", status, res, con.events, "console.log", 1.0)
+
+
+def guest_test(name, status="PASS", *, injected=5, pages=100, verified=100, sigbus=0, corrupted=0, lost=0,
+               oom=0, kernel_lines=""):
+    figs = dict(injected=injected, pages=pages, verified=verified, sigbus=sigbus, corrupted=corrupted,
+                lost=lost, oom_killed=oom)
+    lines = [f"@@patchkit test-start {name}"]
+    lines += [line for line in kernel_lines.splitlines() if line]
+    lines += [f"@@patchkit figure {name} fault.{k} {v}" for k, v in figs.items()]
+    lines.append(f"@@patchkit test-end {name} {status} 3.5")
+    return "\n".join(lines) + "\n"
+
+
+def rows(kernel, text, tests, config="minimal"):
+    return faults.rows_from_boot(boot_of(text + "@@patchkit suite-end PASS\n", tests), kernel=kernel,
+                                 config=config, tests=tests)
+
+
+def test_row_carries_the_fault_figures_and_status():
+    (r,) = rows("series", guest_test("fault-wb-read", injected=32, pages=500, verified=470, sigbus=30),
+                ["fault-wb-read"])
+    assert (r.fault, r.kernel, r.config, r.status) == ("fault-wb-read", "series", "minimal", "PASS")
+    assert (r.injected, r.pages, r.verified, r.sigbus, r.corrupted, r.lost) == (32, 500, 470, 30, 0, 0)
+    assert r.seconds == 3.5 and not r.unsafe
+
+
+def test_kernel_splat_during_a_fault_test_fails_the_row_and_is_listed():
+    (r,) = rows("series", guest_test("fault-zram-full", kernel_lines=(
+        "[    9.1] WARNING: CPU: 1 PID: 77 at mm/page_io.c:400 swap_write_end+0x1/0x2")), ["fault-zram-full"])
+    assert r.status == "FAIL"
+    assert r.events == ["warning: WARNING: CPU: 1 PID: 77 at mm/page_io.c:400 swap_write_end+0x1/0x2"]
+
+
+def test_allowed_oom_kill_is_counted_not_failed():
+    text = ("@@patchkit test-start fault-zram-full\n@@patchkit allow-oom pk-faulthog\n"
+            "[   12.0] Out of memory: Killed process 90 (pk-faulthog) total-vm:1kB\n"
+            "@@patchkit test-end fault-zram-full PASS 9.0\n")
+    (r,) = rows("baseline", text, ["fault-zram-full"])
+    assert r.status == "PASS" and r.oom_killed == 1
+    assert r.events[0].endswith("(allowed)")
+    assert faults.regressions([r]) == []
+
+
+def test_a_test_the_boot_never_reached_is_a_skip_row():
+    got = rows("series", guest_test("fault-alloc"), ["fault-alloc", "fault-race"])
+    assert [(r.fault, r.status) for r in got] == [("fault-alloc", "PASS"), ("fault-race", "SKIP")]
+
+
+def test_series_failing_where_baseline_passes_is_a_regression():
+    base = rows("baseline", guest_test("fault-alloc"), ["fault-alloc"])
+    series = rows("series", guest_test("fault-alloc", "FAIL", corrupted=3), ["fault-alloc"])
+    found = faults.regressions(base + series)
+    assert len(found) == 2
+    assert found[0].startswith("fault-alloc (minimal) on series: FAIL where the baseline passes")
+    assert "3 corrupted and 0 lost pages, baseline 0 and 0" in found[1]
+    assert faults.status(base + series) == "FAIL"
+
+
+def test_new_kernel_event_on_the_series_is_a_regression_even_if_baseline_also_fails():
+    splat = "[    5.0] BUG: sleeping function called from invalid context at mm/x.c:1\n"
+    base = rows("baseline", guest_test("fault-race", "FAIL"), ["fault-race"])
+    series = rows("series", guest_test("fault-race", "FAIL", kernel_lines=splat), ["fault-race"])
+    assert faults.regressions(base + series) == [
+        "fault-race (minimal) on series: kernel events the baseline did not print: sleep-in-atomic"]
+
+
+def test_same_behaviour_on_both_kernels_is_no_regression():
+    base = rows("baseline", guest_test("fault-wb-read", sigbus=4), ["fault-wb-read"])
+    series = rows("series", guest_test("fault-wb-read", sigbus=4), ["fault-wb-read"])
+    assert faults.regressions(base + series) == []
+    assert faults.status(base + series) == "PASS"
+
+
+def test_rows_compare_only_within_the_same_config():
+    base = rows("baseline", guest_test("fault-alloc"), ["fault-alloc"], config="minimal")
+    series = rows("series", guest_test("fault-alloc", "FAIL"), ["fault-alloc"], config="debug")
+    assert faults.regressions(base + series) == []
+
+
+def test_json_section_has_the_table_and_regressions():
+    base = rows("baseline", guest_test("fault-module"), ["fault-module"])
+    data = faults.to_json(base)
+    assert data["status"] == "PASS" and data["regressions"] == []
+    (row,) = data["table"]
+    assert {k: row[k] for k in ("fault", "kernel", "injected", "corrupted", "lost")} == \
+        {"fault": "fault-module", "kernel": "baseline", "injected": 5, "corrupted": 0, "lost": 0}
+
+
+def test_table_lines_show_missing_figures_as_dash():
+    r = faults.failed_row("fault-race", "series", "minimal", "build failed")
+    head, line = faults.table_lines([r])
+    assert head.split()[:5] == ["fault", "kernel", "config", "status", "injected"]
+    assert line.split()[:5] == ["fault-race", "series", "minimal", "ERROR", "-"]
+
+
+def test_kernel_commits_include_the_base_layer_when_the_series_sits_on_one():
+    class T:
+        base_commit = "b" * 40
+
+    class R:
+        def __init__(self, tip, deps=()):
+            self.tip, self.dependencies = tip, list(deps)
+
+    assert faults.kernel_commits(T(), R("s", [R("l")])) == {"baseline": "b" * 40, "base-layer": "l", "series": "s"}
+    assert faults.kernel_commits(T(), R("s")) == {"baseline": "b" * 40, "series": "s"}
+
+
+def test_every_fault_test_has_a_guest_script_and_boot_knows_it():
+    assert set(faults.FAULT_TESTS) == {p.stem for p in (paths.GUEST / "faults").glob("fault-*.sh")}
+    assert set(faults.FAULT_TESTS) <= set(boot.available_tests())
+    assert boot.select_tests(faults.FAULT_TESTS) == faults.FAULT_TESTS
+    # not in the ordinary suite: they need faults.config
+    assert not set(faults.FAULT_TESTS) & set(boot.DEFAULT_TESTS)
+
+
+def test_fault_tests_with_a_disk_get_one(tmp_path):
+    disks = boot.make_disks(["fault-wb-write", "fault-alloc", "fault-module"], tmp_path)
+    assert [d.serial for d in disks] == ["pk-fwbw", "pk-fmod"]
+
+
+def test_guest_image_ships_fault_scripts_and_their_library():
+    by_path = {e.path: e for e in initramfs.guest_script_entries()}
+    assert "/patchkit/faults-lib.sh" in by_path
+    for t in faults.FAULT_TESTS:
+        assert by_path[f"/patchkit/tests/{t}.sh"].mode == 0o755
+    assert initramfs.GUEST_PROGRAMS["faults/pk-faulthog.c"] == "/patchkit/bin/pk-faulthog"
+
+
+def test_fragment_asks_for_zram_module_and_fault_injection():
+    text = faults.FRAGMENT.read_text()
+    for line in ("CONFIG_ZRAM=m", "CONFIG_FAULT_INJECTION=y", "CONFIG_FAILSLAB=y", "CONFIG_FAIL_PAGE_ALLOC=y",
+                 "CONFIG_FAIL_MAKE_REQUEST=y", "CONFIG_FAULT_INJECTION_DEBUG_FS=y", "CONFIG_DEBUG_KERNEL=y"):
+        assert line in text.splitlines()
+
+
+def test_unknown_kernel_label_is_a_user_error(tmp_path):
+    from patchkit.errors import UserError
+    with pytest.raises(UserError, match="unknown kernel"):
+        faults.validate_faults(series="zram-swap-ops", tree_spec=None, config="minimal", runtime="host",
+                               timeout=10, output=tmp_path, kernels=["mainline"])
+
+
+def test_rows_survive_a_json_round_trip_so_separate_runs_can_be_joined():
+    base = rows("baseline", guest_test("fault-alloc"), ["fault-alloc"])
+    series = rows("series", guest_test("fault-alloc", "FAIL", lost=2), ["fault-alloc"])
+    joined = faults.rows_from_json(faults.to_json(base)) + faults.rows_from_json(faults.to_json(series))
+    assert joined == base + series
+    assert len(faults.regressions(joined)) == 2
