@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib
 import json
 import math
 import os
@@ -410,20 +409,10 @@ def machine() -> dict:
 # ---------------------------------------------------------------- sources and builds
 
 
-def optional(name: str):
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            raise
-        return None
-
-
 def rendered_sources(args, workdir: Path) -> dict[str, Kernel]:
     """The three kernels' sources, rendered from the series templates on the pinned tree."""
-    render = optional("patchkit.render")
-    if render is None:
-        raise UserError("patchkit.render is not part of this build", hint="or pass --source LABEL=PATH for each kernel")
+    from patchkit import render
+
     tree = render.open_tree(args.tree)
     full = render.render_series(args.series, tree=tree)
     base = render.render_series(args.base_layer, tree=tree)
@@ -479,10 +468,8 @@ def build_kernels(kernels: dict[str, Kernel], config: str, runtime: str) -> None
     todo = [k for k in kernels.values() if k.kernel is None]
     if not todo:
         return
-    build = optional("patchkit.build")
-    if build is None:
-        raise UserError("patchkit.build is not part of this build",
-                        hint="merge the build module, or pass --kernel LABEL=BZIMAGE for each kernel")
+    from patchkit import build
+
     for k in todo:
         start = time.monotonic()
         with ui.stage(f"bench build {k.label}", "building"):

@@ -30,7 +30,6 @@ edits.toml (see docs/templates.md):
 from __future__ import annotations
 
 import hashlib
-import importlib
 import os
 import re
 import shutil
@@ -605,13 +604,10 @@ def check_patch_file(pfile: Path, template: PatchTemplate, tree_name: str) -> li
 
 
 def write_cover_letter(result: RenderResult) -> Path | None:
-    """COVER LETTER CALL SITE: 0000-cover-letter.patch comes from patchkit/cover.py.
+    """0000-cover-letter.patch, written by patchkit/cover.py into result.out_dir
+    (the same cover letter patchkit send mails)."""
+    from patchkit import cover
 
-    The lead wires this when cover.py (the "mail" helper) merges:
-    cover.write_cover(result) -> Path, writing into result.out_dir."""
-    cover = optional_module("patchkit.cover")
-    if cover is None:
-        return None
     return cover.write_cover(result)
 
 
@@ -655,21 +651,9 @@ def renderer_for_send(args, series: series_mod.Series) -> RenderResult:
 
 def open_tree(spec: str | None):
     """tree.open_tree(spec): the pinned tree (None), a tree name, or a checkout."""
-    trees = optional_module("patchkit.tree")
-    if trees is None:
-        raise UserError("patchkit.tree is not part of this build",
-                        hint="merge the tree module first")
+    from patchkit import tree as trees
+
     return trees.open_tree(spec)
-
-
-def optional_module(name: str):
-    """The module, or None while it is not merged yet."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            raise
-        return None
 
 
 # ------------------------------------------------------------------ CLI

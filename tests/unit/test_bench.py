@@ -271,7 +271,9 @@ def test_sources_come_from_render_baseline_base_layer_and_series(tmp_path, monke
     }
     fake_render = SimpleNamespace(open_tree=lambda spec: SimpleNamespace(name="linux-source-6.12"),
                                   render_series=lambda name, tree: rendered[name])
-    monkeypatch.setattr(bench, "optional", lambda name: fake_render if name == "patchkit.render" else None)
+    from patchkit import render
+    monkeypatch.setattr(render, "open_tree", fake_render.open_tree)
+    monkeypatch.setattr(render, "render_series", fake_render.render_series)
     ran = []
     from patchkit import tree as tree_mod
     monkeypatch.setattr(tree_mod, "worktree", lambda repo, commit, name: ran.append((repo, commit, name))
@@ -285,15 +287,6 @@ def test_sources_come_from_render_baseline_base_layer_and_series(tmp_path, monke
                    (tmp_path / "repo", "s" * 40, "linux-source-6.12-bench-series")]
     assert kernels["series"].origin == f"render zram-swap-ops @ {'s' * 12}"
     assert all(k.kernel is None for k in kernels.values())  # to be built
-
-
-def test_without_render_and_without_sources_the_error_says_what_to_do(tmp_path, monkeypatch):
-    monkeypatch.setattr(bench, "optional", lambda name: None)
-    args = SimpleNamespace(source=None, kernel=None, tree=None, series="zram-swap-ops",
-                           base_layer="swap-batching")
-    with pytest.raises(UserError, match="render") as exc:
-        bench.resolve_kernels(args, tmp_path)
-    assert "--source" in str(exc.value)
 
 
 def fake_boot_results(accels):
