@@ -3,6 +3,14 @@
 Podman 4.3 on Debian 12 works only with runc (its default crun fails here
 with "cgroups in hybrid mode not supported") and only with ulimits the
 machine can grant without CAP_SYS_RESOURCE; both are in every argv below.
+
+CPU share under contention (cgroup v1 here): every container sits in
+cpu:/libpod_parent, which weighs as ONE nice-0 task against all host tasks,
+while `nice` inside the container only orders tasks within it.  On a busy
+shared machine a container build therefore gets less CPU than the same build
+on the host (measured 2026-11-26, load ~20: host cold 49.6 min, podman about
+65 % done at that time).  --cgroups=disabled is refused with runc; a larger
+--cpu-shares with --cgroup-parent=/ is the untested next step.
 """
 
 from __future__ import annotations
