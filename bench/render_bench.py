@@ -25,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from patchkit import proc, render, ui  # noqa: E402
 
-FALLBACK_REPO = Path("/work/kdev/linux")
 
 # (file, anchor) pairs that exist on linux-source-6.12; {{ }} from the profile
 SITES = [
@@ -72,21 +71,18 @@ def make_series(root: Path) -> str:
 
 
 def pick_tree(spec: str | None):
-    trees = render.optional_module("patchkit.tree")
-    if trees is not None and spec is None:
-        try:
-            return trees.open_tree(None, fetch=False)
-        except Exception as exc:  # noqa: BLE001 - fall back, but say why
-            print(f"pinned tree cache not usable ({exc}); using {FALLBACK_REPO}")
-    repo = Path(spec) if spec else FALLBACK_REPO
-    base = proc.git(repo, "rev-parse", "base^{commit}" if spec is None else "HEAD")
+    from patchkit import tree as trees
+
+    if spec is None:
+        return trees.open_tree(None)
+    repo = Path(spec)
+    base = proc.git(repo, "rev-parse", "HEAD")
     return BenchTree(repo, "linux-source-6.12", "6.12", base)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tree", help="checkout path (default: pinned tree cache or "
-                                       f"{FALLBACK_REPO} branch base)")
+    parser.add_argument("--tree", help="a kernel checkout (default: the pinned tree)")
     args = parser.parse_args()
     ui.QUIET = True
     with tempfile.TemporaryDirectory(prefix="patchkit-bench-") as tmp:

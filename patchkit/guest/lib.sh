@@ -24,6 +24,12 @@ swap_io_figs() {
 		print p ".write_submits " $5; print p ".write_folios " $6 }' \
 		/sys/kernel/debug/swap_io/devices >> "$PK_FIGURES"
 }
+# swap_io_reset: zero the swap-batching counters (they are per swap type and
+# types are reused across tests), so swap_io_figs sees this test's I/O only.
+swap_io_reset() {
+	[ -w /sys/kernel/debug/swap_io/write_submits ] || return 0
+	echo 0 > /sys/kernel/debug/swap_io/write_submits
+}
 figval() { awk -v k="$1" '$1 == k { v = $2 } END { print v }' "$PK_FIGURES"; }
 meminfo_mb() { awk -v k="$1:" '$1 == k { print int($2 / 1024) }' /proc/meminfo; }
 vmstat() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }

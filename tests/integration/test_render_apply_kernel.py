@@ -11,27 +11,14 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 SERIES = REPO / "tests" / "data" / "series" / "kernel-smoke"
 PROFILES = REPO / "templates" / "profiles"
-FALLBACK = Path("/work/kdev/linux")
 AUTHOR = "Ada Tester <ada@example.org>"
 
 
-class Tree:
-    name, version, manifest = "linux-source-6.12", "6.12", None
-
-    def __init__(self, path, base):
-        self.path, self.base_commit = path, base
-
-
 def pinned():
-    trees = render.optional_module("patchkit.tree")
-    if trees is not None:
-        try:
-            return trees.open_tree(None, fetch=False)
-        except Exception:  # noqa: BLE001 - no cached tree: try the fallback
-            pass
-    if (FALLBACK / ".git").exists():
-        return Tree(FALLBACK, proc.git(FALLBACK, "rev-parse", "base^{commit}"))
-    pytest.skip("no cached pinned tree (patchkit tree fetch) and no /work/kdev/linux")
+    """The pinned tree (fetched into the user's cache when missing)."""
+    from patchkit import tree
+
+    return tree.open_tree(None)
 
 
 def sparse_checkout(tree, dest: Path) -> Path:

@@ -5,25 +5,17 @@ from pathlib import Path
 
 import pytest
 
-from patchkit import proc, render, template
+from patchkit import proc, render, template, tree
 
 pytestmark = pytest.mark.integration
 
 PROFILES = Path(__file__).resolve().parents[2] / "templates" / "profiles"
-FALLBACK = Path("/work/kdev/linux")
 
 
 def kernel_repo():
-    trees = render.optional_module("patchkit.tree")
-    if trees is not None:
-        try:
-            t = trees.open_tree(None, fetch=False)
-            return Path(t.path), t.base_commit
-        except Exception:  # noqa: BLE001 - no cached tree: try the fallback
-            pass
-    if (FALLBACK / ".git").exists():
-        return FALLBACK, proc.git(FALLBACK, "rev-parse", "base^{commit}")
-    pytest.skip("no cached pinned tree (patchkit tree fetch) and no /work/kdev/linux")
+    """The pinned tree (fetched into the user's cache when missing)."""
+    t = tree.open_tree(None)
+    return Path(t.path), t.base_commit
 
 
 def test_import_of_a_kernel_commit_renders_back_exactly(tmp_path, monkeypatch):

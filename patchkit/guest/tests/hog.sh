@@ -3,6 +3,7 @@
 # kinds, then read every page back.
 . /patchkit/lib.sh
 ensure_zram_swap
+swap_io_reset
 total=$(meminfo_mb MemTotal)
 mb=$(( total * 5 / 4 ))
 [ $mb -gt $((total + 32)) ] || mb=$((total + 32))

@@ -5,6 +5,7 @@ disk=$(disk_by_serial pk-swapdev) || fail "no virtio disk with serial pk-swapdev
 mkswap "$disk" > /dev/null || fail "mkswap $disk failed"
 swap_off_all
 swapon "$disk" || fail "swapon $disk failed"
+swap_io_reset
 fig swapdisk.size_kb "$(awk -v d="$disk" '$1 == d { print $3 }' /proc/swaps)"
 mb=$(( $(meminfo_mb MemAvailable) / 3 ))
 hog -m "$mb" -p 2 -s 71 -o
