@@ -59,14 +59,24 @@ def test_guest_still_running_at_the_timeout_is_killed(kernel, tmp_path):
     assert res.seconds < 60
 
 
-def test_zram_built_as_a_module_is_loaded_by_the_guest(tmp_path):
-    """$PATCHKIT_TEST_MODULE_KERNEL: a bzImage with CONFIG_ZRAM=m, its modules
-    installed under $PATCHKIT_TEST_MODULES (INSTALL_MOD_PATH), tree in
-    $PATCHKIT_TEST_SOURCE."""
+def module_kernel():
+    """(bzImage, INSTALL_MOD_PATH root, tree) of a CONFIG_ZRAM=m build: from
+    $PATCHKIT_TEST_MODULE_KERNEL / _MODULES / _SOURCE, else built from the
+    pinned tree with configs/zram-module.config."""
     names = ("PATCHKIT_TEST_MODULE_KERNEL", "PATCHKIT_TEST_MODULES", "PATCHKIT_TEST_SOURCE")
-    if not all(os.environ.get(n) for n in names):
-        pytest.skip(f"set {', '.join(names)} to boot a kernel with zram as a module")
-    bzimage, modules, source = (Path(os.environ[n]) for n in names)
+    if all(os.environ.get(n) for n in names):
+        return tuple(Path(os.environ[n]) for n in names)
+    from patchkit import build, paths, tree
+
+    pinned = tree.open_tree(None)
+    source = tree.worktree(pinned.path, pinned.base_commit, f"{pinned.name}-validate")
+    built = build.build(source, config="minimal", fragments=[paths.CONFIGS / "zram-module.config"],
+                        runtime="auto", modules=True)
+    return Path(built.kernel), Path(built.modules_dir), Path(source)
+
+
+def test_zram_built_as_a_module_is_loaded_by_the_guest(tmp_path):
+    bzimage, modules, source = module_kernel()
     res = boot.boot(bzimage, source=source, modules_dir=modules, tests=["zram-setup", "hog"],
                     log_dir=tmp_path)
     assert res.status == boot.PASS, f"{res.detail}; console: {res.console_log}"
