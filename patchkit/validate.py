@@ -135,9 +135,11 @@ def validate(*, series, tree_spec, config, author=None, fragments, modules, runt
                                "console_log": str(booted.console_log), "seconds": booted.seconds,
                                "events": report.to_jsonable(booted.events)}
         result.tests = [report.to_jsonable(t) for t in booted.tests]
-        if booted.status != PASS and not booted.tests:
+        if booted.status != PASS:
+            # a panic or timeout outside any test fails the run even if every test passed
             result.stages[-1].status = FAIL
-            result.stages[-1].detail = f"guest ended {booted.status}; console: {booted.console_log}"
+            result.stages[-1].detail = (f"guest ended {booted.status}: {booted.detail}; "
+                                        f"console: {booted.console_log}")
     report.write_json(result, output / "results.json")
     report.write_junit(result, output / "junit.xml")
     report.print_table(result)

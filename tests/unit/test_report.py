@@ -59,3 +59,25 @@ def test_pipeline_skips_every_stage_after_a_failure():
     assert ran == ["ok"]
     assert [(s.name, s.status) for s in r.stages] == [("a", PASS), ("b", FAIL), ("c", SKIP)]
     assert "broken template" in r.stages[1].detail
+
+
+def test_validate_fails_when_the_guest_dies_after_every_test_passed(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from patchkit import boot, build, tree, validate
+
+    t = SimpleNamespace(name="linux-source-6.12", version="6.12.117", base_commit="b" * 40,
+                        manifest=None, path=tmp_path / "checkout")
+    monkeypatch.setattr(tree, "open_tree", lambda spec: t)
+    monkeypatch.setattr(build, "build", lambda source, **kw: SimpleNamespace(
+        kernel=tmp_path / "bzImage", modules_dir=None, metadata={"runtime": "host"}))
+    hog = boot.TestResult("hog", PASS, 1.0, {}, [], "")
+    monkeypatch.setattr(boot, "boot", lambda kernel, **kw: SimpleNamespace(
+        status=FAIL, detail="Kernel panic after the last test", tests=[hog], events=[],
+        accel="tcg", qemu_version="7.2", console_log=tmp_path / "console.log", seconds=2.0))
+    r = validate.validate(series=None, tree_spec=None, config="minimal", fragments=[], modules=False,
+                          runtime="host", tests=None, timeout=60, output=tmp_path / "out")
+    assert r.status == FAIL
+    assert r.stages[-1].name == "boot" and r.stages[-1].status == FAIL
+    assert "Kernel panic" in r.stages[-1].detail
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["status"] == FAIL
