@@ -48,7 +48,7 @@ validate-bare: setup
 
 # Config variants of the series' top: the build must hold with each.
 matrix: setup
-	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --config debug -o results/debug
+	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --config debug --memory 512 -o results/debug
 	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --fragment patchkit/configs/zram-module.config --modules -o results/zram-m
 	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --fragment patchkit/configs/no-writeback.config -o results/no-wb
 	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --fragment patchkit/configs/no-swap.config --build-only -o results/no-swap

@@ -56,6 +56,8 @@ def add_arguments(p):
                    help="extra kconfig fragment merged last (repeatable)")
     p.add_argument("--modules", action="store_true", help="build modules too (for CONFIG_ZRAM=m fragments)")
     p.add_argument("--runtime", default="auto", choices=["auto", "docker", "podman", "host"])
+    p.add_argument("--memory", type=int, default=256,
+                   help="guest memory in MiB (the debug flavour's KASAN shadow needs more)")
     p.add_argument("--build-only", action="store_true", help="stop after the build (config variants)")
     p.add_argument("--tests", default=None, help="comma-separated guest tests (default: all)")
     p.add_argument("--timeout", type=float, default=1200, help="guest timeout in seconds")
@@ -89,12 +91,13 @@ def run(args) -> int:
         timeout=args.timeout,
         output=args.output,
         build_only=args.build_only,
+        memory_mb=args.memory,
     )
     return 0 if result.ok() else 1
 
 
 def validate(*, series, tree_spec, config, author=None, fragments, modules, runtime, tests, timeout, output: Path,
-             build_only: bool = False) -> RunResult:
+             build_only: bool = False, memory_mb: int = 256) -> RunResult:
     from patchkit import boot as boot_mod
     from patchkit import build as build_mod
     from patchkit import render as render_mod
@@ -129,7 +132,7 @@ def validate(*, series, tree_spec, config, author=None, fragments, modules, runt
         pipe.failed = pipe.failed or "--build-only"  # not a failure: nothing after the build
     booted = pipe.stage("boot", boot_mod.boot, built.kernel if built else None, source=source,
                         modules_dir=built.modules_dir if built else None, tests=tests,
-                        timeout=timeout, log_dir=output / "logs")
+                        timeout=timeout, log_dir=output / "logs", memory_mb=memory_mb)
     if booted is not None:
         result.info["boot"] = {"accel": booted.accel, "qemu_version": booted.qemu_version,
                                "console_log": str(booted.console_log), "seconds": booted.seconds,
