@@ -158,7 +158,7 @@ def results_from_console(con: console.Console, tests: list[str], *, guest_status
 
 def boot(kernel: Path, *, source: Path, modules_dir: Path | None = None, tests: list[str] | None = None,
          timeout: float = 900, log_dir: Path | None = None, memory_mb: int = 256, smp: int = 2,
-         accel: str = "auto") -> BootResult:
+         accel: str = "auto", cmdline: list[str] | None = None) -> BootResult:
     """Boot kernel under QEMU with the guest image, run tests, classify the console."""
     start = time.monotonic()
     kernel = Path(kernel)
@@ -179,7 +179,7 @@ def boot(kernel: Path, *, source: Path, modules_dir: Path | None = None, tests: 
     ui.info("boot", f"{kernel} under {chosen} ({reason}), tests: {', '.join(names) or 'none'}")
 
     test_timeout = int(max(60, min(600, timeout * 0.6)))
-    append = qemu.kernel_cmdline(names, test_timeout=test_timeout)
+    append = qemu.kernel_cmdline(names, test_timeout=test_timeout, extra=cmdline)
     workdir = log_dir / "disks"
     workdir.mkdir(exist_ok=True)
     try:
@@ -238,6 +238,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--accel", choices=qemu.ACCELS, default="auto",
                    help="auto probes KVM with a real boot and falls back to TCG")
     p.add_argument("--log-dir", type=Path, default=None, help="where console.log goes")
+    p.add_argument("--append", action="append", default=[], metavar="PARAM",
+                   help="extra kernel command line parameter, e.g. slab_debug=U,kmalloc-1k (repeatable)")
     p.add_argument("--list-tests", action="store_true", help="print the guest tests and exit")
 
 
@@ -251,7 +253,7 @@ def run(args) -> int:
     tests = [t for t in args.tests.split(",") if t] if args.tests is not None else None
     result = boot(args.kernel, source=args.source, modules_dir=args.modules, tests=tests,
                   timeout=args.timeout, log_dir=args.log_dir, memory_mb=args.memory,
-                  smp=args.smp, accel=args.accel)
+                  smp=args.smp, accel=args.accel, cmdline=args.append)
     # The stage line carries the guest's verdict, not just "QEMU ran".
     ui.info("boot", f"{result.status} in {ui.duration(result.seconds)}")
     print_table(result)

@@ -24,3 +24,26 @@ def test_kernel_and_source_are_required(capsys):
 def test_list_tests(capsys):
     assert cli.main(["boot", "--list-tests"]) == 0
     assert capsys.readouterr().out.split() == boot.DEFAULT_TESTS
+
+
+def test_append_passes_extra_kernel_parameters_through(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_boot(kernel, **kw):
+        seen.update(kw)
+        return boot.BootResult("tcg", "QEMU 7.2", kernel, boot.PASS, [], [], tmp_path / "console.log", 1.0)
+
+    monkeypatch.setattr(boot, "boot", fake_boot)
+    monkeypatch.setattr(boot, "print_table", lambda result: None)
+    kernel = tmp_path / "bzImage"
+    kernel.write_bytes(b"x")
+    argv = ["boot", "--kernel", str(kernel), "--source", str(tmp_path), "--tests", "hog",
+            "--append", "slab_debug=U,kmalloc-1k", "--append", "quiet"]
+    assert cli.main(argv) == 0
+    assert seen["cmdline"] == ["slab_debug=U,kmalloc-1k", "quiet"]
+
+
+def test_extra_parameters_come_after_the_harness_parameters():
+    from patchkit import qemu
+    line = qemu.kernel_cmdline(["hog"], test_timeout=60, extra=["slab_debug=U"])
+    assert line.split()[-1] == "slab_debug=U" and "patchkit.tests=hog" in line.split()
