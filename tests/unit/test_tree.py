@@ -566,3 +566,22 @@ def test_worktree_is_created_then_moved_without_touching_unchanged_files(tmp_pat
     assert (dest / "moved.c").read_text() == "two\n"
     assert (dest / "same.c").stat().st_mtime_ns == before
     assert (repo / "moved.c").read_text() == "two\n"  # the repo's own work tree untouched
+
+
+def test_a_work_tree_in_use_is_not_taken_by_another_process(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("PATCHKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(tree, "_HELD_WORKTREES", {})
+    dest = tmp_path / "cache" / "worktrees" / "busy"
+    tree._hold_worktree(dest)
+    tree._hold_worktree(dest)  # the owner may ask again (check moves it patch by patch)
+    probe = ("import fcntl, sys\n"
+             "f = open(sys.argv[1], 'w')\n"
+             "try:\n    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+             "except BlockingIOError:\n    sys.exit(7)\n")
+    lock = dest.parent / ".busy.lock"
+    assert subprocess.run([sys.executable, "-c", probe, str(lock)]).returncode == 7
+    tree._HELD_WORKTREES.pop(dest).close()
+    assert subprocess.run([sys.executable, "-c", probe, str(lock)]).returncode == 0
