@@ -120,13 +120,15 @@ def build_env(path: str, ccache_dir: str, src: str, timestamp: str) -> dict[str,
 
 
 def reproducer(source: Path, *, config: str, fragments: list[Path], runtime: str,
-               modules: bool, jobs: int, build_root: Path | None) -> str:
+               modules: bool, jobs: int, build_root: Path | None, extmods: list[Path] = ()) -> str:
     argv = ["patchkit", "build", "--config", config]
     for f in fragments:
         argv += ["--fragment", str(Path(f).resolve())]
     argv += ["--runtime", runtime, "--jobs", str(jobs)]
     if modules:
         argv.append("--modules")
+    for m in extmods:
+        argv += ["--extmod", str(Path(m).resolve())]
     if build_root:
         argv += ["--build-root", str(Path(build_root).resolve())]
     argv.append(str(source))
@@ -167,6 +169,15 @@ def first_error(log_text: str, *, src: str = SRC, host_src: str | None = None,
 
 def count_warnings(log_text: str) -> int:
     return len(_WARNING.findall(log_text))
+
+
+def extmod_hash(directory: Path) -> str:
+    """Content hash of an external module's source directory (names and bytes)."""
+    h = hashlib.sha256()
+    for p in sorted(Path(directory).rglob("*")):
+        if p.is_file():
+            h.update(p.relative_to(directory).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
 
 
 def reusable(meta: dict | None, inputs: dict, outputs: list[Path]) -> bool:
@@ -244,11 +255,12 @@ def _check_disk(log: Path) -> None:
 
 
 def build(source: Path, *, config: str = "minimal", fragments: list[Path] = (), runtime: str = "auto",
-          modules: bool = False, jobs: int | None = None, build_root: Path | None = None) -> BuildResult:
+          modules: bool = False, jobs: int | None = None, build_root: Path | None = None,
+          extmods: list[Path] = ()) -> BuildResult:
     """Configure (when needed), check every fragment value landed, build bzImage
     (and modules), write metadata.json; reuse a finished identical build."""
     return _build(source, config=config, fragments=fragments, runtime=runtime, modules=modules,
-                  jobs=jobs, build_root=build_root)
+                  jobs=jobs, build_root=build_root, extmods=extmods)
 
 
 def _disk_full(exc: OSError) -> InfraError:
@@ -284,12 +296,12 @@ def sigterm_as_interrupt():
 
 
 def _build(source: Path, *, config: str, fragments, runtime: str, modules: bool, jobs: int | None,
-           build_root: Path | None, configure_only: bool = False):
+           build_root: Path | None, configure_only: bool = False, extmods: list[Path] = ()):
     try:
         with sigterm_as_interrupt():
             return _build_or_configure(source, config=config, fragments=fragments, runtime=runtime,
                                        modules=modules, jobs=jobs, build_root=build_root,
-                                       configure_only=configure_only)
+                                       configure_only=configure_only, extmods=extmods)
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise _disk_full(exc) from exc
@@ -297,7 +309,8 @@ def _build(source: Path, *, config: str, fragments, runtime: str, modules: bool,
 
 
 def _build_or_configure(source: Path, *, config: str, fragments, runtime: str, modules: bool,
-                        jobs: int | None, build_root: Path | None, configure_only: bool):
+                        jobs: int | None, build_root: Path | None, configure_only: bool,
+                        extmods: list[Path] = ()):
     start = time.monotonic()
     source = Path(source).resolve()
     jobs = jobs or os.cpu_count() or 1
@@ -305,6 +318,10 @@ def _build_or_configure(source: Path, *, config: str, fragments, runtime: str, m
     frag_texts = [kconfig.read_fragment(p) for p in frag_paths]
     wanted = kconfig.merge(frag_texts)
     modules = modules or any(e.value == "m" for e in wanted.values())
+    extmods = [Path(m).resolve() for m in extmods]
+    if extmods and not modules:
+        raise UserError("external modules need a build with modules: add --modules "
+                        f"(asked for {', '.join(m.name for m in extmods)})")
     config_hash = kconfig.fragments_hash(frag_texts)
     check_clean_for_o(source)
     commit, dirty, commit_date = source_identity(source)
@@ -320,6 +337,8 @@ def _build_or_configure(source: Path, *, config: str, fragments, runtime: str, m
         compiler_probe = rt.image_id or _host_compiler()
         inputs = {"commit": commit, "dirty": dirty, "config_hash": config_hash, "modules": modules,
                   "runtime": rt.name, "toolchain": compiler_probe}
+        if extmods:
+            inputs["extmods"] = {m.name: extmod_hash(m) for m in extmods}
         kernel = build_dir / "arch/x86/boot/bzImage"
         modules_dir = build_dir / "modules-install" if modules else None
         meta_path = build_dir / "metadata.json"
@@ -330,7 +349,7 @@ def _build_or_configure(source: Path, *, config: str, fragments, runtime: str, m
             return BuildResult(kernel, build_dir, modules_dir, meta, Path(old["log"]))
 
         repro = reproducer(source, config=config, fragments=list(fragments), runtime=rt.name,
-                           modules=modules, jobs=jobs, build_root=build_root)
+                           modules=modules, jobs=jobs, build_root=build_root, extmods=extmods)
         logs = build_dir / "logs"
         logs.mkdir(exist_ok=True)
         started = datetime.now(timezone.utc)
@@ -393,6 +412,16 @@ def _build_or_configure(source: Path, *, config: str, fragments, runtime: str, m
                 shutil.rmtree(modules_dir, ignore_errors=True)
                 step("modules_install", make_argv(src, out, ["modules_install"], jobs=jobs,
                                                   extra=[f"INSTALL_MOD_PATH={out}/modules-install"]), out)
+            for mod in extmods:
+                # M= builds in the module's directory: a copy inside the build dir
+                # (the source tree and the repo may be mounted read-only).
+                copy = build_dir / "extmod" / mod.name
+                shutil.rmtree(copy, ignore_errors=True)
+                shutil.copytree(mod, copy)
+                extra = [f"M={out}/extmod/{mod.name}", f"INSTALL_MOD_PATH={out}/modules-install"]
+                step(f"external module {mod.name}", make_argv(src, out, ["modules"], jobs=jobs, extra=extra), out)
+                step(f"modules_install of {mod.name}",
+                     make_argv(src, out, ["modules_install"], jobs=jobs, extra=extra), out)
 
         text = log.read_text(errors="replace")
         cfg = kconfig.values((build_dir / ".config").read_text())
@@ -412,6 +441,7 @@ def _build_or_configure(source: Path, *, config: str, fragments, runtime: str, m
             "kernelrelease": release.read_text().strip() if release.exists() else None,
             "jobs": jobs,
             "modules": modules,
+            "extmods": [m.name for m in extmods],
             "duration_s": round(time.monotonic() - start, 1),
             "warnings": count_warnings(text),
             "started": started.isoformat(timespec="seconds"),
@@ -444,6 +474,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where to build (default auto: a container, else the host with a warning)")
     parser.add_argument("--modules", action="store_true",
                         help="also build and install modules (implied when a fragment asks for =m)")
+    parser.add_argument("--extmod", action="append", type=Path, default=[], metavar="DIR",
+                        help="an out-of-tree module directory (Kbuild) to build against the tree and "
+                             "install with the modules (repeatable; needs --modules)")
     parser.add_argument("--configure-only", action="store_true",
                         help="configure and check that every fragment value landed; build nothing")
     parser.add_argument("-j", "--jobs", type=int, default=None, help="make -j (default: CPU count)")
@@ -473,7 +506,8 @@ def run(args: argparse.Namespace) -> int:
         ui.info("configure", f"every fragment value landed: {dot_config}")
         return 0
     result = build(source, config=args.config, fragments=args.fragment, runtime=args.runtime,
-                   modules=args.modules, jobs=args.jobs, build_root=args.build_root)
+                   modules=args.modules, jobs=args.jobs, build_root=args.build_root,
+                   extmods=args.extmod)
     m = result.metadata
     ui.info("build", f"{result.kernel} ({m['runtime']}, {m['compiler']}, "
                      f"{m['warnings']} warnings, log {result.log})")

@@ -30,6 +30,8 @@ from patchkit import paths
 FAULT_TESTS = ["fault-zram-full", "fault-wb-write", "fault-wb-read", "fault-alloc",
                "fault-race", "fault-module"]
 FRAGMENT = paths.GUEST / "faults" / "faults.config"
+# The guest module that probes swap_register_block_ops() (fault-module uses it).
+SWAPREG_MODULE = paths.GUEST / "kmod" / "pk_swapreg"
 KERNELS = ["baseline", "base-layer", "series"]
 BASELINE = "baseline"
 PASS, FAIL, SKIP, ERROR = "PASS", "FAIL", "SKIP", "ERROR"
@@ -197,6 +199,13 @@ def print_table(rows: list[FaultRow]) -> None:
 # ---------------------------------------------------------------- running
 
 
+def has_block_ops_registry(source: Path) -> bool:
+    """Whether the tree has swap_register_block_ops() (series patch 1 and later):
+    only then can the guest's registration probe module be built."""
+    header = Path(source) / "include" / "linux" / "blkdev.h"
+    return header.exists() and "swap_register_block_ops(" in header.read_text(errors="replace")
+
+
 def run_kernel(source: Path, *, kernel: str, config: str = "minimal", runtime: str = "auto",
                timeout: float = 1800, log_dir: Path, tests: list[str] | None = None,
                build_root: Path | None = None, memory_mb: int = 256) -> list[FaultRow]:
@@ -205,8 +214,9 @@ def run_kernel(source: Path, *, kernel: str, config: str = "minimal", runtime: s
     from patchkit import build as build_mod
 
     tests = tests or FAULT_TESTS
+    extmods = [SWAPREG_MODULE] if has_block_ops_registry(Path(source)) else []
     built = build_mod.build(Path(source), config=config, fragments=[FRAGMENT], runtime=runtime,
-                            modules=True, build_root=build_root)
+                            modules=True, build_root=build_root, extmods=extmods)
     booted = boot_mod.boot(built.kernel, source=Path(source), modules_dir=built.modules_dir,
                            tests=tests, timeout=timeout, log_dir=Path(log_dir), memory_mb=memory_mb)
     rows = rows_from_boot(booted, kernel=kernel, config=config, tests=tests)
@@ -227,7 +237,8 @@ def kernel_commits(tree, rendered) -> dict[str, str]:
 
 
 def validate_faults(*, series: str, tree_spec, config: str, runtime: str, timeout: float,
-                    output: Path, kernels: list[str] | None = None, tests: list[str] | None = None):
+                    output: Path, kernels: list[str] | None = None, tests: list[str] | None = None,
+                    memory_mb: int = 256):
     """patchkit validate --faults: tree -> render -> per kernel (checkout, build, boot
     with the fault tests) -> the fault table in results.json and on the terminal."""
     kernels = kernels or KERNELS
@@ -245,7 +256,8 @@ def validate_faults(*, series: str, tree_spec, config: str, runtime: str, timeou
     output = Path(output).resolve()
     output.mkdir(parents=True, exist_ok=True)
     result = RunResult(command="validate --faults",
-                       info={"series": series, "config": config, "kernels": kernels})
+                       info={"series": series, "config": config, "kernels": kernels,
+                             "memory_mb": memory_mb})
     pipe = Pipeline(result)
     tree = pipe.stage("tree", tree_mod.open_tree, tree_spec)
     rendered = pipe.stage("render", render_mod.render_series, series, tree=tree)
@@ -265,7 +277,7 @@ def validate_faults(*, series: str, tree_spec, config: str, runtime: str, timeou
                                f"{tree.name}-faults-{label}")
             got = sub.stage(f"faults:{label}", run_kernel, source, kernel=label, config=config,
                             runtime=runtime, timeout=timeout, log_dir=output / "logs" / label,
-                            tests=tests)
+                            tests=tests, memory_mb=memory_mb)
             rows += got if got is not None else [failed_row(t, label, config, f"{sub.failed} failed")
                                                  for t in (tests or FAULT_TESTS)]
     result.info["faults"] = to_json(rows)

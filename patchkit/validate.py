@@ -77,7 +77,7 @@ def run(args) -> int:
             series=args.series, tree_spec=args.tree, config=args.config, runtime=args.runtime,
             timeout=args.timeout, output=args.output,
             kernels=args.fault_kernels.split(",") if args.fault_kernels else None,
-            tests=args.tests.split(",") if args.tests else None)
+            tests=args.tests.split(",") if args.tests else None, memory_mb=args.memory)
         return 0 if result.ok() else 1
     result = validate(
         series=None if args.series == "none" else args.series,

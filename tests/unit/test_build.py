@@ -162,7 +162,7 @@ class FakeRuntime(runtimes.Runtime):
                 (out / "include/config").mkdir(parents=True, exist_ok=True)
                 (out / "include/config/kernel.release").write_text("6.12.0\n")
             elif "modules_install" in argv:
-                (out / "modules-install/lib/modules/6.12.0").mkdir(parents=True)
+                (out / "modules-install/lib/modules/6.12.0").mkdir(parents=True, exist_ok=True)
         return 0
 
     def close(self):
@@ -242,6 +242,46 @@ def test_module_fragment_builds_and_installs_modules(fake, tmp_path):
     assert state["rt"].calls[-1][-1] == "modules_install"
     assert res.modules_dir == res.build_dir / "modules-install" and res.modules_dir.is_dir()
     assert res.metadata["config"]["fragments"][-1] == str(frag)
+
+
+def _extmod(tmp_path, body="obj-m := probe.o\n"):
+    mod = tmp_path / "probe"
+    mod.mkdir(exist_ok=True)
+    (mod / "Kbuild").write_text(body)
+    (mod / "probe.c").write_text("/* probe */\n")
+    return mod
+
+
+def test_external_module_is_built_from_a_copy_in_the_build_dir_and_installed(fake, tmp_path):
+    source, state = fake
+    mod = _extmod(tmp_path)
+    res = build.build(source, modules=True, extmods=[mod], jobs=2)
+    m_arg = f"M={res.build_dir}/extmod/probe"
+    ext_calls = [c for c in state["rt"].calls if m_arg in c]
+    assert [c[-1] for c in ext_calls] == ["modules", "modules_install"]
+    assert all(f"INSTALL_MOD_PATH={res.build_dir}/modules-install" in c for c in ext_calls)
+    assert (res.build_dir / "extmod/probe/Kbuild").read_text() == "obj-m := probe.o\n"
+    assert res.metadata["extmods"] == ["probe"]
+    assert f"--extmod {mod}" in res.metadata["reproducer"]
+
+
+def test_changed_external_module_source_rebuilds(fake, tmp_path):
+    source, state = fake
+    mod = _extmod(tmp_path)
+    build.build(source, modules=True, extmods=[mod], jobs=2)
+    state["rt"] = FakeRuntime()
+    build.build(source, modules=True, extmods=[mod], jobs=2)
+    assert state["rt"].calls == []
+    (mod / "probe.c").write_text("/* probe, changed */\n")
+    build.build(source, modules=True, extmods=[mod], jobs=2)
+    assert any(c[-1] == "modules" and any(a.startswith("M=") for a in c) for c in state["rt"].calls)
+
+
+def test_external_module_without_modules_is_refused_by_name(fake, tmp_path):
+    source, state = fake
+    with pytest.raises(build.UserError, match="external modules need a build with modules.*probe"):
+        build.build(source, extmods=[_extmod(tmp_path)], jobs=2)
+    assert state["rt"].calls == []
 
 
 def test_compile_error_reports_location_and_log_and_leaves_no_metadata(fake):

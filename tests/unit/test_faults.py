@@ -160,3 +160,24 @@ def test_rows_survive_a_json_round_trip_so_separate_runs_can_be_joined():
     joined = faults.rows_from_json(faults.to_json(base)) + faults.rows_from_json(faults.to_json(series))
     assert joined == base + series
     assert len(faults.regressions(joined)) == 2
+
+
+def test_registration_probe_module_is_built_only_on_trees_with_the_registry(tmp_path):
+    header = tmp_path / "include/linux/blkdev.h"
+    header.parent.mkdir(parents=True)
+    header.write_text("struct block_device_operations {\n};\n")
+    assert not faults.has_block_ops_registry(tmp_path)
+    header.write_text(header.read_text() + "int swap_register_block_ops(const struct block_device_operations *fops,\n"
+                      "\t\t\t    const struct swap_ops *ops);\n")
+    assert faults.has_block_ops_registry(tmp_path)
+    assert not faults.has_block_ops_registry(tmp_path / "missing")
+
+
+def test_registration_probe_module_source_is_a_kbuild_module():
+    mod = faults.SWAPREG_MODULE
+    assert "obj-m := pk_swapreg.o" in (mod / "Kbuild").read_text().splitlines()
+    src = (mod / "pk_swapreg.c").read_text()
+    assert "swap_register_block_ops(&pk_swapreg_fops, &pk_swapreg_ops)" in src
+    assert "swap_unregister_block_ops(&pk_swapreg_fops)" in src
+    script = (paths.GUEST / "faults" / "fault-module.sh").read_text()
+    assert "pk_swapreg.ko" in script and "module.second_register_ebusy" in script

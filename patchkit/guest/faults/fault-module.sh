@@ -4,11 +4,25 @@
 # swapoff the module unloads; a plain disk then swaps through the core's
 # default ops (nothing may still point into the unloaded module); zram is
 # loaded again and swaps correctly again.
+# On a tree with swap_register_block_ops() (series patch 1 on), the probe
+# module pk_swapreg (patchkit/guest/kmod) is in the image: loading it while
+# zram is registered must fail with EBUSY (one registration at a time), and
+# must succeed after rmmod zram (zram's unload unregistered its ops).
 . /patchkit/faults-lib.sh
 zram_present || skip "no zram device and no zram module"
 grep -q '^zram ' /proc/modules || skip "zram is built in (CONFIG_ZRAM=y): the module test needs patchkit/guest/faults/faults.config"
 disk=$(disk_by_serial pk-fmod) || fail "no virtio disk with serial pk-fmod: the host did not attach it"
 fault_zram_up
+probe=$(find /lib/modules -name pk_swapreg.ko | head -n 1)
+if [ -n "$probe" ]; then
+	insmod "$probe" 2>"$PK_WORK/reg.err" &&
+		fail "a second swap_register_block_ops() succeeded while zram was registered"
+	grep -qi busy "$PK_WORK/reg.err" ||
+		fail "second swap_register_block_ops(): expected EBUSY, insmod said: $(cat "$PK_WORK/reg.err")"
+	fig module.second_register_ebusy 1
+else
+	detail "no pk_swapreg.ko in the image (tree without swap_register_block_ops): registration not probed"
+fi
 mb=$(( $(meminfo_mb MemAvailable) / 3 ))
 fhog mod1 -m "$mb" -s 601 -o -W -H "$PK_WORK" &
 pid=$!
@@ -32,6 +46,12 @@ rmmod zram || fail "rmmod zram failed after swapoff: $(cat "$PK_WORK/rmmod.err")
 grep -q '^zram ' /proc/modules && fail "zram still listed in /proc/modules after rmmod"
 [ -e $ZRAM ] && fail "$ZRAM still exists after rmmod zram"
 fig module.unloaded 1
+if [ -n "$probe" ]; then
+	insmod "$probe" 2>"$PK_WORK/reg.err" ||
+		fail "swap_register_block_ops() failed after rmmod zram (zram left its registration behind): $(cat "$PK_WORK/reg.err")"
+	rmmod pk_swapreg || fail "rmmod pk_swapreg failed"
+	fig module.register_after_unload 1
+fi
 
 # The swap core after the unload: a plain block device as swap.
 mkswap "$disk" > /dev/null || fail "mkswap $disk failed"
