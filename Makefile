@@ -6,7 +6,7 @@ PK     := $(VENV)/bin/patchkit
 PYTEST := $(VENV)/bin/pytest
 SERIES ?= zram-swap-ops
 
-.PHONY: setup host venv test test-unit test-matrix validate validate-bare matrix bench clean
+.PHONY: setup host venv test test-unit test-matrix validate validate-bare matrix faults bench clean
 
 setup: host venv
 
@@ -52,6 +52,12 @@ matrix: setup
 	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --fragment patchkit/configs/zram-module.config --modules -o results/zram-m
 	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --fragment patchkit/configs/no-writeback.config -o results/no-wb
 	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --fragment patchkit/configs/no-swap.config --build-only -o results/no-swap
+
+# The fault matrix (zram full, backing-disk errors, allocation failures,
+# races, module unload) on baseline, base layer and series, then the debug flavour.
+faults: setup
+	$(PK) validate --faults --series $(SERIES) -o results/faults
+	$(PK) validate --faults --series $(SERIES) --config debug --memory 512 -o results/faults-debug
 
 # A/B/C performance: baseline, base layer, series (ROUNDS interleaved rounds).
 ROUNDS ?= 5
