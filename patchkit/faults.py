@@ -35,6 +35,7 @@ SWAPREG_MODULE = paths.GUEST / "kmod" / "pk_swapreg"
 KERNELS = ["baseline", "base-layer", "series"]
 BASELINE = "baseline"
 PASS, FAIL, SKIP, ERROR = "PASS", "FAIL", "SKIP", "ERROR"
+STALL_MARGIN_S = 60.0  # a fault test this much slower than on the baseline (and 2x) stalled
 # Figures every fault test writes; the columns of the table.
 COUNTS = ["injected", "pages", "verified", "sigbus", "corrupted", "lost", "oom_killed"]
 
@@ -108,8 +109,10 @@ def regressions(rows: list[FaultRow], baseline: str = BASELINE) -> list[str]:
     """Every (fault, config) where a kernel does worse than the baseline, in words.
 
     Worse: it fails where the baseline passes, it loses or corrupts pages
-    where the baseline does not, or it prints kernel events (splats) the
-    baseline did not print under the same fault.
+    where the baseline does not, it prints kernel events (splats) the
+    baseline did not print under the same fault, or it stalls: the test
+    takes more than twice as long as on the baseline and over a minute more
+    (a margin no noise on these machines comes near).
     """
     base = {(r.fault, r.config): r for r in rows if r.kernel == baseline}
     found = []
@@ -128,6 +131,9 @@ def regressions(rows: list[FaultRow], baseline: str = BASELINE) -> list[str]:
         new = sorted(_bad_events(r) - _bad_events(b))
         if new:
             found.append(f"{what}: kernel events the baseline did not print: {', '.join(new)}")
+        if r.seconds > 2 * b.seconds and r.seconds - b.seconds > STALL_MARGIN_S:
+            found.append(f"{what}: took {r.seconds:.0f} s where the baseline took {b.seconds:.0f} s "
+                         "under the same fault (a stall)")
     return found
 
 
@@ -281,6 +287,11 @@ def validate_faults(*, series: str, tree_spec, config: str, runtime: str, timeou
             rows += got if got is not None else [failed_row(t, label, config, f"{sub.failed} failed")
                                                  for t in (tests or FAULT_TESTS)]
     result.info["faults"] = to_json(rows)
+    worse = regressions(rows)
+    if rows:
+        # A kernel that does worse than the baseline under a fault fails the run.
+        result.stages.append(StageResult("faults:compare", FAIL if worse else PASS,
+                                         detail="; ".join(worse) or "no kernel worse than the baseline"))
     result.tests = [{"name": f"{r.fault} [{r.kernel}]", "status": r.status, "seconds": r.seconds,
                      "figures": {k: getattr(r, k) for k in COUNTS}, "events": r.events,
                      "detail": r.detail} for r in rows]

@@ -181,3 +181,47 @@ def test_registration_probe_module_source_is_a_kbuild_module():
     assert "swap_unregister_block_ops(&pk_swapreg_fops)" in src
     script = (paths.GUEST / "faults" / "fault-module.sh").read_text()
     assert "pk_swapreg.ko" in script and "module.second_register_ebusy" in script
+
+
+def test_a_fault_test_that_stalls_on_the_series_is_a_regression():
+    base = rows("baseline", guest_test("fault-zram-full"), ["fault-zram-full"])
+    series = rows("series", guest_test("fault-zram-full"), ["fault-zram-full"])
+    base[0].seconds, series[0].seconds = 82.0, 313.0
+    found = faults.regressions(base + series)
+    assert found == ["fault-zram-full (minimal) on series: took 313 s where the baseline took 82 s "
+                     "under the same fault (a stall)"]
+
+
+def test_ordinary_timing_noise_is_not_a_stall():
+    base = rows("baseline", guest_test("fault-race"), ["fault-race"])
+    series = rows("series", guest_test("fault-race"), ["fault-race"])
+    base[0].seconds, series[0].seconds = 36.0, 95.0  # 2.6x but under a minute more
+    assert faults.regressions(base + series) == []
+    base[0].seconds, series[0].seconds = 200.0, 330.0  # over a minute more but not 2x
+    assert faults.regressions(base + series) == []
+
+
+def test_the_fault_matrix_fails_when_a_kernel_is_worse_than_the_baseline(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from patchkit import render as render_mod
+    from patchkit import tree as tree_mod
+
+    repo = tmp_path / "repo"
+    monkeypatch.setattr(tree_mod, "open_tree", lambda spec: SimpleNamespace(name="t", base_commit="b0",
+                                                                            path=repo))
+    monkeypatch.setattr(render_mod, "render_series", lambda series, tree: SimpleNamespace(
+        repo=repo, tip="s1", dependencies=[]))
+    monkeypatch.setattr(tree_mod, "worktree", lambda r, commit, name: tmp_path / name)
+
+    def run_kernel(source, *, kernel, **kw):
+        got = rows(kernel, guest_test("fault-alloc"), ["fault-alloc"])
+        got[0].seconds = 30.0 if kernel == "baseline" else 400.0
+        return got
+
+    monkeypatch.setattr(faults, "run_kernel", run_kernel)
+    result = faults.validate_faults(series="zram-swap-ops", tree_spec=None, config="minimal", runtime="host",
+                                    timeout=10, output=tmp_path / "out", kernels=["baseline", "series"])
+    compare = [s for s in result.stages if s.name == "faults:compare"]
+    assert compare and compare[0].status == "FAIL" and "a stall" in compare[0].detail
+    assert not result.ok()
