@@ -26,8 +26,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
-import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -275,30 +273,13 @@ def configure(source: Path, *, config: str = "minimal", fragments: list[Path] = 
                   jobs=jobs, build_root=build_root, configure_only=True)
 
 
-@contextmanager
-def sigterm_as_interrupt():
-    """SIGTERM/SIGHUP (a CI timeout, a closed terminal) unwind like Ctrl-C, so
-    the runtime stops its container and make its children.  Python's default
-    for SIGTERM is to die on the spot, orphaning a running container."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    old = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+sigterm_as_interrupt = proc.sigterm_as_interrupt  # kept for callers of build
 
 
 def _build(source: Path, *, config: str, fragments, runtime: str, modules: bool, jobs: int | None,
            build_root: Path | None, configure_only: bool = False, extmods: list[Path] = ()):
     try:
-        with sigterm_as_interrupt():
+        with proc.sigterm_as_interrupt():
             return _build_or_configure(source, config=config, fragments=fragments, runtime=runtime,
                                        modules=modules, jobs=jobs, build_root=build_root,
                                        configure_only=configure_only, extmods=extmods)

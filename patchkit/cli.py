@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     proc.DRY_RUN = args.dry_run
     ui.QUIET = args.quiet
     try:
-        return int(args.handler(args) or 0)
+        with proc.sigterm_as_interrupt():
+            return int(args.handler(args) or 0)
     except PatchkitError as exc:
         ui.error(str(exc))
         return exc.exit_code

@@ -11,11 +11,13 @@ run here.  run() knows how to:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,6 +166,28 @@ def run(
     if check and proc.returncode != 0:
         raise CommandFailed(argv, proc.returncode, out, err, log=log, hint=hint)
     return Result(argv, proc.returncode, out, err, seconds)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM/SIGHUP (a CI timeout, kill, a closed terminal) unwind like
+    Ctrl-C, so run() kills the process group of the command it is waiting
+    for (a container, QEMU) and cleanup code runs.  Python's default for
+    SIGTERM is to die on the spot, orphaning them: they run in sessions of
+    their own, so no signal to patchkit reaches them otherwise."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    old = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def kill_group(proc: subprocess.Popen) -> None:

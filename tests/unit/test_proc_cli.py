@@ -76,3 +76,41 @@ def test_dry_run_flag_does_not_outlive_the_call():
     assert proc.DRY_RUN is False
     cli.main(["--dry-run", "tree", "show", "no-such-tree"])
     assert proc.DRY_RUN is False
+
+
+def test_sigterm_to_patchkit_kills_the_command_it_is_waiting_for(tmp_path):
+    """A CI timeout or `kill` sends SIGTERM to patchkit only: the command it
+    runs (QEMU, a container) is in a session of its own and must not be
+    left running as an orphan."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pidfile = tmp_path / "child.pid"
+    script = (
+        "import sys\n"
+        "from patchkit import cli, proc\n"
+        "def handler(args):\n"
+        "    proc.run(['sh', '-c', 'echo $$ > %s; exec sleep 300'])\n"
+        "    return 0\n"
+        "import argparse\n"
+        "ns = argparse.Namespace(dry_run=False, quiet=True, handler=handler)\n"
+        "cli.build_parser = lambda: type('P', (), {'parse_args': lambda self, a: ns})()\n"
+        "sys.exit(cli.main([]))\n" % pidfile)
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=os.getcwd())
+    for _ in range(100):
+        if pidfile.exists() and pidfile.read_text().strip():
+            break
+        time.sleep(0.1)
+    child = int(pidfile.read_text())
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(timeout=20) == 130
+    time.sleep(0.2)
+    try:
+        with open(f"/proc/{child}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        state = "gone"
+    assert state in ("gone", "Z"), f"the child {child} still runs (state {state})"
