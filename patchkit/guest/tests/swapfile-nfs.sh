@@ -102,16 +102,19 @@ stat $file > /dev/null
 t3=$(cut -d' ' -f1 /proc/uptime)
 swap_off_all
 swapon $file || die "swapon $file failed (a kernel without CONFIG_NFS_SWAP refuses NFS swap files): see the console"
+
+swap_io_reset
+# pk-hog's figures go after the swap_io ones, so that the summary tables
+# (which show the first few figures) show which ops did the I/O.
+hog -m $(( size_mb / 2 )) -p 2 -s 67 -o -f "$PK_WORK/hog.figures"
+rc=$?
+# Which ops served the swap file, before swapoff drops it from the counters.
+swap_io_busy_figs nfs
+cat "$PK_WORK/hog.figures" >> "$PK_FIGURES" 2>/dev/null
 fig swapfile.size_mb "$size_mb"
 fig nfs.server_start_s "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')"
 fig nfs.mount_s "$(awk -v a="$t1" -v b="$t2" 'BEGIN { printf "%.2f", b - a }')"
 fig nfs.swapfile_write_s "$(awk -v a="$t2" -v b="$t3" 'BEGIN { printf "%.2f", b - a }')"
-
-swap_io_reset
-hog -m $(( size_mb / 2 )) -p 2 -s 67 -o
-rc=$?
-# Which ops served the swap file, before swapoff drops it from the counters.
-swap_io_busy_figs nfs
 swapoff $file || die "swapoff $file failed"
 teardown
 [ $rc = 0 ] || exit 1
