@@ -52,6 +52,7 @@ matrix: setup
 	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --fragment patchkit/configs/zram-module.config --modules -o results/zram-m
 	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --fragment patchkit/configs/no-writeback.config -o results/no-wb
 	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --fragment patchkit/configs/no-swap.config --build-only -o results/no-swap
+	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --fragment patchkit/configs/nfs-swap.config --tests zram-setup,swapfile-nfs -o results/nfs-swap
 
 # The fault matrix (zram full, backing-disk errors, allocation failures,
 # races, module unload) on baseline, base layer and series, then the debug flavour.

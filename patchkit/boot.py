@@ -23,13 +23,16 @@ PASS, FAIL, SKIP, ERROR = "PASS", "FAIL", "SKIP", "ERROR"
 
 # The suite in the order it runs by default.
 DEFAULT_TESTS = ["zram-setup", "hog", "pageout", "swapoff", "writeback", "reset",
-                 "selftests", "stress-ng", "swapfile-ext2", "swap-disk"]
+                 "selftests", "stress-ng", "swapfile-ext2", "swap-disk",
+                 # skips unless the kernel has NFS and nfsd (--fragment patchkit/configs/nfs-swap.config)
+                 "swapfile-nfs"]
 
 # Scratch disks: test -> (serial the guest looks for, size in MiB, filesystem or None).
 DISKS = {
     "writeback": ("pk-wb", 256, None),
     "swapfile-ext2": ("pk-swapfs", 256, "ext2"),
     "swap-disk": ("pk-swapdev", 192, None),
+    "swapfile-nfs": ("pk-nfs", 256, "ext2"),  # the filesystem nfsd exports
     "bench-writeback": ("pk-bench-wb", 256, None),
     # the fault tests (patchkit/guest/faults/, run by patchkit/faults.py)
     "fault-wb-write": ("pk-fwbw", 256, None),
