@@ -6,7 +6,7 @@ vm_mb=$(( $(meminfo_mb MemAvailable) / 3 ))
 fig stress.vm_mb_per_worker "$vm_mb"
 cd /tmp || fail "no /tmp"
 stress-ng --pageswap 1 --vm 2 --vm-bytes "${vm_mb}M" --verify \
-	--timeout 20s --metrics-brief --temp-path /tmp > "$PK_WORK/stress.log" 2>&1
+	--timeout 15s --metrics-brief --temp-path /tmp > "$PK_WORK/stress.log" 2>&1
 rc=$?
 cat "$PK_WORK/stress.log"
 fig stress.exit_status "$rc"
