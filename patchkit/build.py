@@ -273,9 +273,6 @@ def configure(source: Path, *, config: str = "minimal", fragments: list[Path] = 
                   jobs=jobs, build_root=build_root, configure_only=True)
 
 
-sigterm_as_interrupt = proc.sigterm_as_interrupt  # kept for callers of build
-
-
 def _build(source: Path, *, config: str, fragments, runtime: str, modules: bool, jobs: int | None,
            build_root: Path | None, configure_only: bool = False, extmods: list[Path] = ()):
     try:

@@ -13,16 +13,18 @@ skip() { detail "$*"; exit 4; }
 # reports it as allowed instead of failing the test (patchkit/console.py).
 allow_oom() { echo "@@patchkit allow-oom $*"; }
 # The value of a figure already written (e.g. by pk-hog), or empty.
-# swap_io_figs PREFIX: which swap_ops method served each active swap area and
-# how many folios its submissions carried, from the swap-batching counters in
-# debugfs; nothing on a kernel without them (the baseline).  Call it before
-# swapoff: the file lists active areas only.
+# swap_io_figs PREFIX: which swap_ops method served each swap area that did
+# I/O since swap_io_reset, how many folios its submissions carried, and how
+# many areas did I/O (PREFIX.areas), from the swap-batching counters in
+# debugfs; nothing on a kernel without them (the baseline).  Idle rows are
+# left out: a swap type an earlier test used keeps a row of zeros naming its
+# old ops.  Call it before swapoff: the file lists active areas only.
 swap_io_figs() {
 	[ -r /sys/kernel/debug/swap_io/devices ] || return 0
-	awk -v p="$1" 'NR > 1 && NF >= 6 {
+	awk -v p="$1" 'NR > 1 && NF >= 6 && $3 + $5 > 0 { n++
 		print p ".ops " $2; print p ".read_submits " $3; print p ".read_folios " $4
-		print p ".write_submits " $5; print p ".write_folios " $6 }' \
-		/sys/kernel/debug/swap_io/devices >> "$PK_FIGURES"
+		print p ".write_submits " $5; print p ".write_folios " $6 }
+		END { print p ".areas " n + 0 }' /sys/kernel/debug/swap_io/devices >> "$PK_FIGURES"
 }
 # swap_io_reset: zero the swap-batching counters (they are per swap type and
 # types are reused across tests), so swap_io_figs sees this test's I/O only.

@@ -99,14 +99,14 @@ def test_skips_on_a_kernel_with_the_client_but_no_server(tmp_path):
 
 
 def busy_figs(tmp_path, devices):
-    """Run the script's swap_io_busy_figs on a fake debugfs devices file."""
-    text = SCRIPT.read_text()
-    func = re.search(r"^swap_io_busy_figs\(\) \{\n.*?^\}\n", text, re.S | re.M).group(0)
+    """Run lib.sh's swap_io_figs (what swapfile-nfs calls) on a fake debugfs devices file."""
+    text = (SCRIPT.parent.parent / "lib.sh").read_text()
+    func = re.search(r"^swap_io_figs\(\) \{\n.*?^\}\n", text, re.S | re.M).group(0)
     (tmp_path / "devices").write_text(devices)
     func = func.replace("/sys/kernel/debug/swap_io/devices", str(tmp_path / "devices"))
     figures = tmp_path / "figures"
     figures.write_text("")
-    subprocess.run(["sh", "-c", func + "swap_io_busy_figs nfs"], env={"PK_FIGURES": str(figures)},
+    subprocess.run(["sh", "-c", func + "swap_io_figs nfs"], env={"PK_FIGURES": str(figures)},
                    check=True, timeout=30)
     return dict(line.split(" ", 1) for line in figures.read_text().splitlines())
 

@@ -43,17 +43,6 @@ channel() {
 	printf '%s\n' "$2" > "/proc/net/rpc/$1/channel" || die "writing '$2' to /proc/net/rpc/$1/channel failed"
 }
 
-# swap_io_busy_figs PREFIX: like swap_io_figs, but only the swap types that
-# did I/O since swap_io_reset (a type an earlier test used keeps a row of
-# zeros naming its old ops) and a count of them, PREFIX.areas.
-swap_io_busy_figs() {
-	[ -r /sys/kernel/debug/swap_io/devices ] || return 0
-	awk -v p="$1" 'NR > 1 && NF >= 6 && $3 + $5 > 0 { n++
-		print p ".ops " $2; print p ".read_submits " $3; print p ".read_folios " $4
-		print p ".write_submits " $5; print p ".write_folios " $6 }
-		END { print p ".areas " n + 0 }' /sys/kernel/debug/swap_io/devices >> "$PK_FIGURES"
-}
-
 disk=$(disk_by_serial pk-nfs) || fail "no virtio disk with serial pk-nfs: the host did not attach it"
 t0=$(cut -d' ' -f1 /proc/uptime)
 
@@ -109,7 +98,7 @@ swap_io_reset
 hog -m $(( size_mb / 2 )) -p 2 -s 67 -o -f "$PK_WORK/hog.figures"
 rc=$?
 # Which ops served the swap file, before swapoff drops it from the counters.
-swap_io_busy_figs nfs
+swap_io_figs nfs
 cat "$PK_WORK/hog.figures" >> "$PK_FIGURES" 2>/dev/null
 fig swapfile.size_mb "$size_mb"
 fig nfs.server_start_s "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')"
