@@ -108,6 +108,11 @@ def build_env(path: str, ccache_dir: str, src: str, timestamp: str) -> dict[str,
         "PATH": path,
         "CCACHE_DIR": ccache_dir,
         "CCACHE_BASEDIR": src,
+        # depend mode: a miss compiles once and takes the headers from the
+        # compiler's -MMD output instead of running the preprocessor first.
+        # Measured here (cold minimal build, host, -j2): 4:09 in the default
+        # mode, 3:08 in depend mode, 3:00 without ccache; warm hits the same.
+        "CCACHE_DEPEND": "1",
         # the same kernel whoever builds it, and ccache hits for init/version.o
         "KBUILD_BUILD_USER": "patchkit",
         "KBUILD_BUILD_HOST": "patchkit",

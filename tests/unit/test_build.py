@@ -44,10 +44,11 @@ def test_make_and_merge_argv():
         "/build/fragments/00-minimal.config"]
 
 
-def test_build_env_pins_identity_and_points_ccache_at_the_mount():
+def test_build_env_pins_identity_and_points_ccache_at_the_mount_in_depend_mode():
     env = build.build_env("/usr/lib/ccache:/usr/bin", "/ccache", "/src", "Thu Nov 26 06:00:47 UTC 2026")
     assert env == {
         "PATH": "/usr/lib/ccache:/usr/bin", "CCACHE_DIR": "/ccache", "CCACHE_BASEDIR": "/src",
+        "CCACHE_DEPEND": "1",
         "KBUILD_BUILD_USER": "patchkit", "KBUILD_BUILD_HOST": "patchkit",
         "KBUILD_BUILD_TIMESTAMP": "Thu Nov 26 06:00:47 UTC 2026", "LOCALVERSION": ""}
 
