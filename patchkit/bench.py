@@ -383,12 +383,14 @@ def failures(rounds: list[dict], labels=LABELS) -> list[str]:
 
 
 def findings(summary: list[dict], labels=LABELS) -> list[str]:
-    """One sentence per metric where a kernel is significantly worse than the baseline."""
-    out = []
+    """One sentence per metric where a kernel is significantly worse than the baseline
+    (once per title: the same throughput in MB/s and in pages/s is one finding)."""
+    out, seen = [], set()
     for row in summary:
         for lb in labels[1:]:
             cell = row["kernels"][lb]
-            if cell.get("verdict") == "worse":
+            if cell.get("verdict") == "worse" and (lb, row["title"]) not in seen:
+                seen.add((lb, row["title"]))
                 out.append(f"{TITLES[lb]}: {row['title']} {ratio_text(cell)} vs baseline")
     return out
 

@@ -159,6 +159,15 @@ def test_findings_name_the_worse_metric():
     assert not any("throughput" in f for f in found)
 
 
+def test_a_slowdown_seen_in_two_units_of_one_metric_is_one_finding():
+    row = {"title": "swap-out throughput", "kernels": {
+        "baseline": {}, "base-layer": {"verdict": "worse", "ratio": 0.73, "ratio_low": 0.69, "ratio_high": 0.79},
+        "series": {"verdict": "better", "ratio": 1.05, "ratio_low": 1.02, "ratio_high": 1.13}}}
+    pages = {**row, "kernels": {**row["kernels"], "base-layer": {**row["kernels"]["base-layer"], "ratio_low": 0.68}}}
+    found = bench.findings([dict(row, unit="MB/s"), dict(pages, unit="pages/s")])
+    assert len(found) == 1 and found[0].startswith("base layer: swap-out throughput 0.73")
+
+
 def test_slowdown_explanation_lists_counters_per_kernel():
     rounds = synthetic()
     s = bench.summarise(rounds, resamples=200)
