@@ -243,6 +243,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-dir", type=Path, default=None, help="where console.log goes")
     p.add_argument("--append", action="append", default=[], metavar="PARAM",
                    help="extra kernel command line parameter, e.g. slab_debug=U,kmalloc-1k (repeatable)")
+    p.add_argument("--profile", action="store_true",
+                   help="count kernel timer ticks per function for each test (boots with profile=2; the "
+                        "kernel needs --fragment patchkit/configs/profile.config)")
     p.add_argument("--list-tests", action="store_true", help="print the guest tests and exit")
 
 
@@ -254,13 +257,76 @@ def run(args) -> int:
     if args.kernel is None or args.source is None:
         raise UserError("patchkit boot needs --kernel BZIMAGE and --source TREE")
     tests = [t for t in args.tests.split(",") if t] if args.tests is not None else None
+    cmdline = list(args.append)
+    if args.profile:
+        require_profiling(args.kernel)
+        cmdline.append(PROFILE_PARAM)
     result = boot(args.kernel, source=args.source, modules_dir=args.modules, tests=tests,
                   timeout=args.timeout, log_dir=args.log_dir, memory_mb=args.memory,
-                  smp=args.smp, accel=args.accel, cmdline=args.append)
+                  smp=args.smp, accel=args.accel, cmdline=cmdline)
     # The stage line carries the guest's verdict, not just "QEMU ran".
     ui.info("boot", f"{result.status} in {ui.duration(result.seconds)}")
     print_table(result)
+    if args.profile:
+        print_profiles([(t.name, t.figures) for t in result.tests])
     return 0 if result.status == PASS else 1
+
+
+# ---------------------------------------------------------------- kernel profile
+
+# 4-byte buckets: a 6 MB kernel text takes 6 MB of counters, summed per
+# function in the guest by pk-profile (patchkit/guest/pk-profile.c).
+PROFILE_PARAM = "profile=2"
+PROFILE_FRAGMENT = paths.CONFIGS / "profile.config"
+
+
+def kernel_config(kernel: Path) -> Path | None:
+    """The .config of a bzImage that sits in its build dir (BUILD/arch/x86/boot/bzImage)."""
+    kernel = Path(kernel).resolve()
+    if kernel.parent.name == "boot" and len(kernel.parents) >= 4:
+        candidate = kernel.parents[3] / ".config"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def require_profiling(kernel: Path) -> None:
+    """--profile on a kernel whose .config says CONFIG_PROFILING is off is a UserError."""
+    from patchkit import kconfig
+
+    config = kernel_config(kernel)
+    if config is None:
+        return  # not in a build dir: the guest reports no samples if it is off
+    if kconfig.values(config.read_text()).get("CONFIG_PROFILING") != "y":
+        raise UserError(f"{config}: CONFIG_PROFILING is not set, so --profile would count nothing",
+                        hint=f"rebuild with: patchkit build --fragment {PROFILE_FRAGMENT} ...")
+
+
+def profile_rows(figures: dict, limit: int = 12) -> list[tuple[str, int, float]]:
+    """(function, ticks, share of the test's kernel ticks) from pk-profile's figures, most first."""
+    total = figures.get("profile.samples") or 0
+    rows = [(k[len("profile.fn."):], v) for k, v in figures.items()
+            if k.startswith("profile.fn.") and isinstance(v, int)]
+    rows.sort(key=lambda r: (-r[1], r[0]))
+    return [(fn, n, n / total if total else 0.0) for fn, n in rows[:limit]]
+
+
+def print_profiles(tests: list[tuple[str, dict]], limit: int = 12) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Console()
+    for name, figures in tests:
+        if "profile.samples" not in figures:
+            out.print(f"{name}: no kernel profile (kernel without CONFIG_PROFILING, or the test did not end)")
+            continue
+        table = Table(title=f"{name}: kernel ticks per function ({figures['profile.samples']} samples)")
+        table.add_column("function")
+        table.add_column("ticks", justify="right")
+        table.add_column("share", justify="right")
+        for fn, n, share in profile_rows(figures, limit):
+            table.add_row(fn, str(n), f"{share * 100:.1f}%")
+        out.print(table)
 
 
 # Figures worth a place in the terminal table (all of them go to results.json).

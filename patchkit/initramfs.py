@@ -33,6 +33,7 @@ from patchkit.errors import InfraError, UserError
 GUEST_PROGRAMS = {
     "pk-hog.c": "/patchkit/bin/pk-hog",
     "pk-exit.c": "/patchkit/bin/pk-exit",
+    "pk-profile.c": "/patchkit/bin/pk-profile",  # kernel tick profile per test (boot --profile)
     "bench/pk-bench.c": "/patchkit/bin/pk-bench",  # patchkit bench's workloads
     "faults/pk-faulthog.c": "/patchkit/bin/pk-faulthog",
 }

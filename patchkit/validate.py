@@ -61,6 +61,9 @@ def add_arguments(p):
     p.add_argument("--build-only", action="store_true", help="stop after the build (config variants)")
     p.add_argument("--tests", default=None, help="comma-separated guest tests (default: all)")
     p.add_argument("--timeout", type=float, default=1200, help="guest timeout in seconds")
+    p.add_argument("--profile", action="store_true",
+                   help="build with CONFIG_PROFILING, boot with profile=2 and print each test's kernel "
+                        "ticks per function (figures profile.* in results.json)")
     p.add_argument("--faults", action="store_true",
                    help="run the fault matrix instead (patchkit/faults.py): the fault-injection "
                         "guest tests on baseline, base layer and series")
@@ -92,12 +95,13 @@ def run(args) -> int:
         output=args.output,
         build_only=args.build_only,
         memory_mb=args.memory,
+        profile=args.profile,
     )
     return 0 if result.ok() else 1
 
 
 def validate(*, series, tree_spec, config, author=None, fragments, modules, runtime, tests, timeout, output: Path,
-             build_only: bool = False, memory_mb: int = 256) -> RunResult:
+             build_only: bool = False, memory_mb: int = 256, profile: bool = False) -> RunResult:
     from patchkit import boot as boot_mod
     from patchkit import build as build_mod
     from patchkit import render as render_mod
@@ -124,6 +128,8 @@ def validate(*, series, tree_spec, config, author=None, fragments, modules, runt
                                 f"{tree.name}-validate")
         else:
             source = tree.path  # the user's own checkout, built as it is
+    if profile:
+        fragments = [*fragments, boot_mod.PROFILE_FRAGMENT]
     built = pipe.stage("build", build_mod.build, source, config=config, fragments=fragments,
                        runtime=runtime, modules=modules)
     if built is not None:
@@ -132,7 +138,8 @@ def validate(*, series, tree_spec, config, author=None, fragments, modules, runt
         pipe.failed = pipe.failed or "--build-only"  # not a failure: nothing after the build
     booted = pipe.stage("boot", boot_mod.boot, built.kernel if built else None, source=source,
                         modules_dir=built.modules_dir if built else None, tests=tests,
-                        timeout=timeout, log_dir=output / "logs", memory_mb=memory_mb)
+                        timeout=timeout, log_dir=output / "logs", memory_mb=memory_mb,
+                        cmdline=[boot_mod.PROFILE_PARAM] if profile else None)
     if booted is not None:
         result.info["boot"] = {"accel": booted.accel, "qemu_version": booted.qemu_version,
                                "console_log": str(booted.console_log), "seconds": booted.seconds,
@@ -146,6 +153,8 @@ def validate(*, series, tree_spec, config, author=None, fragments, modules, runt
     report.write_json(result, output / "results.json")
     report.write_junit(result, output / "junit.xml")
     report.print_table(result)
+    if profile and booted is not None:
+        boot_mod.print_profiles([(t.name, t.figures) for t in booted.tests])
     ui.info("validate", f"{result.status}: results in {output / 'results.json'}")
     return result
 
