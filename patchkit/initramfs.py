@@ -38,6 +38,8 @@ GUEST_PROGRAMS = {
     "faults/pk-faulthog.c": "/patchkit/bin/pk-faulthog",
 }
 GCC_FLAGS = ["-static", "-O2", "-Wall", "-Wextra", "-Werror"]
+# shared by the guest programs (#include "pk-guest.h"); part of every program's cache key
+GUEST_HEADER = paths.GUEST / "pk-guest.h"
 SELFTESTS_ZRAM = "tools/testing/selftests/zram"
 DIRS = ["/dev", "/proc", "/sys", "/tmp", "/mnt", "/run", "/root", "/etc", "/sys/kernel/debug"]
 
@@ -232,17 +234,18 @@ def guest_script_entries(guest_dir: Path = paths.GUEST) -> list[Entry]:
 
 
 def compile_program(src: Path, cache: Path | None = None) -> Path:
-    """gcc -static -O2 src, cached by the hash of source, flags and gcc version."""
+    """gcc -static -O2 src, cached by the hash of source, the shared header, flags and gcc version."""
     src = Path(src)
     gcc = proc.require("gcc")
     version = proc.run([gcc, "-dumpfullversion"]).stdout.strip()
-    key = hashlib.sha256(src.read_bytes() + " ".join(GCC_FLAGS).encode() + version.encode()).hexdigest()[:20]
+    key = hashlib.sha256(src.read_bytes() + GUEST_HEADER.read_bytes() + " ".join(GCC_FLAGS).encode()
+                         + version.encode()).hexdigest()[:20]
     out = Path(cache or paths.cache_dir() / "guest-bin") / key / src.stem
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    proc.run(["gcc", *GCC_FLAGS, "-o", str(tmp), str(src)],
+    proc.run(["gcc", *GCC_FLAGS, "-I", str(GUEST_HEADER.parent), "-o", str(tmp), str(src)],
              hint=f"the guest program {src.name} must build with gcc -static (apt-get install libc6-dev)")
     tmp.rename(out)
     return out

@@ -45,24 +45,11 @@
  *              that the checker catches corruption; used by patchkit's tests)
  */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <signal.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
-#ifndef MADV_PAGEOUT
-#define MADV_PAGEOUT 21
-#endif
+#include "pk-guest.h"
 
-#define PAGE 4096UL
-#define WORDS (PAGE / sizeof(uint64_t))
 #define MAX_PROCS 64
 
 enum kind { K_ZERO, K_SAME, K_COMP, K_RAND, NKINDS };
@@ -102,25 +89,6 @@ static double now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
-static inline uint64_t next_rand(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545f4914f6cdd1dULL;
 }
 
 static uint64_t page_seed(int proc, uint64_t idx)
@@ -324,26 +292,6 @@ static void figure_f(const char *key, double v)
 		fprintf(figures, "%s.%s %.3f\n", prefix, key, v);
 }
 
-static int exists(const char *dir, const char *name)
-{
-	char path[4096];
-	struct stat sb;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	return stat(path, &sb) == 0;
-}
-
-static int touch(const char *dir, const char *name)
-{
-	char path[4096];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "w");
-	if (!f)
-		return -1;
-	return fclose(f);
-}
 
 static void usage(void)
 {
@@ -453,9 +401,9 @@ int main(int argc, char **argv)
 			dead++;
 		} else {
 			sh->phase = 1;
-			while (!exists(hold_dir, "go") && now() - t_hold < hold_limit)
+			while (!path_exists(hold_dir, "go") && now() - t_hold < hold_limit)
 				usleep(10000);
-			if (!exists(hold_dir, "go")) {
+			if (!path_exists(hold_dir, "go")) {
 				fprintf(stderr, "pk-hog: %s/go did not appear within %.0f s\n", hold_dir, hold_limit);
 				dead++;
 			}

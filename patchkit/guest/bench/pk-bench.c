@@ -47,25 +47,12 @@
  * (mmap, madvise, sysfs), 64 usage error.
  */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <fcntl.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
-#include <time.h>
-#include <unistd.h>
 #include <x86intrin.h>
 
-#ifndef MADV_PAGEOUT
-#define MADV_PAGEOUT 21
-#endif
-
-#define PAGE 4096UL
-#define WORDS (PAGE / sizeof(uint64_t))
+#include "pk-guest.h"
 #define SWAP_IO "/sys/kernel/debug/swap_io/"
 #define ZRAM "/sys/block/zram0/"
 #define QUANTILES 256

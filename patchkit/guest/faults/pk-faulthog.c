@@ -39,25 +39,11 @@
  * 64 usage.
  */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
-#ifndef MADV_PAGEOUT
-#define MADV_PAGEOUT 21
-#endif
-
-#define PAGE 4096UL
-#define WORDS (PAGE / sizeof(uint64_t))
+#include "pk-guest.h"
 
 enum state { S_UNSEEN, S_OK, S_SIGBUS, S_BAD };
 
@@ -70,26 +56,11 @@ static volatile uint64_t bus_page;
 static FILE *figures;
 static const char *prefix = "fhog";
 
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
 static inline uint64_t word(uint64_t ps, uint64_t *rng, size_t j)
 {
-	uint64_t x;
-
 	if ((ps & 1) && j % 4)
 		return ps + j % 4;	/* compressible page: three words in four fixed */
-	x = *rng;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*rng = x;
-	return (x * 0x2545f4914f6cdd1dULL) | 1;
+	return next_rand(rng) | 1;
 }
 
 static void fill(uint64_t idx)
@@ -192,25 +163,6 @@ static int vmstat(const char *key, uint64_t *val)
 	return -1;
 }
 
-static int path_exists(const char *dir, const char *name)
-{
-	char path[4096];
-	struct stat sb;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	return stat(path, &sb) == 0;
-}
-
-static void touch(const char *dir, const char *name)
-{
-	char path[4096];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "w");
-	if (f)
-		fclose(f);
-}
 
 static int make_it_fail(int on)
 {
