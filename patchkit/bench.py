@@ -44,7 +44,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from patchkit import paths, proc, stats, ui
+from patchkit import layout, paths, proc, stats, ui
 from patchkit.errors import InfraError, UserError
 
 LABELS = ("baseline", "base-layer", "series")
@@ -466,7 +466,7 @@ def config_hash_near(kernel: Path) -> str | None:
     return None
 
 
-def build_kernels(kernels: dict[str, Kernel], config: str, runtime: str) -> None:
+def build_kernels(kernels: dict[str, Kernel], config: str, runtime: str, fragments: list[Path] = ()) -> None:
     todo = [k for k in kernels.values() if k.kernel is None]
     if not todo:
         return
@@ -475,7 +475,7 @@ def build_kernels(kernels: dict[str, Kernel], config: str, runtime: str) -> None
     for k in todo:
         start = time.monotonic()
         with ui.stage(f"bench build {k.label}", "building"):
-            res = build.build(k.source, config=config, runtime=runtime, jobs=2)
+            res = build.build(k.source, config=config, fragments=list(fragments), runtime=runtime, jobs=2)
         k.kernel = Path(res.kernel)
         frag = (res.metadata.get("config") or {}).get("hash")
         k.config_hash = f"fragments:{frag}" if frag else None
@@ -539,11 +539,36 @@ def analyse(rounds: list[dict], meta: dict) -> dict:
     summary = summarise(rounds, meta["labels"])
     result = {"meta": meta, "rounds": rounds, "summary": summary}
     result["findings"] = (failures(rounds, meta["labels"]) + findings(summary, meta["labels"])
-                          + explain_slowdowns(rounds, summary))
+                          + explain_slowdowns(rounds, summary) + layout_findings(meta))
     algs = {r["figures"].get("bench-swapout", {}).get("bench.algorithm") for r in rounds} - {None}
     if algs:
         meta["algorithm"] = "/".join(sorted(algs))
     return result
+
+
+def straddles_json(kernel: Path | None) -> list[dict] | None:
+    found = layout.kernel_straddles(kernel) if kernel else None
+    return None if found is None else [{"function": x.function, "address": f"{x.address:#x}", "size": x.size,
+                                        "page_offset": f"{x.page_offset:#x}"} for x in found]
+
+
+def layout_findings(meta: dict) -> list[str]:
+    """Under TCG: each kernel's hot functions that straddle a page boundary
+    where the baseline's do not (patchkit/layout.py says why that matters)."""
+    if meta.get("accel") != "tcg":
+        return []
+    kernels = meta.get("kernels", {})
+    base = {x["function"] for x in kernels.get("baseline", {}).get("page_straddles") or []}
+    out = []
+    for lb in meta["labels"]:
+        for x in kernels.get(lb, {}).get("page_straddles") or []:
+            if lb != "baseline" and x["function"] in base:
+                continue  # the same handicap on both sides of the comparison
+            out.append(f"layout: {TITLES[lb]}: {x['function']} ({x['size']:,} bytes from page offset "
+                       f"{x['page_offset']}) straddles a 4 KiB page; under TCG no jump onto another page "
+                       f"is chained, so this kernel's figures that run through it may measure where the "
+                       f"linker put it rather than the code (patchkit/layout.py)")
+    return out
 
 
 def explain_slowdowns(rounds: list[dict], summary: list[dict]) -> list[str]:
@@ -593,6 +618,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the series the full one depends on, benched alone (default swap-batching)")
     p.add_argument("--tree", default=None, help="tree name or checkout (default: the pinned tree)")
     p.add_argument("--config", default="minimal", help="build config flavour for all three (default minimal)")
+    p.add_argument("--fragment", action="append", default=[], type=Path,
+                   help="extra kconfig fragment for all three (repeatable); also a way to bench a second "
+                        "code layout when a 'layout:' finding says a figure may measure the layout")
     p.add_argument("--runtime", default="auto", help="build runtime (see patchkit build)")
     p.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto",
                    help="QEMU accelerator for every boot (auto: probe once, then keep it)")
@@ -624,7 +652,7 @@ def run(args) -> int:
     start = time.monotonic()
     workdir = paths.cache_dir() / "bench"
     kernels, note = resolve_kernels(args, workdir)
-    build_kernels(kernels, args.config, args.runtime)
+    build_kernels(kernels, args.config, args.runtime, args.fragment)
     check_same_config(kernels)
     from patchkit import initramfs
 
@@ -639,8 +667,11 @@ def run(args) -> int:
         "smp": SMP,
         "machine": machine(),
         "tree": args.tree or "linux-source-6.12",
+        "config": args.config,
+        "fragments": [str(f) for f in args.fragment],
         "kernels": {lb: {"origin": k.origin, "source": str(k.source), "kernel": str(k.kernel),
-                         "config_hash": k.config_hash, "build_seconds": k.build_seconds}
+                         "config_hash": k.config_hash, "build_seconds": k.build_seconds,
+                         "page_straddles": straddles_json(k.kernel)}
                     for lb, k in kernels.items()},
         "initramfs_sha256": hashlib.sha256(initrd.read_bytes()).hexdigest(),
         "host_tsc_mhz": [tsc_mhz],

@@ -280,23 +280,14 @@ PROFILE_PARAM = "profile=2"
 PROFILE_FRAGMENT = paths.CONFIGS / "profile.config"
 
 
-def kernel_config(kernel: Path) -> Path | None:
-    """The .config of a bzImage that sits in its build dir (BUILD/arch/x86/boot/bzImage)."""
-    kernel = Path(kernel).resolve()
-    if kernel.parent.name == "boot" and len(kernel.parents) >= 4:
-        candidate = kernel.parents[3] / ".config"
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def require_profiling(kernel: Path) -> None:
     """--profile on a kernel whose .config says CONFIG_PROFILING is off is a UserError."""
     from patchkit import kconfig
 
-    config = kernel_config(kernel)
-    if config is None:
+    build_dir = paths.build_dir_of(kernel)
+    if build_dir is None:
         return  # not in a build dir: the guest reports no samples if it is off
+    config = build_dir / ".config"
     if kconfig.values(config.read_text()).get("CONFIG_PROFILING") != "y":
         raise UserError(f"{config}: CONFIG_PROFILING is not set, so --profile would count nothing",
                         hint=f"rebuild with: patchkit build --fragment {PROFILE_FRAGMENT} ...")

@@ -33,3 +33,11 @@ def builds_dir() -> Path:
 
 def out_dir() -> Path:
     return cache_dir() / "out"
+
+
+def build_dir_of(kernel: Path) -> Path | None:
+    """The build dir a bzImage sits in (BUILD/arch/x86/boot/bzImage), or None."""
+    kernel = Path(kernel).resolve()
+    if kernel.parent.name == "boot" and len(kernel.parents) >= 4 and (kernel.parents[3] / ".config").is_file():
+        return kernel.parents[3]
+    return None
