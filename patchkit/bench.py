@@ -334,13 +334,15 @@ def cover_block(result: dict) -> str:
     """Markdown to paste below the cover letter's '---'."""
     meta = result["meta"]
     n = meta["rounds"]
+    config = meta.get("config", "minimal") + "".join(f" + {Path(f).name}" for f in meta.get("fragments", []))
     lines = [
         f"Performance (patchkit bench, {meta['date']}): baseline = {meta['tree']} without patches, "
         f"base layer = the prerequisite swap batching series alone, series = this series on top.",
         f"Machine: {meta['machine']['cpu']} ({meta['machine']['cores']} cores), "
         f"QEMU {meta['qemu_version']}, accelerator {meta['accel'].upper()}, "
         f"guest {meta['smp']} vCPU / {meta['memory_mb']} MiB, zram {meta.get('algorithm', '?')}; "
-        f"N = {n} interleaved rounds per kernel (A B C A B C ...), same config, initramfs and QEMU.",
+        f"N = {n} interleaved rounds per kernel (A B C A B C ...), same config ({config}), "
+        f"initramfs and QEMU.",
         "Cells: median over the rounds [95% bootstrap CI]; ratio to baseline [95% CI], "
         "\"no significant difference\" where that interval contains 1. "
         "Latencies: cold swap-in faults (major faults), 2,048 per round: every 8th page of 64 MiB "

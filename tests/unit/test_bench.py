@@ -201,6 +201,13 @@ def test_cover_block_names_machine_accel_qemu_n_and_the_authors_numbers_as_their
     assert table and "1.500 [" in table[0]
 
 
+def test_cover_block_names_the_config_and_any_extra_fragment():
+    result = analysed()
+    assert "same config (minimal)" in bench.cover_block(result)
+    result["meta"].update(config="minimal", fragments=["/x/patchkit/configs/profile.config"])
+    assert "same config (minimal + profile.config)" in bench.cover_block(result)
+
+
 def test_plots_are_written_as_png(tmp_path):
     result = analysed()
     files = plots.write_all(result, tmp_path)
