@@ -105,6 +105,21 @@ def _bad_events(row: FaultRow) -> set[str]:
     return {e.split(":", 1)[0] for e in row.events if not e.endswith("(allowed)")}
 
 
+def compare_stage(rows: list[FaultRow], baseline: str = BASELINE):
+    """The faults:compare stage: FAIL when a kernel does worse than the baseline,
+    SKIP when the run has no baseline rows or nothing beside them to compare."""
+    from patchkit.report import StageResult
+
+    kernels = {r.kernel for r in rows}
+    if baseline not in kernels or kernels == {baseline}:
+        return StageResult("faults:compare", SKIP,
+                           detail=f"nothing to compare: this run's kernels are {', '.join(sorted(kernels))} "
+                                  f"(the comparison needs the {baseline} and at least one other)")
+    worse = regressions(rows, baseline)
+    return StageResult("faults:compare", FAIL if worse else PASS,
+                       detail="; ".join(worse) or "no kernel worse than the baseline")
+
+
 def regressions(rows: list[FaultRow], baseline: str = BASELINE) -> list[str]:
     """Every (fault, config) where a kernel does worse than the baseline, in words.
 
@@ -287,11 +302,8 @@ def validate_faults(*, series: str, tree_spec, config: str, runtime: str, timeou
             rows += got if got is not None else [failed_row(t, label, config, f"{sub.failed} failed")
                                                  for t in (tests or FAULT_TESTS)]
     result.info["faults"] = to_json(rows)
-    worse = regressions(rows)
     if rows:
-        # A kernel that does worse than the baseline under a fault fails the run.
-        result.stages.append(StageResult("faults:compare", FAIL if worse else PASS,
-                                         detail="; ".join(worse) or "no kernel worse than the baseline"))
+        result.stages.append(compare_stage(rows))
     result.tests = [{"name": f"{r.fault} [{r.kernel}]", "status": r.status, "seconds": r.seconds,
                      "figures": {k: getattr(r, k) for k in COUNTS}, "events": r.events,
                      "detail": r.detail} for r in rows]

@@ -225,3 +225,13 @@ def test_the_fault_matrix_fails_when_a_kernel_is_worse_than_the_baseline(tmp_pat
     compare = [s for s in result.stages if s.name == "faults:compare"]
     assert compare and compare[0].status == "FAIL" and "a stall" in compare[0].detail
     assert not result.ok()
+
+
+def test_compare_is_skipped_not_passed_when_the_run_has_no_baseline():
+    rows = [faults.FaultRow("fault-alloc", "base-layer", "debug", "PASS")]
+    stage = faults.compare_stage(rows)
+    assert stage.status == "SKIP" and "nothing to compare" in stage.detail and "base-layer" in stage.detail
+    only_base = [faults.FaultRow("fault-alloc", "baseline", "debug", "PASS")]
+    assert faults.compare_stage(only_base).status == "SKIP"
+    both = rows + only_base
+    assert faults.compare_stage(both).status == "PASS"
