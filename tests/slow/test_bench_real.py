@@ -42,3 +42,6 @@ def test_one_round_of_each_kernel_gives_figures_and_a_report(tmp_path):
     assert rows["swapout.write_folios_per_submit"]["series"]["median"] >= 1
     assert (tmp_path / "latency-zspool.png").is_file()
     assert "N = 1" in (tmp_path / "cover-block.md").read_text()
+    # every built kernel's System.map was read for hot functions across a page (a list, maybe empty)
+    for label in bench.LABELS:
+        assert isinstance(data["meta"]["kernels"][label]["page_straddles"], list), label
