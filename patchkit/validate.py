@@ -75,6 +75,9 @@ def add_arguments(p):
 
 def run(args) -> int:
     if getattr(args, "faults", False):
+        if getattr(args, "profile", False):
+            raise UserError("--profile does not apply to --faults",
+                            hint="profile one kernel's tests: patchkit validate --series S --profile --tests T")
         from patchkit import faults
         result = faults.validate_faults(
             series=args.series, tree_spec=args.tree, config=args.config, runtime=args.runtime,

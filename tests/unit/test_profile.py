@@ -119,3 +119,8 @@ def test_profile_boots_with_profile_param_on_a_profiling_kernel(tmp_path, monkey
 
 def test_the_fragment_turns_profiling_on():
     assert "CONFIG_PROFILING=y" in boot.PROFILE_FRAGMENT.read_text().splitlines()
+
+
+def test_profile_with_faults_is_refused_rather_than_ignored(capsys):
+    assert cli.main(["validate", "--faults", "--profile"]) == 2
+    assert "--profile does not apply to --faults" in capsys.readouterr().err
