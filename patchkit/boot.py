@@ -268,7 +268,7 @@ def run(args) -> int:
     ui.info("boot", f"{result.status} in {ui.duration(result.seconds)}")
     print_table(result)
     if args.profile:
-        print_profiles([(t.name, t.figures) for t in result.tests])
+        print_profiles(result.tests)
     return 0 if result.status == PASS else 1
 
 
@@ -302,12 +302,13 @@ def profile_rows(figures: dict, limit: int = 12) -> list[tuple[str, int, float]]
     return [(fn, n, n / total if total else 0.0) for fn, n in rows[:limit]]
 
 
-def print_profiles(tests: list[tuple[str, dict]], limit: int = 12) -> None:
+def print_profiles(tests: list[TestResult], limit: int = 12) -> None:
     from rich.console import Console
     from rich.table import Table
 
     out = Console()
-    for name, figures in tests:
+    for t in tests:
+        name, figures = t.name, t.figures
         if "profile.samples" not in figures:
             out.print(f"{name}: no kernel profile (kernel without CONFIG_PROFILING, or the test did not end)")
             continue

@@ -18,6 +18,7 @@ What goes in (see build_image()):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -233,13 +234,17 @@ def guest_script_entries(guest_dir: Path = paths.GUEST) -> list[Entry]:
     return entries
 
 
+@functools.cache
+def gcc_version() -> str:
+    """The host gcc's version, asked once per process (every image build compiles five programs)."""
+    return proc.run([proc.require("gcc"), "-dumpfullversion"]).stdout.strip()
+
+
 def compile_program(src: Path, cache: Path | None = None) -> Path:
     """gcc -static -O2 src, cached by the hash of source, the shared header, flags and gcc version."""
     src = Path(src)
-    gcc = proc.require("gcc")
-    version = proc.run([gcc, "-dumpfullversion"]).stdout.strip()
     key = hashlib.sha256(src.read_bytes() + GUEST_HEADER.read_bytes() + " ".join(GCC_FLAGS).encode()
-                         + version.encode()).hexdigest()[:20]
+                         + gcc_version().encode()).hexdigest()[:20]
     out = Path(cache or paths.cache_dir() / "guest-bin") / key / src.stem
     if out.exists():
         return out

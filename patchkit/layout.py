@@ -12,6 +12,7 @@ cost of a patch.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def straddles(symbols: list[tuple[int, str]], hot=HOT_FUNCTIONS) -> list[Straddl
     for i, (addr, name) in enumerate(symbols):
         if name.split(".")[0] not in hot:
             continue
-        end = next((a for a, _ in symbols[i + 1:] if a > addr), None)
+        end = next((a for a, _ in itertools.islice(symbols, i + 1, None) if a > addr), None)
         if end is None:
             continue
         if addr // PAGE != (end - 1) // PAGE:

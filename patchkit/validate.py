@@ -157,7 +157,7 @@ def validate(*, series, tree_spec, config, author=None, fragments, modules, runt
     report.write_junit(result, output / "junit.xml")
     report.print_table(result)
     if profile and booted is not None:
-        boot_mod.print_profiles([(t.name, t.figures) for t in booted.tests])
+        boot_mod.print_profiles(booted.tests)
     ui.info("validate", f"{result.status}: results in {output / 'results.json'}")
     return result
 

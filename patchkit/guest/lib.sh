@@ -12,7 +12,6 @@ skip() { detail "$*"; exit 4; }
 # An OOM kill of these processes (by name) is expected in this test: the host
 # reports it as allowed instead of failing the test (patchkit/console.py).
 allow_oom() { echo "@@patchkit allow-oom $*"; }
-# The value of a figure already written (e.g. by pk-hog), or empty.
 # swap_io_figs PREFIX: which swap_ops method served each swap area that did
 # I/O since swap_io_reset, how many folios its submissions carried, and how
 # many areas did I/O (PREFIX.areas), from the swap-batching counters in
@@ -32,6 +31,7 @@ swap_io_reset() {
 	[ -w /sys/kernel/debug/swap_io/write_submits ] || return 0
 	echo 0 > /sys/kernel/debug/swap_io/write_submits
 }
+# The value of a figure already written (e.g. by pk-hog), or empty.
 figval() { awk -v k="$1" '$1 == k { v = $2 } END { print v }' "$PK_FIGURES"; }
 meminfo_mb() { awk -v k="$1:" '$1 == k { print int($2 / 1024) }' /proc/meminfo; }
 vmstat() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
