@@ -6,7 +6,7 @@ PK     := $(VENV)/bin/patchkit
 PYTEST := $(VENV)/bin/pytest
 SERIES ?= zram-swap-ops
 
-.PHONY: setup host venv test test-unit test-matrix validate validate-bare matrix faults bench clean
+.PHONY: setup host venv test test-unit test-matrix validate validate-bare matrix faults bench ci-files ci-local clean
 
 setup: host venv
 
@@ -46,19 +46,34 @@ validate: setup
 validate-bare: setup
 	$(PK) validate --series none -o results/validate-bare
 
-# Config variants of the series' top: the build must hold with each.
+# The whole matrix of matrix.toml (trees x kernels x config variants x test
+# groups, the fault matrix, bench), cell after cell, merged into
+# results/matrix/merged.  Hours: pick cells with SUBSET=NAME ([subsets] of
+# matrix.toml, e.g. variants or reduced) and/or CELLS='glob,glob'
+# (patchkit matrix list shows them).
+SUBSET ?=
+CELLS ?=
+MATRIX_ARGS = $(if $(SUBSET),--subset $(SUBSET)) $(AUTHOR_ARG)
 matrix: setup
-	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --config debug --memory 512 -o results/debug
-	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --fragment patchkit/configs/zram-module.config --modules -o results/zram-m
-	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --fragment patchkit/configs/no-writeback.config -o results/no-wb
-	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --fragment patchkit/configs/no-swap.config --build-only -o results/no-swap
-	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --fragment patchkit/configs/nfs-swap.config --tests zram-setup,swapfile-nfs -o results/nfs-swap
+	$(PK) matrix run $(MATRIX_ARGS) $(if $(CELLS),--cells '$(CELLS)') -o results/matrix
 
 # The fault matrix (zram full, backing-disk errors, allocation failures,
-# races, module unload) on baseline, base layer and series, then the debug flavour.
+# races, module unload) on baseline, base layer and series of every tree,
+# minimal and debug: the faults-* cells; the merge compares each kernel with
+# the baseline.
 faults: setup
-	$(PK) validate --faults --series $(SERIES) -o results/faults
-	$(PK) validate --faults --series $(SERIES) --config debug --memory 512 -o results/faults-debug
+	$(PK) matrix run $(MATRIX_ARGS) --cells '$(or $(CELLS),faults-*)' -o results/faults
+
+# The CI files of the matrix (committed; tests/unit/test_ci.py keeps them in sync).
+ci-files: venv
+	$(PK) ci gitlab
+	$(PK) ci github
+
+# The reduced matrix through a real GitLab runner (gitlab-ci-local, shell
+# executor) and through make matrix, and the two merged reports compared.
+# Builds and boots two kernels: not part of make test.
+ci-local: setup
+	scripts/ci-local.sh
 
 # A/B/C performance: baseline, base layer, series (ROUNDS interleaved rounds).
 ROUNDS ?= 5
