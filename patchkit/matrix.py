@@ -347,8 +347,11 @@ def schedule(cells: list[Cell], seconds: dict[str, float], runners: int) -> floa
 
 
 def plan(m: Matrix, cells: list[Cell], measured: dict[str, float], runners: list[int]) -> dict:
-    """Cell counts, seconds per cell (measured, else the declaration's estimate)
-    and the wall time on each runner count (plus the merge job)."""
+    """Cell counts, seconds per cell (measured, else the declaration's estimate),
+    the time of `make matrix` (every cell in turn on one machine) and the wall
+    time on each runner count, where every CI job also pays estimates.job
+    (a fresh runner: Debian packages, venv, cache restore) and the merge job
+    runs last."""
     seconds, source = {}, {}
     for c in cells:
         if c.id in measured:
@@ -358,15 +361,28 @@ def plan(m: Matrix, cells: list[Cell], measured: dict[str, float], runners: list
             if key not in m.estimates and c.kind not in m.estimates:
                 raise UserError(f"{m.path} [estimates]: no '{key}' (nor '{c.kind}') for cell {c.id}")
             seconds[c.id], source[c.id] = m.estimates.get(key, m.estimates.get(c.kind)), "estimate"
-    merge = m.estimates.get("merge", 0.0)
+    overhead = m.estimates.get("job", 0.0)
+    merge = m.estimates.get("merge", 0.0) + overhead
+    in_ci = {cid: s + overhead for cid, s in seconds.items()}
     counts = {k: sum(c.kind == k for c in cells) for k in KINDS}
     return {
         "cells": len(cells), "counts": counts,
         "measured": sum(v == "measured" for v in source.values()),
-        "total_seconds": sum(seconds.values()) + merge,
-        "wall_seconds": {n: schedule(cells, seconds, n) + merge for n in runners},
+        "local_seconds": sum(seconds.values()),
+        "job_overhead": overhead,
+        "wall_seconds": {n: schedule(cells, in_ci, n) + merge for n in runners},
         "seconds": seconds, "source": source,
     }
+
+
+def print_plan(got: dict) -> None:
+    counts = ", ".join(f"{n} {k}" for k, n in got["counts"].items())
+    print(f"{got['cells']} cells ({counts}) and the merge; {got['measured']} cell times measured, "
+          "the others estimated (matrix.toml [estimates])")
+    print(f"make matrix on one machine: {ui.duration(got['local_seconds'])}")
+    for n, wall in got["wall_seconds"].items():
+        print(f"CI on {n:>3} runner(s): {ui.duration(wall)} wall "
+              f"(each job +{got['job_overhead']:.0f} s of runner setup)")
 
 
 # ---------------------------------------------------------------- CLI
@@ -417,12 +433,3 @@ def run(args) -> int:
         return 0
     merged = run_cells(m, cells, args.output, author=args.author, runtime=args.runtime, rounds=args.rounds)
     return 0 if merged["status"] == "PASS" else 1
-
-
-def print_plan(got: dict) -> None:
-    counts = ", ".join(f"{n} {k}" for k, n in got["counts"].items())
-    print(f"{got['cells']} cells ({counts}), {got['measured']} with measured times")
-    print(f"total job time: {ui.duration(got['total_seconds'])}")
-    for n, wall in got["wall_seconds"].items():
-        print(f"wall time on {n:>3} runner(s): {ui.duration(wall)}")
-

@@ -124,4 +124,8 @@ def test_plan_prefers_measured_seconds_over_estimates(declared):
     assert got["source"]["build-6.12-baseline-minimal"] == "estimate"
     assert got["seconds"]["build-6.12-baseline-minimal"] == declared.estimates["build"]
     assert got["measured"] == 1 and got["cells"] == 4
-    assert got["wall_seconds"][1] == pytest.approx(sum(got["seconds"].values()) + declared.estimates["merge"])
+    assert got["local_seconds"] == pytest.approx(sum(got["seconds"].values()))
+    job = declared.estimates["job"]
+    # one runner: every job and its setup in turn, then the merge job
+    assert got["wall_seconds"][1] == pytest.approx(sum(got["seconds"].values()) + 5 * job
+                                                   + declared.estimates["merge"])
