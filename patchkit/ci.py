@@ -125,6 +125,7 @@ def gitlab_body(m: matrix.Matrix, cells: list[matrix.Cell]) -> dict:
             "before_script": list(SETUP),
         },
         ".cell": {
+            "timeout": "3h",        # a debug fault cell runs for most of an hour under TCG
             "script": [f"{cell_command_var(author)}"],
             "cache": [
                 {"key": "tree-$TREE", "paths": [".cache/patchkit/trees/"]},
@@ -196,10 +197,13 @@ def github_body(m: matrix.Matrix, cells: list[matrix.Cell]) -> dict:
             {"name": "tree cache", "uses": "actions/cache@v4",
              "with": {"path": ".cache/patchkit/trees", "key": f"tree-{c.tree_key}"}},
             {"name": "ccache", "uses": "actions/cache@v4",
-             "with": {"path": ".cache/patchkit/ccache", "key": f"ccache-{c.tree_key}-{config}-${{{{ github.run_id }}}}",
+             # a cache entry is written once: one key per run and job, restored by prefix
+             "with": {"path": ".cache/patchkit/ccache",
+                      "key": f"ccache-{c.tree_key}-{config}-${{{{ github.run_id }}}}-{github_id(c.id)}",
                       "restore-keys": f"ccache-{c.tree_key}-{config}-"}},
         ]
-        job: dict = {"name": c.id, "runs-on": m.ci.get("runs-on", "ubuntu-latest"), "container": container}
+        job: dict = {"name": c.id, "runs-on": m.ci.get("runs-on", "ubuntu-latest"), "container": container,
+                     "timeout-minutes": 180}
         if c.needs:
             job["needs"] = [github_id(n) for n in c.needs]
             for n in c.needs:
