@@ -1,5 +1,6 @@
 """patchkit ci: the GitLab and GitHub files of the matrix, and that the committed ones are current."""
 
+import json
 import os
 import re
 import shutil
@@ -104,6 +105,7 @@ def actionlint() -> str | None:
     return found or (str(tools) if tools.is_file() else None)
 
 
+@pytest.mark.integration
 def test_github_workflow_passes_actionlint():
     exe = actionlint()
     if exe is None:
@@ -115,6 +117,7 @@ def test_github_workflow_passes_actionlint():
     assert res.returncode == 0, res.stdout + res.stderr
 
 
+@pytest.mark.integration
 def test_actionlint_catches_a_broken_workflow(tmp_path):
     """The check above can fail: a job that needs a job that does not exist."""
     exe = actionlint()
@@ -126,3 +129,25 @@ def test_actionlint_catches_a_broken_workflow(tmp_path):
         "needs:\n      - build-6_12-series-minimal", "needs:\n      - build-6_12-nothing", 1))
     res = subprocess.run([exe, "-no-color", str(bad)], capture_output=True, text=True, cwd=tmp_path)
     assert res.returncode != 0 and "build-6_12-nothing" in res.stdout
+
+
+def gitlab_ci_local() -> Path | None:
+    """gitlab-ci-local where scripts/ci-local.sh installs it."""
+    found = sorted((paths.cache_dir() / "tools").glob("gitlab-ci-local-*/node_modules/.bin/gitlab-ci-local"))
+    return found[-1] if found else None
+
+
+@pytest.mark.integration
+def test_gitlab_pipeline_passes_gitlab_ci_local_schema_check(tmp_path):
+    """gitlab-ci-local checks the file against GitLab's CI schema and lists its jobs."""
+    exe = gitlab_ci_local()
+    if exe is None:
+        pytest.skip("gitlab-ci-local not installed (make ci-local installs it)")
+    res = subprocess.run([str(exe), "--list-json", "--state-dir", str(tmp_path / "state")],
+                         capture_output=True, text=True, cwd=paths.REPO, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    jobs = {j["name"]: j for j in json.loads(res.stdout)}
+    cells = matrix.expand(matrix.load())
+    assert set(jobs) == {c.id for c in cells} | {"merge"}
+    assert jobs["merge"]["stage"] == "merge"
+    assert [n["job"] for n in jobs["test-6.12-series-minimal-swap"]["needs"]] == ["build-6.12-series-minimal"]
