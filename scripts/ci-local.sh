@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make ci-local: the reduced matrix (matrix.toml [subsets.reduced]: two test
-# cells, the two builds they boot, and the merge) run twice on this machine:
+# make ci-local: the reduced matrix (matrix.toml [subsets.reduced]: one kernel
+# built once, two test cells booting it, and the merge) run twice on this machine:
 #   1. by `patchkit matrix run --subset reduced` (what make matrix SUBSET=reduced does);
 #   2. through gitlab-ci-local, a real runner of .gitlab-ci.yml, on its shell
 #      executor with one isolated copy of the repository per job, so kernels
@@ -62,7 +62,7 @@ VARS=(--variable "PATCHKIT_CACHE=$CACHE" --variable "PATCHKIT_RUNTIME=$RUNTIME")
 start=$(date +%s)
 rc=0
 "$GCL" --file "$OUT/gitlab-ci.yml" --state-dir "$OUT/gitlab" --shell-isolation --no-artifacts-to-source \
-  --concurrency 1 --timestamps "${VARS[@]}" > "$OUT/gitlab.log" 2>&1 || rc=$?
+  --concurrency 2 --timestamps "${VARS[@]}" > "$OUT/gitlab.log" 2>&1 || rc=$?
 echo "ci-local: pipeline took $(( $(date +%s) - start )) s (exit $rc), log $OUT/gitlab.log"
 tail -n 12 "$OUT/gitlab.log"
 

@@ -93,8 +93,7 @@ def test_subset_files_hold_only_its_cells():
     text = ci.generate("gitlab", subset="reduced")
     body = yaml.safe_load(text)
     assert sorted(k for k in body if k.startswith(("build-", "test-"))) == [
-        "build-6.12-baseline-minimal", "build-6.12-series-minimal",
-        "test-6.12-baseline-minimal-smoke", "test-6.12-series-minimal-smoke"]
+        "build-6.12-baseline-minimal", "test-6.12-baseline-minimal-pageout", "test-6.12-baseline-minimal-smoke"]
     assert "subset reduced" in text.splitlines()[0]
 
 
@@ -126,7 +125,7 @@ def test_actionlint_catches_a_broken_workflow(tmp_path):
     bad = tmp_path / ".github" / "workflows" / "bad.yml"
     bad.parent.mkdir(parents=True)
     bad.write_text(ci.generate("github", subset="reduced").replace(
-        "needs:\n      - build-6_12-series-minimal", "needs:\n      - build-6_12-nothing", 1))
+        "needs:\n      - build-6_12-baseline-minimal", "needs:\n      - build-6_12-nothing", 1))
     res = subprocess.run([exe, "-no-color", str(bad)], capture_output=True, text=True, cwd=tmp_path)
     assert res.returncode != 0 and "build-6_12-nothing" in res.stdout
 
