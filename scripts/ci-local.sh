@@ -61,7 +61,7 @@ VARS=(--variable "PATCHKIT_CACHE=$CACHE" --variable "PATCHKIT_RUNTIME=$RUNTIME")
 [ -z "${AUTHOR:-}" ] || VARS+=(--variable "GITLAB_USER_NAME=${AUTHOR% <*}" --variable "GITLAB_USER_EMAIL=$(sed 's/.*<\(.*\)>.*/\1/' <<<"$AUTHOR")")
 start=$(date +%s)
 rc=0
-"$GCL" --file "$OUT/gitlab-ci.yml" --state-dir "$OUT/gitlab" --shell-isolation --no-artifacts-to-source \
+"$GCL" --file "$OUT/gitlab-ci.yml" --state-dir "$OUT/gitlab" --force-shell-executor --shell-isolation --no-artifacts-to-source \
   --concurrency 2 --timestamps "${VARS[@]}" > "$OUT/gitlab.log" 2>&1 || rc=$?
 echo "ci-local: pipeline took $(( $(date +%s) - start )) s (exit $rc), log $OUT/gitlab.log"
 tail -n 12 "$OUT/gitlab.log"
