@@ -3,7 +3,7 @@
     patchkit matrix list [--subset NAME] [--cells GLOB,...]
     patchkit matrix run  [--subset NAME] [--cells GLOB,...] [-o results/matrix]
     patchkit matrix cell ID [-o results/matrix]      (one CI job)
-    patchkit matrix plan [--runners 1,2,4,8] [RESULTS...]
+    patchkit matrix plan [--runners 1,2,4,8] [--measured RESULTS_DIR ...]
 
 The declaration (matrix.toml) names trees, kernels, config variants, test
 groups, the fault matrix and the bench.  expand() turns it into cells:
@@ -391,8 +391,7 @@ def print_plan(got: dict) -> None:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=["list", "run", "cell", "plan"],
                    help="list the cells, run them here, run one cell (a CI job), or estimate wall time")
-    p.add_argument("args", nargs="*", metavar="ARG",
-                   help="cell: the cell id; plan: results.json files or directories with measured cells")
+    p.add_argument("args", nargs="*", metavar="ARG", help="cell: the cell id")
     p.add_argument("--matrix", type=Path, default=None, help=f"the declaration (default {DECLARATION.name})")
     p.add_argument("--subset", default=None, help="a [subsets.NAME] of the declaration")
     p.add_argument("--cells", default=None, help="comma-separated globs of cell ids (their builds come along)")
@@ -400,6 +399,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runtime", default="auto", help="build runtime: auto, podman, docker or host")
     p.add_argument("--rounds", type=int, default=None, help="bench rounds (default: the declaration's)")
     p.add_argument("--runners", default="1,2,4,8,16", help="plan: comma-separated runner counts")
+    p.add_argument("--measured", action="append", type=Path, default=[], metavar="PATH",
+                   help="plan: results.json files or directories whose cells' times replace the estimates")
     p.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT,
                    help=f"cells write OUT/<cell>/results.json, the merge OUT/{MERGED_DIR} (default {DEFAULT_OUTPUT})")
 
@@ -428,7 +429,7 @@ def run(args) -> int:
             runners = [int(n) for n in args.runners.split(",")]
         except ValueError:
             raise UserError(f"--runners wants numbers like 1,2,4, not {args.runners!r}") from None
-        got = plan(m, cells, measured_seconds([Path(a) for a in args.args]), runners)
+        got = plan(m, cells, measured_seconds(args.measured), runners)
         print_plan(got)
         return 0
     merged = run_cells(m, cells, args.output, author=args.author, runtime=args.runtime, rounds=args.rounds)
