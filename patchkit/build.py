@@ -412,7 +412,8 @@ def _build_or_configure(source: Path, *, config: str, fragments, runtime: str, m
         meta = {
             "version": METADATA_VERSION,
             "status": "pass",
-            "tree": {"name": source.name, "path": str(source), "key": tree},
+            "tree": {"name": source.name, "path": str(source), "key": tree,
+                     "pinned": _pin_of(source)},
             "commit": commit,
             "dirty": dirty,
             "config": {"name": config, "hash": config_hash,
@@ -437,6 +438,14 @@ def _build_or_configure(source: Path, *, config: str, fragments, runtime: str, m
         }
         _write_atomic(meta_path, json.dumps(meta, indent=2) + "\n")
         return BuildResult(kernel, build_dir, modules_dir, meta, log)
+
+
+def _pin_of(source: Path) -> dict | None:
+    """The pinned tree (and Debian package version actually used) a source
+    belongs to, for the metadata; None for a user's own checkout."""
+    from patchkit import tree as tree_mod
+
+    return tree_mod.pin_of(source)
 
 
 def _host_compiler() -> str:

@@ -751,6 +751,40 @@ def _same_pin(record: dict, m: Manifest) -> bool:
             and isinstance(record.get("package_version"), str))
 
 
+def pin_info(t: Tree) -> dict:
+    """What results.json and build metadata record about a tree's pin."""
+    info = {"name": t.name, "version": t.version, "base_commit": t.base_commit}
+    m = getattr(t, "manifest", None)
+    if m is not None:
+        info["package"] = m.package
+        info["pinned_version"] = m.package_version
+        info["package_version"] = getattr(t, "package_version", None) or m.package_version
+        if getattr(t, "note", None):
+            info["note"] = t.note
+    return info
+
+
+def pin_of(source: Path) -> dict | None:
+    """pin_info() of the pinned tree a source directory belongs to (the tree
+    itself, or a work tree of its repository such as cache/worktrees/*),
+    None for anything else (a user's own checkout)."""
+    res = proc.run(["git", "-C", str(source), "rev-parse", "--path-format=absolute",
+                    "--git-common-dir"], check=False)
+    if res.returncode != 0 or not res.stdout.strip():
+        return None
+    common = Path(res.stdout.strip()).resolve()
+    trees = paths.trees_dir().resolve()
+    if common.name != ".git" or common.parent.parent != trees:
+        return None
+    name = common.parent.name
+    if not manifest_path(name).is_file():
+        return None
+    try:
+        return pin_info(open_pinned(name, fetch=False))
+    except UserError:
+        return None
+
+
 def worktree_argv(repo: Path, dest: Path, commit: str) -> list[str]:
     return ["git", "-C", str(repo), "worktree", "add", "--detach", "--force", str(dest), commit]
 

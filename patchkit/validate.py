@@ -117,7 +117,10 @@ def validate(*, series, tree_spec, config, author=None, fragments, modules, runt
 
     tree = pipe.stage("tree", tree_mod.open_tree, tree_spec)
     if tree is not None:
-        result.info["tree"] = {"name": tree.name, "version": tree.version, "base_commit": tree.base_commit}
+        # the Debian version actually unpacked, and the manifest's pin
+        result.info["tree"] = tree_mod.pin_info(tree)
+        if getattr(tree, "note", None):
+            ui.warn("tree", tree.note)
     source = None
     if series:
         rendered = pipe.stage("render", render_mod.render_series, series, tree=tree, author=author)
