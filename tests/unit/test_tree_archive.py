@@ -398,3 +398,24 @@ def test_an_exact_fetch_records_no_note(fake):
     pin = tree.pin_of(t.path)
     assert (pin["package_version"], pin["pinned_version"]) == ("9.9.1-1", "9.9.1-1")
     assert "note" not in pin
+
+
+def test_a_suites_private_apt_state_is_held_by_one_process_at_a_time(fake, tmp_path):
+    import fcntl
+    import threading
+
+    arch = archive.Archive(SUITE, log_dir=tmp_path)
+    lock_path = archive.root_dir(SUITE).parent / f".{SUITE}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    other = open(lock_path, "w")
+    fcntl.flock(other, fcntl.LOCK_EX)  # another patchkit is using the suite
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (arch.offers(PACKAGE), done.set()))
+    worker.start()
+    assert not done.wait(1.0)  # offers() waits for the lock
+    assert fake.calls() == []
+    fcntl.flock(other, fcntl.LOCK_UN)
+    other.close()
+    assert done.wait(30)
+    worker.join()
+    assert [c["args"][0] for c in fake.calls() if c["tool"] == "apt-get"] == ["update"]
