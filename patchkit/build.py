@@ -372,7 +372,9 @@ def _build_or_configure(source: Path, *, config: str, fragments, runtime: str, m
                 step("allnoconfig", make_argv(src, out, ["allnoconfig"], jobs=jobs), out)
                 step("merge_config.sh", merge_argv(src, out, inside), out)
                 step("olddefconfig", make_argv(src, out, ["olddefconfig"], jobs=jobs), out)
-                misses = kconfig.not_landed(wanted, kconfig.values((build_dir / ".config").read_text()))
+                misses = kconfig.not_landed(
+                    wanted, kconfig.values((build_dir / ".config").read_text()),
+                    defined=lambda symbols: kconfig.defined_symbols(source, symbols))
                 if misses:
                     with open(log, "a") as f:
                         f.write("# config values that did not land:\n")
