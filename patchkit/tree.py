@@ -1188,13 +1188,17 @@ def _show(args) -> int:
     else:
         m = load_manifest(args.name or DEFAULT_TREE)
         dest = paths.trees_dir() / m.name
-        installed = installed_version(m.package)
-        pkg = f"{m.package} {m.package_version}"
-        if installed != m.package_version:
-            pkg += f" (installed: {installed or 'not installed'})"
+        pkg = f"{m.package} {m.package_version}" + (f" from {m.suite}" if m.suite else "")
+        host, cached = Path(m.tarball), _cached(m, m.package_version)
+        if cached:
+            tarball = f"{cached.tarball} (downloaded)"
+        elif host.is_file():
+            tarball = f"{host} (on the host; used when its sha256 is the pinned one)"
+        else:
+            tarball = f"not here: patchkit tree fetch {m.name} downloads it"
         rows = [("tree", m.name), ("manifest", _rel(m.source)), ("package", pkg),
                 ("kernel", m.kernel_version),
-                ("tarball", f"{m.tarball} ({'present' if Path(m.tarball).is_file() else 'missing'})"),
+                ("tarball", tarball),
                 ("base commit", m.base_commit),
                 ("path", f"{dest} ({'fetched' if _is_fetched(dest) else 'not fetched'})"),
                 ("touched files", f"{len(m.files)} ({sum(h == ABSENT for h in m.files.values())} "
