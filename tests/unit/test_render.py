@@ -405,8 +405,10 @@ def test_subject_prefix_and_format_patch_argv():
     assert render.subject_prefix(s) == "RFC PATCH mm-new"
     s.version = 3
     assert render.subject_prefix(s) == "RFC PATCH mm-new v3"
-    assert render.format_patch_argv(Path("/r"), "a", "b", Path("/o"), s) == [
-        "git", "-C", "/r", "format-patch", "--no-cover-letter", "--no-thread", "--no-signoff",
+    argv = render.format_patch_argv(Path("/r"), "a", "b", Path("/o"), s)
+    assert argv[:3] == ["git", "-C", "/r"] and "format.signOff=false" in argv
+    assert argv[argv.index("format-patch"):] == [
+        "format-patch", "--no-cover-letter", "--no-thread", "--no-signoff",
         "--abbrev=12", "--subject-prefix=RFC PATCH mm-new v3", "-o", "/o", "a..b"]
 
 
