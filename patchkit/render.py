@@ -32,11 +32,6 @@ import jinja2
 from patchkit import git, paths, proc, series as series_mod, ui
 from patchkit.errors import UserError
 
-# Git must not read the user's global or system config for anything that
-# shapes the output (diff.noprefix, format.signOff, ...).
-CLEAN_GIT_ENV = git.CLEAN_ENV
-
-
 # ------------------------------------------------------------------ results
 
 @dataclass
@@ -212,15 +207,6 @@ def render_message(folder: Path, variables: dict, author: str, tree_name: str) -
 
 # ------------------------------------------------------------------ git side
 
-def parse_author(author: str) -> tuple[str, str]:
-    return git.parse_identity(author)
-
-
-def author_from_git(repo: Path | None = None) -> str:
-    """'Name <mail>' from git config user.name / user.email."""
-    return git.identity(repo)
-
-
 def git_date(series: series_mod.Series, index: int) -> str:
     """Commit date of the index-th patch (0-based): one second apart."""
     dt = series.commit_date + timedelta(seconds=index)
@@ -293,7 +279,7 @@ def render_diff(series: series_mod.Series, patch: str, tree_name: str,
 def _render_one(series: series_mod.Series, tree, repo: Path, start: str, author: str,
                 out_dir: Path, profile: dict) -> RenderResult:
     """Render one series version on start; commits, branch and patch files."""
-    name, mail = parse_author(author)
+    name, mail = git.parse_identity(author)
     variables = dict(tree=_TreeVars(tree), series=series)
     variables.update(profile)
     tmp = Path(tempfile.mkdtemp(prefix="patchkit-render-"))
@@ -432,7 +418,7 @@ def render(name: str, tree, *, author: str | None = None, out_root: Path | None 
     (default paths.out_dir()/<tree>/)."""
     chain = series_mod.chain(name, root, version=version, tree=tree.name)
     repo = work_repo(tree)
-    author = author or author_from_git(Path(tree.path))
+    author = author or git.identity(Path(tree.path))
     profile = load_profile(tree.name, profiles)
     start = tree.base_commit
     done: list[RenderResult] = []

@@ -74,8 +74,6 @@ BASE_BRANCH = "patchkit/base"
 BASE_IDENTITY = ("patchkit", "patchkit@localhost")
 BASE_DATE = "946684800 +0000"  # 2000-01-01T00:00:00Z, git's raw date format
 
-# Pinned git behaviour for building the base (passed as `git -c`): git.BASE_CONFIG.
-GIT_CONFIG = git.BASE_CONFIG
 
 # Unpacked tree + .git, as a multiple of the .tar.xz size (6.12: 152 MB ->
 # 1.7 GB + 0.6 GB); checked before extracting so a full disk is reported
