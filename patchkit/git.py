@@ -188,8 +188,8 @@ def format_patch_argv(repo: Path, start: str, tip: str, out: Path, subject_prefi
 
 def apply_cached_argv(repo: Path, diff: Path, *, check: bool = False) -> list[str]:
     """git apply on the index only: context must match, no fuzz, no whitespace fixing."""
-    return argv(repo, "apply", "--cached", "--whitespace=nowarn",
-                *(["--check", "--verbose"] if check else []), str(diff))
+    return argv(repo, "apply", "--cached", "--whitespace=nowarn", "--verbose",
+                *(["--check"] if check else []), str(diff))
 
 
 # ------------------------------------------------------------ environments

@@ -96,7 +96,7 @@ def test_layer_argv_builders():
     assert pinned[:3] == ["git", "--git-dir=/r/.git", "--work-tree=/r"]
     assert "core.autocrlf=false" in pinned and pinned[-1] == "write-tree"
     assert git.apply_cached_argv(Path("/r"), Path("/d.diff"), check=True) == [
-        "git", "-C", "/r", "apply", "--cached", "--whitespace=nowarn", "--check", "--verbose",
+        "git", "-C", "/r", "apply", "--cached", "--whitespace=nowarn", "--verbose", "--check",
         "/d.diff"]
 
 
