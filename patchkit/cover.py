@@ -41,10 +41,10 @@ def changes_text(series, version: int) -> str:
     """The series' changelog for version; a clear error when it is missing."""
     text = series.changes.get(version)
     if text is None or not str(text).strip():
-        spec = series.folder / "series.toml"
+        spec = series.folder / f"v{version}" / "version.toml"
         raise UserError(
             f"{spec}: no changelog for v{version}",
-            hint=f"add to {spec}:\n    [changes]\n    {version} = \"\"\"\n    - what changed since v{version - 1}\n    \"\"\"",
+            hint=f"add to {spec}:\n    changes = \'\'\'\n    - what changed since v{version - 1}\n    \'\'\'",
         )
     return str(text).strip("\n")
 

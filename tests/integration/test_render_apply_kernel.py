@@ -32,8 +32,8 @@ def sparse_checkout(tree, dest: Path) -> Path:
 
 
 def test_render_then_apply_on_the_real_tree(tmp_path, monkeypatch):
+    tree = pinned()    # the user's cache: fetched once, not per test
     monkeypatch.setenv("PATCHKIT_CACHE", str(tmp_path / "cache"))
-    tree = pinned()
     result = render.render(str(SERIES), tree, author=AUTHOR, profiles=PROFILES,
                            out_root=tmp_path / "out")
     assert [c.subject for c in result.commits] == [
