@@ -5,16 +5,19 @@ Every other module asks this one; none builds a `git ...` argv itself
 through patchkit/proc.py like every other program, so they get its
 reproducer lines, logs, dry run and process-group handling.
 
-Three environments, one per need:
+What used to be three determinism schemes (render, mail, tree) is two,
+both here:
 
-  * clean_env(): what shapes output is pinned (no user or system config:
-    diff.noprefix, format.signOff, ... cannot change a patch file; C
-    locale, UTC).  Render, import and mail use it.
-  * ident_env(name, mail, date): a commit with a fixed author, committer
-    and date (added to clean_env() for commit-tree).
-  * pinned_env(repo, ...) + pinned_argv(repo, ...): the pinned trees'
-    base commit, immune to anything the caller's environment says
-    (GIT_DIR, GIT_INDEX_FILE, alternates, config parameters).
+  * output: OUTPUT_CONFIG (-c diff.noprefix=false, format.signOff=false,
+    ...) on every command whose output becomes a patch file or a mail
+    (output_argv: render's format-patch, mail's format-patch, diff, log,
+    range-diff), and clean_env() (no global or system config, C locale,
+    UTC) where patchkit writes commits and patch files (render, import).
+    ident_env(name, mail, date) gives a commit its fixed author,
+    committer and date.
+  * pinned base: pinned_argv() + pinned_env() build a pinned tree's base
+    commit immune to anything around it (GIT_DIR, GIT_INDEX_FILE,
+    alternates, config parameters, BASE_CONFIG).
 
 GitPython is not used: its config reader ignores GIT_CONFIG_GLOBAL and
 GIT_CONFIG_NOSYSTEM (so it would find another identity than `git commit`
@@ -33,7 +36,7 @@ from patchkit.errors import UserError
 
 GIT = "git"
 
-# Output-shaping configuration switched off, for render, import and mail.
+# No global or system config, C locale, UTC: for render and import.
 CLEAN_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
              "LC_ALL": "C", "TZ": "UTC"}
 
@@ -179,11 +182,11 @@ def credential_argv(repo, action: str) -> list[str]:
     return argv(repo, "credential", action)
 
 
-def format_patch_argv(repo: Path, start: str, tip: str, out: Path, subject_prefix: str,
-                      extra: tuple = ()) -> list[str]:
+def format_patch_argv(repo: Path, start: str, tip: str, out: Path,
+                      subject_prefix: str) -> list[str]:
     return output_argv(repo, "format-patch", "--no-cover-letter", "--no-thread",
                        "--no-signoff", "--abbrev=12", f"--subject-prefix={subject_prefix}",
-                       *extra, "-o", str(out), f"{start}..{tip}")
+                       "-o", str(out), f"{start}..{tip}")
 
 
 def apply_cached_argv(repo: Path, diff: Path, *, check: bool = False) -> list[str]:
