@@ -324,7 +324,11 @@ def run(args) -> int:
     version = getattr(args, "series_version", None)
     on = getattr(args, "render_tree", None)
     if args.patches:
-        chain = chain_from_folder(args.series, args.patches, version=version, tree=on)
+        from patchkit import tree as trees
+
+        # the tree the patches were rendered on decides the dependencies
+        chain = chain_from_folder(args.series, args.patches, version=version,
+                                  tree=on or trees.DEFAULT_TREE)
     else:
         tree = render.open_tree(on)
         chain = chain_from_render(render.render(args.series, tree, author=args.author,
