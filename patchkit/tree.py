@@ -712,8 +712,8 @@ def pin_of(source: Path) -> dict | None:
     """pin_info() of the pinned tree a source directory belongs to (the tree
     itself, or a work tree of its repository such as cache/worktrees/*),
     None for anything else (a user's own checkout)."""
-    res = proc.run(["git", "-C", str(source), "rev-parse", "--path-format=absolute",
-                    "--git-common-dir"], check=False)
+    res = git.run(source, "rev-parse", "--path-format=absolute", "--git-common-dir",
+                  check=False)
     if res.returncode != 0 or not res.stdout.strip():
         return None
     common = Path(res.stdout.strip()).resolve()
