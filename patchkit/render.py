@@ -29,10 +29,12 @@ edits.toml (see docs/templates.md):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import shutil
+import signal
 import tempfile
 import tomllib
 from dataclasses import dataclass, field
@@ -249,6 +251,7 @@ def load_patch(folder: Path) -> PatchTemplate:
             raise UserError(f"{where}: unknown key(s) {', '.join(bad)}")
         if not isinstance(raw.get("file"), str) or not raw["file"]:
             raise UserError(f"{where}: missing file = \"path/in/tree\"")
+        check_tree_path(raw["file"], where)
         op = raw.get("op")
         if op not in anchors.OPS:
             raise UserError(f"{where}: op {op!r} is not one of {', '.join(anchors.OPS)}")
@@ -286,10 +289,21 @@ def load_patch(folder: Path) -> PatchTemplate:
         files = sorted({e.file for e in edits})
     if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
         raise UserError(f"{path}: files must be a list of paths")
+    for f in files:
+        check_tree_path(f, str(path))
     undeclared = sorted({e.file for e in edits} - set(files))
     if undeclared:
         raise UserError(f"{path}: edits touch {', '.join(undeclared)}, not in files = [...]")
     return PatchTemplate(folder, files, edits)
+
+
+def check_tree_path(path: str, where: str) -> None:
+    """A path a template touches must stay inside the tree: relative, no '..'."""
+    parts = path.split("/")
+    if (not path or path.startswith("/") or ".." in parts or "." in parts or "" in parts
+            or "\\" in path or any(ord(c) < 32 for c in path) or parts[0] == ".git"):
+        raise UserError(f"{where}: file {path!r} is outside the tree or not a plain path",
+                        hint="give the path from the tree's top folder, e.g. mm/page_io.c")
 
 
 def _code_line(text: str, header: int) -> int:
@@ -382,9 +396,20 @@ AUTHOR_RE = re.compile(r"^\s*([^<>]+?)\s*<([^<>\s]+@[^<>\s]+)>\s*$")
 
 
 def parse_author(author: str) -> tuple[str, str]:
-    m = AUTHOR_RE.match(author or "")
+    """(name, mail) of 'Name <mail>'; refused here, before anything is written,
+    when any later step (git, the Signed-off-by line, the cover's From:)
+    would refuse it."""
+    from patchkit import mail as mail_mod
+
+    text = author or ""
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise UserError(f"author {text!r} has a control character",
+                        hint="give it as 'Your Name <you@example.org>'")
+    m = AUTHOR_RE.match(text)
     if not m:
-        raise UserError(f"author {author!r} is not 'Name <mail@example.org>'")
+        raise UserError(f"author {text!r} is not 'Name <mail@example.org>'",
+                        hint="pass --author 'Your Name <you@example.org>'")
+    mail_mod.parse_address(m[2], "the author's address")
     return m[1], m[2]
 
 
@@ -494,10 +519,15 @@ def work_repo(tree) -> Path:
     patchkit's own cached trees are used in place.  Any other checkout (a
     user's) is never written to: render uses a bare repository in the cache
     that borrows the checkout's objects (git alternates)."""
+    return _work_repo(tree)[0]
+
+
+def _work_repo(tree) -> tuple[Path, bool]:
+    """(work_repo(tree), whether this call created it)."""
     path = Path(tree.path).resolve()
     try:
         path.relative_to(paths.cache_dir().resolve())
-        return path
+        return path, False
     except ValueError:
         pass
     objects = Path(proc.git(path, "rev-parse", "--git-common-dir"))
@@ -506,14 +536,15 @@ def work_repo(tree) -> Path:
     objects = (objects / "objects").resolve()
     digest = hashlib.sha256(str(path).encode()).hexdigest()[:10]
     repo = paths.cache_dir() / "render-repos" / f"{tree.name}-{digest}.git"
-    if not (repo / "HEAD").is_file():
-        tmp = repo.with_name(repo.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        proc.run(["git", "init", "-q", "--bare", str(tmp)])
-        (tmp / "objects" / "info" / "alternates").write_text(f"{objects}\n")
-        tmp.rename(repo)
-    return repo
+    if (repo / "HEAD").is_file():
+        return repo, False
+    tmp = repo.with_name(repo.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    proc.run(["git", "init", "-q", "--bare", str(tmp)])
+    (tmp / "objects" / "info" / "alternates").write_text(f"{objects}\n")
+    tmp.rename(repo)
+    return repo, True
 
 
 def default_out_dir(tree, series: series_mod.Series) -> Path:
@@ -521,17 +552,14 @@ def default_out_dir(tree, series: series_mod.Series) -> Path:
 
 
 def _render_one(series: series_mod.Series, tree, repo: Path, start: str, author: str,
-                out_dir: Path, profile: dict) -> RenderResult:
-    """Render one series on start; commits, branch and patch files."""
+                stage: Path, profile: dict) -> RenderResult:
+    """Render one series on start: its commits (unreferenced objects) and its
+    patch files in stage.  Publishing (branch, output folder) is render()'s."""
     name, mail = parse_author(author)
     variables = dict(tree=_TreeVars(tree), series=series)
     variables.update(profile)
     templates = [load_patch(series.patch_dir(p)) for p in series.patches]
     tmp = Path(tempfile.mkdtemp(prefix="patchkit-render-"))
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    # private staging folder beside the output: two renders never share one
-    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    stage.chmod(0o755)
     try:
         committer = Committer(repo, start, tmp)
         state = FileState(repo, start)
@@ -554,16 +582,19 @@ def _render_one(series: series_mod.Series, tree, repo: Path, start: str, author:
         for sha, subject, patch, template, pfile in zip(shas, subjects, series.patches,
                                                         templates, patch_files, strict=True):
             stats = check_patch_file(pfile, template, tree.name)
-            commits.append(Commit(sha, subject, patch, out_dir / pfile.name, stats))
-        # only a fully checked series moves the branch and replaces the output
-        _replace_dir(stage, out_dir)
-        proc.git(repo, "update-ref", f"refs/heads/{series.branch}", parent)
+            commits.append(Commit(sha, subject, patch, pfile, stats))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(stage, ignore_errors=True)
     return RenderResult(tree=tree, series=series, repo=repo, base_commit=tree.base_commit,
-                        start=start, tip=parent, commits=commits, out_dir=out_dir,
-                        author=author)
+                        start=start, tip=parent, commits=commits, out_dir=stage,
+                        author=_mail_author(name, mail))
+
+
+def _mail_author(name: str, mail: str) -> str:
+    """'Name <mail>' as a mail header writes it (quoted when the name needs it)."""
+    from patchkit import mail as mail_mod
+
+    return mail_mod.format_address(name, mail)
 
 
 class _TreeVars:
@@ -574,13 +605,56 @@ class _TreeVars:
         self.version = tree.version
 
 
-def _replace_dir(stage: Path, out_dir: Path) -> None:
-    """Swap stage in as out_dir so a reader never sees half the files."""
-    old = stage.with_name(stage.name + ".old")
-    if out_dir.exists():
-        out_dir.rename(old)
-    stage.rename(out_dir)
-    shutil.rmtree(old, ignore_errors=True)
+@contextlib.contextmanager
+def signals_held():
+    """Ctrl-C / SIGTERM / SIGHUP wait until the block is done (a few renames
+    and one ref transaction), so publishing is never cut in half."""
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _publish(repo: Path, staged: list[tuple[RenderResult, Path]]) -> None:
+    """Every staged folder becomes its output folder and every branch moves,
+    all or none: folders are swapped first (the old ones kept aside), then
+    the branches move in one git transaction; a failure puts the old folders
+    back."""
+    swapped: list[tuple[Path, Path, Path | None]] = []   # (out_dir, stage, old)
+    try:
+        for result, out_dir in staged:
+            stage = result.out_dir
+            old = None
+            if out_dir.exists() or out_dir.is_symlink():
+                old = stage.with_name(stage.name + ".old")
+                out_dir.rename(old)
+            try:
+                stage.rename(out_dir)
+            except OSError:
+                if old is not None:
+                    old.rename(out_dir)
+                raise
+            swapped.append((out_dir, stage, old))
+        updates = "".join(f"update refs/heads/{r.series.branch} {r.tip}\n" for r, _ in staged)
+        proc.git(repo, "update-ref", "--stdin", input=f"start\n{updates}commit\n")
+    except BaseException:
+        for out_dir, stage, old in reversed(swapped):
+            out_dir.rename(stage)
+            if old is not None:
+                old.rename(out_dir)
+        raise
+    for _, _, old in swapped:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    for result, out_dir in staged:
+        stage = result.out_dir
+        result.out_dir = out_dir
+        for c in result.commits:
+            c.patch_file = out_dir / c.patch_file.name
+        if result.cover_letter is not None:
+            result.cover_letter = out_dir / result.cover_letter.name
 
 
 def check_patch_file(pfile: Path, template: PatchTemplate, tree_name: str) -> list[FileStat]:
@@ -611,30 +685,83 @@ def write_cover_letter(result: RenderResult) -> Path | None:
     return cover.write_cover(result)
 
 
+def check_out_root(out_root: Path, option: str = "-o") -> Path:
+    """The folder receiving <series>-v<N>/ (absolute); a file there is refused."""
+    out_root = Path(out_root).expanduser().absolute()
+    if out_root.exists() and not out_root.is_dir():
+        raise UserError(f"{option} {out_root} is a file, not a folder",
+                        hint="name a folder (it is created when missing)")
+    return out_root
+
+
 def render(name: str, tree, *, author: str | None = None, out_root: Path | None = None,
            root: Path | None = None, profiles: Path | None = None,
            version: int | None = None) -> RenderResult:
     """Render series name and its dependencies on tree; returns the last result.
 
     out_root: folder that receives one <series>-v<N>/ per series of the chain
-    (default paths.out_dir()/<tree>/)."""
+    (default paths.out_dir()/<tree>/).  All or nothing: every series of the
+    chain, its patch files and its cover letter are made first in private
+    folders; only then do the output folders and branches change, at once.
+    A failure or an interruption before that leaves them as they were."""
     chain = series_mod.chain(name, root)
     if version is not None:
+        series_mod.check_version(version, "the version")
         chain[-1].version = version
-    repo = work_repo(tree)
+    if out_root is not None:
+        out_root = check_out_root(out_root)
     author = author or author_from_git(Path(tree.path))
+    parse_author(author)
     profile = load_profile(tree.name, profiles)
+    outs = [(out_root / f"{s.name}-v{s.version}") if out_root else default_out_dir(tree, s)
+            for s in chain]
+    made_dirs = {_first_missing(o.parent) for o in outs} - {None}
+    repo, created = _work_repo(tree)
+    stages: list[Path] = []
+    staged: list[tuple[RenderResult, Path]] = []
     start = tree.base_commit
     done: list[RenderResult] = []
-    for s in chain:
-        out = (out_root / f"{s.name}-v{s.version}") if out_root else default_out_dir(tree, s)
-        with ui.stage("render", f"{s.name} on {tree.name}"):
-            result = _render_one(s, tree, repo, start, author, out, profile)
-        result.dependencies = list(done)
-        result.cover_letter = write_cover_letter(result)
-        done.append(result)
-        start = result.tip
+    try:
+        names = " + ".join(s.name for s in chain)
+        with ui.stage("render", f"{names} on {tree.name}"):
+            for s, out in zip(chain, outs):
+                out.parent.mkdir(parents=True, exist_ok=True)
+                # private staging folder beside the output: two renders never share one
+                stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+                stages.append(stage)
+                stage.chmod(0o755)
+                result = _render_one(s, tree, repo, start, author, stage, profile)
+                result.dependencies = list(done)
+                result.cover_letter = write_cover_letter(result)
+                staged.append((result, out))
+                done.append(result)
+                start = result.tip
+            with signals_held():
+                _publish(repo, staged)
+    except BaseException:
+        for stage in stages:
+            shutil.rmtree(stage, ignore_errors=True)
+        for d in sorted(made_dirs, key=lambda p: len(p.parts), reverse=True):
+            if not _has_files(d):
+                shutil.rmtree(d, ignore_errors=True)
+        if created:
+            shutil.rmtree(repo, ignore_errors=True)
+        raise
     return done[-1]
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder of path that does not exist yet (None: it exists)."""
+    missing = None
+    for p in [path, *path.parents]:
+        if p.exists():
+            break
+        missing = p
+    return missing
+
+
+def _has_files(path: Path) -> bool:
+    return any(p.is_file() for p in path.rglob("*"))
 
 
 def render_series(name: str, *, tree, author: str | None = None,
@@ -668,12 +795,24 @@ def add_arguments(parser) -> None:
                         help="render as version N (default: series.toml)")
 
 
+def check_version_option(version: int | None, option: str = "-v/--version") -> None:
+    if version is not None and version < 1:
+        raise UserError(f"{option} {version}: a version is a whole number from 1",
+                        hint="leave it out to use the version in series.toml")
+
+
 def run(args) -> int:
     if proc.DRY_RUN:
         raise UserError("--dry-run is not supported by render: its git queries must run",
                         hint="render writes only patchkit's cache branch and -o DIR; "
                              "apply checks everything before it changes the checkout")
-    series_mod.chain(args.series)  # an unknown series fails before any tree work
+    # bad input fails before any tree work
+    check_version_option(args.series_version)
+    if args.output is not None:
+        check_out_root(args.output)
+    if args.author is not None:
+        parse_author(args.author)
+    series_mod.chain(args.series)
     tree = open_tree(args.tree)
     result = render(args.series, tree, author=args.author, out_root=args.output,
                     version=args.series_version)

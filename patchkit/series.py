@@ -92,15 +92,13 @@ def load(name: str, root: Path | None = None, version: int | None = None) -> Ser
     missing = [k for k in ("name", "subject", "change-id", "version", "patches") if k not in data]
     if missing:
         raise UserError(f"{spec}: missing key(s) {', '.join(missing)}")
-    try:
-        changes = {int(k): str(v) for k, v in data.get("changes", {}).items()}
-    except ValueError as exc:
-        raise UserError(f"{spec}: [changes] keys must be version numbers") from exc
+    check_types(data, spec)
+    changes = {int(k): str(v) for k, v in data.get("changes", {}).items()}
     series = Series(
         name=data["name"],
         subject=data["subject"],
         change_id=data["change-id"],
-        version=int(version or data["version"]),
+        version=data["version"] if version is None else version,
         folder=folder,
         patches=list(data["patches"]),
         prefixes=list(data.get("prefixes", [])),
@@ -115,6 +113,54 @@ def load(name: str, root: Path | None = None, version: int | None = None) -> Ser
         if not series.patch_dir(patch).is_dir():
             raise UserError(f"{spec}: patch folder {patch!r} does not exist in {folder}")
     return series
+
+
+_STRINGS = ("name", "subject", "change-id", "depends", "cover")
+_LISTS = ("patches", "prefixes", "to", "cc")
+
+
+def check_version(value, where: str) -> int:
+    """A series version: a whole number from 1 (bool and str refused)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UserError(f"{where} must be a whole number from 1, not {value!r}",
+                        hint="versions count from 1: version = 1, then 2 for the next revision")
+    return value
+
+
+def check_types(data: dict, spec: Path) -> None:
+    """Every known key of series.toml has the type the rest of patchkit expects;
+    the message names the key, what it must be and what it is."""
+    def bad(key, what):
+        return UserError(f"{spec}: {key} must be {what}, not {data[key]!r}",
+                         hint="see the format at the top of patchkit/series.py")
+
+    for key in _STRINGS:
+        if key in data and (not isinstance(data[key], str) or not data[key].strip()):
+            raise bad(key, "a non-empty string")
+    check_version(data["version"], f"{spec}: version")
+    for key in _LISTS:
+        if key in data and (not isinstance(data[key], list)
+                            or not all(isinstance(x, str) and x.strip() for x in data[key])):
+            raise bad(key, 'a list of strings, e.g. ["a", "b"]')
+    if not data["patches"]:
+        raise UserError(f"{spec}: patches must name at least one patch folder")
+    for key in ("name", *(("depends",) if "depends" in data else ())):
+        if "/" in data[key] or data[key].startswith(".") or any(c.isspace() for c in data[key]):
+            raise bad(key, "a series name (no '/', no spaces, not starting with '.')")
+    for key in data.get("patches", []):
+        if "/" in key or key.startswith("."):
+            raise UserError(f"{spec}: patch folder {key!r} must be a folder name beside "
+                            "series.toml (no '/', not starting with '.')")
+    changes = data.get("changes", {})
+    if not isinstance(changes, dict):
+        raise bad("changes", 'a table: [changes] with 2 = "- what changed"')
+    for k, v in changes.items():
+        if not k.isdigit() or int(k) < 1:
+            raise UserError(f"{spec}: [changes] key {k!r} must be a version number (2, 3, ...)")
+        if not isinstance(v, str):
+            raise UserError(f"{spec}: [changes] {k} must be a string, not {v!r}")
+    if any(ord(c) < 32 or ord(c) == 127 for c in data["subject"]):
+        raise UserError(f"{spec}: subject has a control character: {data['subject']!r}")
 
 
 def _parse_date(value, spec: Path) -> datetime | None:
