@@ -643,6 +643,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     if proc.DRY_RUN:
         raise UserError("--dry-run is not supported by bench: it measures, so it must run")
+    if args.rounds < 1:
+        raise UserError(f"--rounds {args.rounds}: bench needs at least 1 round",
+                        hint="patchkit bench --rounds 5 (interleaved rounds per kernel)")
+    if args.output is not None and Path(args.output).exists() and not Path(args.output).is_dir():
+        raise UserError(f"-o {args.output} is a file, not a folder")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(args.output or paths.out_dir() / "bench" / stamp)
     if args.report:

@@ -482,6 +482,12 @@ def run(args: argparse.Namespace) -> int:
         # run could only print guesses
         raise UserError("patchkit build has no --dry-run",
                         hint="the first line of each build log is the command that reproduces it")
+    for frag in args.fragment:      # bad input fails before the tree is opened
+        kconfig.read_fragment(Path(frag).resolve())
+    if args.source is not None and not Path(args.source).is_dir():
+        raise UserError(f"{args.source}: no such kernel source folder",
+                        hint="patchkit build /path/to/linux (a git checkout), or no argument "
+                             "for the pinned tree")
     source = args.source or default_source()
     if args.configure_only:
         dot_config = configure(source, config=args.config, fragments=args.fragment, runtime=args.runtime,
