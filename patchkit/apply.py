@@ -22,12 +22,13 @@ dependencies then sit beside it as <dep>-v<N>/).  Then, on PATH:
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from patchkit import proc, render, series as series_mod, ui
-from patchkit.errors import CommandFailed, UserError
+from patchkit.errors import CommandFailed, Interrupted, UserError
 
 ZERO = "0" * 7
 
@@ -135,12 +136,27 @@ def differences(state: dict[str, str], blobs: dict[str, str]) -> list[str]:
 # ------------------------------------------------------------ the checkout
 
 def toplevel(path: Path) -> Path:
+    """The checkout's top folder; bad input (no repository, no commit, bare,
+    read-only) is refused here, before anything is rendered or changed."""
+    if not Path(path).is_dir():
+        raise UserError(f"{path} is not a git checkout (no such folder)",
+                        hint="--tree names your kernel git checkout")
     res = proc.run(["git", "-C", str(path), "rev-parse", "--show-toplevel"], check=False)
-    if res.returncode or not Path(path).is_dir():
+    if res.returncode or not res.stdout.strip():
         raise UserError(f"{path} is not a git checkout",
-                        hint="apply needs a git repository; for a plain source folder, "
-                             "run git init && git add -A && git commit first")
-    return Path(res.stdout.strip())
+                        hint="apply needs a git repository with a work tree; for a plain "
+                             "source folder, run git init && git add -A && git commit first")
+    top = Path(res.stdout.strip())
+    head = proc.run(["git", "-C", str(top), "rev-parse", "--verify", "-q", "HEAD^{commit}"],
+                    check=False)
+    if head.returncode:
+        raise UserError(f"{top} has no commit yet: apply needs the series' base checked out",
+                        hint="commit the tree first (git add -A && git commit -m base)")
+    git_dir = Path(proc.git(top, "rev-parse", "--absolute-git-dir"))
+    if not all(os.access(d, os.W_OK) for d in (top, git_dir)):
+        raise UserError(f"{top} is read-only: apply must write its .git and files",
+                        hint="apply to a checkout you can write to (or a copy of it)")
+    return top
 
 
 def dirty_files(repo: Path) -> list[str]:
@@ -159,6 +175,28 @@ def am_in_progress(repo: Path) -> bool:
     return any((git_dir / d).exists() for d in ("rebase-apply", "rebase-merge", "MERGE_HEAD"))
 
 
+LOCKS = ("index.lock", "HEAD.lock")
+
+
+def git_locks(repo: Path, branch: str) -> list[Path]:
+    """Lock files git leaves when it is killed while writing (ours to remove
+    only when they were absent before we started)."""
+    git_dir = Path(proc.git(repo, "rev-parse", "--absolute-git-dir"))
+    return [git_dir / name for name in LOCKS] + [git_dir / "refs" / "heads" / f"{branch}.lock"]
+
+
+def created_paths(chain: list[SeriesPatches]) -> list[str]:
+    """Paths a patch of the chain creates (no blob before it)."""
+    return sorted({ch.path for sp in chain for pf in sp.files for ch in changes_of(pf)
+                   if _zero(ch.old)})
+
+
+def untracked_in_the_way(repo: Path, paths: list[str], head_blobs: dict) -> list[str]:
+    """Paths the series creates that exist in the work tree without being
+    committed: untracked or ignored files git am would overwrite."""
+    return [p for p in paths if p not in head_blobs and os.path.lexists(repo / p)]
+
+
 def am_argv(repo: Path, files: list[Path]) -> list[str]:
     return ["git", "-C", str(repo), "am", "-3", "--keep-cr", *map(str, files)]
 
@@ -169,15 +207,32 @@ def current_position(repo: Path) -> tuple[str | None, str]:
     return (ref or None), proc.git(repo, "rev-parse", "HEAD")
 
 
-def restore(repo: Path, ref: str | None, head: str, branch: str) -> None:
-    """Back to the original branch or detached HEAD at head; drop branch."""
+def restore(repo: Path, ref: str | None, head: str, branch: str,
+            stale_locks: list[Path] = (), created: list[str] = ()) -> None:
+    """Back to the original branch or detached HEAD at head; drop branch.
+
+    stale_locks: lock files of a git killed by an interruption (they did not
+    exist before apply started); created: paths the series creates, which
+    did not exist before either, removed when a killed git am left them."""
+    for lock in stale_locks:
+        if lock.exists():
+            lock.unlink()
+    git_dir = Path(proc.git(repo, "rev-parse", "--absolute-git-dir"))
+    if (git_dir / "rebase-apply").exists():
+        res = proc.run(["git", "-C", str(repo), "am", "--abort"], check=False)
+        if res.returncode and (git_dir / "rebase-apply").exists():
+            proc.run(["git", "-C", str(repo), "am", "--quit"], check=False)
     if ref:
         short = ref.removeprefix("refs/heads/")
-        proc.git(repo, "checkout", "-q", short)
+        proc.git(repo, "checkout", "-q", "-f", short)
     else:
-        proc.git(repo, "checkout", "-q", "--detach", head)
+        proc.git(repo, "checkout", "-q", "-f", "--detach", head)
     proc.git(repo, "reset", "-q", "--hard", head)
     proc.run(["git", "-C", str(repo), "branch", "-D", branch], check=False)
+    for path in created:
+        p = repo / path
+        if os.path.lexists(p) and not proc.git(repo, "ls-files", "--", path):
+            p.unlink()
 
 
 def _conflict_report(repo: Path, exc: CommandFailed, files: list[Path]) -> tuple[str, list[str]]:
@@ -210,6 +265,11 @@ def apply_chain(checkout: Path, chain: list[SeriesPatches]) -> ApplyResult:
     if dirty:
         raise UserError(f"{repo} has uncommitted changes in: {', '.join(dirty)}",
                         hint="commit or stash them; nothing was changed")
+    locks = git_locks(repo, branch)
+    busy = [lk for lk in locks if lk.exists()]
+    if busy:
+        raise UserError(f"{repo}: another git command is running ({busy[0]} exists)",
+                        hint=f"wait for it; if none runs, remove {busy[0]}")
     base, after = expected_states(chain)
     paths = sorted(base)
     head_blobs = blobs_at(repo, "HEAD", paths)
@@ -251,24 +311,42 @@ def apply_chain(checkout: Path, chain: list[SeriesPatches]) -> ApplyResult:
                         hint="git config --global user.name 'Your Name' && "
                              "git config --global user.email you@example.org")
     todo = chain[applied_upto:]
+    created = created_paths(todo)
+    in_the_way = untracked_in_the_way(repo, created, head_blobs)
+    if in_the_way:
+        raise UserError(
+            f"{repo}: {', '.join(in_the_way)} exists in the checkout but is not tracked "
+            f"(untracked or ignored); {target.name} creates it and git am would overwrite it",
+            hint=f"move it away (mv {repo / in_the_way[0]} ...) and apply again; "
+                 "nothing was changed")
     for sp in chain[:applied_upto]:
         ui.info("apply", f"dependency {sp.series.name} v{sp.series.version} already applied")
-    proc.git(repo, "checkout", "-q", "-b", branch)
-    for sp in todo:
-        try:
-            with ui.stage("apply", f"git am {sp.series.name}"):
-                proc.run(am_argv(repo, sp.files), env={"GIT_EDITOR": "true"})
-        except CommandFailed as exc:
-            patch, conflicting = _conflict_report(repo, exc, sp.files)
-            proc.run(["git", "-C", str(repo), "am", "--abort"], check=False)
-            restore(repo, ref, head, branch)
-            raise ApplyConflict(
-                f"{sp.series.name}: {patch} does not apply to {repo}: conflicts in "
-                f"{', '.join(conflicting) or 'unknown files'}; the checkout is back on "
-                f"{ref.removeprefix('refs/heads/') if ref else head[:12]} as it was",
-                hint="rebase your checkout on the series' base, or render on your tree "
-                     "with patchkit render --tree PATH") from exc
-        result.applied.append(sp.series.name)
+    where = ref.removeprefix("refs/heads/") if ref else "detached HEAD"
+    current = todo[0]
+    try:
+        proc.git(repo, "checkout", "-q", "-b", branch)
+        for sp in todo:
+            current = sp
+            try:
+                with ui.stage("apply", f"git am {sp.series.name}"):
+                    proc.run(am_argv(repo, sp.files), env={"GIT_EDITOR": "true"})
+            except CommandFailed as exc:
+                patch, conflicting = _conflict_report(repo, exc, sp.files)
+                with proc.signals_held():
+                    restore(repo, ref, head, branch, locks, created)
+                raise ApplyConflict(
+                    f"{sp.series.name}: {patch} does not apply to {repo}: conflicts in "
+                    f"{', '.join(conflicting) or 'unknown files'}; the checkout is back on "
+                    f"{ref.removeprefix('refs/heads/') if ref else head[:12]} as it was",
+                    hint="rebase your checkout on the series' base, or render on your tree "
+                         "with patchkit render --tree PATH") from exc
+            result.applied.append(sp.series.name)
+    except KeyboardInterrupt:
+        with proc.signals_held():
+            restore(repo, ref, head, branch, locks, created)
+        raise Interrupted(
+            f"interrupted while applying {current.series.name}: the checkout is back on "
+            f"{where} at {head[:12]} as it was (branch {branch} removed)") from None
     result.head = proc.git(repo, "rev-parse", "HEAD")
     ui.info("apply", f"{', '.join(result.applied)} applied on branch {branch} "
                      f"({result.head[:12]})")

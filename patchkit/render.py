@@ -29,12 +29,10 @@ edits.toml (see docs/templates.md):
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
 import shutil
-import signal
 import tempfile
 import tomllib
 from dataclasses import dataclass, field
@@ -605,18 +603,6 @@ class _TreeVars:
         self.version = tree.version
 
 
-@contextlib.contextmanager
-def signals_held():
-    """Ctrl-C / SIGTERM / SIGHUP wait until the block is done (a few renames
-    and one ref transaction), so publishing is never cut in half."""
-    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
 def _publish(repo: Path, staged: list[tuple[RenderResult, Path]]) -> None:
     """Every staged folder becomes its output folder and every branch moves,
     all or none: folders are swapped first (the old ones kept aside), then
@@ -736,7 +722,7 @@ def render(name: str, tree, *, author: str | None = None, out_root: Path | None 
                 staged.append((result, out))
                 done.append(result)
                 start = result.tip
-            with signals_held():
+            with proc.signals_held():
                 _publish(repo, staged)
     except BaseException:
         for stage in stages:
