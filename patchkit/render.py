@@ -758,8 +758,18 @@ def render_series(name: str, *, tree, author: str | None = None,
 
 def renderer_for_send(args, series: series_mod.Series) -> RenderResult:
     """send.RENDERER: render the series (at the version send asked for) on the pinned tree."""
-    return render(str(series.folder), open_tree(getattr(args, "tree", None)),
-                  version=series.version)
+    tree = open_tree(getattr(args, "tree", None))
+    author = getattr(args, "author", None)
+    if author is None:
+        try:
+            author = author_from_git(Path(tree.path))
+        except UserError:
+            raise UserError("no author identity for the rendered commits: git config "
+                            "user.name/user.email are not set",
+                            hint=f"patchkit send {args.series} --author 'Your Name "
+                                 "<you@example.org>' (or git config --global user.name ... "
+                                 "and user.email ...)") from None
+    return render(str(series.folder), tree, version=series.version, author=author)
 
 
 def open_tree(spec: str | None):
