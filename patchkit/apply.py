@@ -85,9 +85,18 @@ def changes_of(patch: Path) -> list[FileChange]:
             continue
         m = _INDEX.match(line)
         if m and path:
+            check_patch_path(path, patch)
             out.append(FileChange(path, m.group(1), m.group(2)))
             path = None
     return out
+
+
+def check_patch_path(path: str, patch: Path) -> None:
+    """A patch file must only touch paths inside the tree."""
+    parts = path.split("/")
+    if path.startswith("/") or ".." in parts or parts[0] == ".git":
+        raise UserError(f"{patch}: the path {path!r} is outside the tree",
+                        hint="re-render the series: patchkit render SERIES")
 
 
 def _zero(blob: str) -> bool:
@@ -396,6 +405,8 @@ def run(args) -> int:
                         hint="render writes only patchkit's cache branch and -o DIR; "
                              "apply checks everything before it changes the checkout")
     toplevel(args.tree)  # fail before rendering when the checkout is not a repo
+    if args.author is not None:
+        render.parse_author(args.author)
     if args.patches:
         chain = chain_from_folder(args.series, args.patches)
     else:

@@ -648,6 +648,14 @@ def run(args) -> int:
                         hint="patchkit bench --rounds 5 (interleaved rounds per kernel)")
     if args.output is not None and Path(args.output).exists() and not Path(args.output).is_dir():
         raise UserError(f"-o {args.output} is a file, not a folder")
+    if not args.report:
+        sources = parse_assignments(args.source, "--source")
+        parse_assignments(args.kernel, "--kernel")
+        if not sources:
+            from patchkit import series as series_mod
+
+            series_mod.chain(args.series)
+            series_mod.chain(args.base_layer)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(args.output or paths.out_dir() / "bench" / stamp)
     if args.report:

@@ -702,6 +702,7 @@ def render(name: str, tree, *, author: str | None = None, out_root: Path | None 
     outs = [(out_root / f"{s.name}-v{s.version}") if out_root else default_out_dir(tree, s)
             for s in chain]
     made_dirs = {_first_missing(o.parent) for o in outs} - {None}
+    made_cache = _first_missing(paths.cache_dir() / "render-repos")
     repo, created = _work_repo(tree)
     stages: list[Path] = []
     staged: list[tuple[RenderResult, Path]] = []
@@ -732,6 +733,8 @@ def render(name: str, tree, *, author: str | None = None, out_root: Path | None 
                 shutil.rmtree(d, ignore_errors=True)
         if created:
             shutil.rmtree(repo, ignore_errors=True)
+            if made_cache is not None and not _has_files(made_cache):
+                shutil.rmtree(made_cache, ignore_errors=True)
         raise
     return done[-1]
 

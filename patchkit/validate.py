@@ -84,16 +84,19 @@ def check_args(args) -> None:
                              "patchkit --dry-run boot ... prints the QEMU command")
     if args.series != "none":
         series_mod.chain(args.series)
-    if args.memory < 64:
-        raise UserError(f"--memory {args.memory}: the guest needs at least 64 MiB")
-    if not args.timeout > 0:
-        raise UserError(f"--timeout {args.timeout:g}: give a number of seconds above 0")
+    from patchkit import boot as boot_mod, build as build_mod
+
+    boot_mod.check_numbers(memory=args.memory, timeout=args.timeout)
+    build_mod.flavour_fragments(args.config)
     if args.output.exists() and not args.output.is_dir():
         raise UserError(f"-o {args.output} is a file, not a folder",
                         hint="name a folder (it is created when missing)")
-    if args.tests is not None and not [t for t in args.tests.split(",") if t.strip()]:
-        raise UserError(f"--tests {args.tests!r} names no test",
-                        hint="patchkit boot --list-tests prints them")
+    if args.tests is not None:
+        if not [t for t in args.tests.split(",") if t.strip()]:
+            raise UserError(f"--tests {args.tests!r} names no test",
+                            hint="patchkit boot --list-tests prints them")
+        if not args.faults:
+            boot_mod.select_tests([t for t in args.tests.split(",") if t])
     from patchkit import kconfig
 
     for frag in args.fragment:
