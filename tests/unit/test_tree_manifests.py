@@ -11,9 +11,32 @@ from patchkit import paths, tree
 MANIFESTS = tree.manifests()
 
 
-def test_both_debian_trees_are_pinned():
-    assert {"linux-source-6.12", "linux-source-6.1"} <= {m.name for m in MANIFESTS}
+def test_the_debian_trees_and_mainline_are_pinned():
+    assert {"linux-source-6.12", "linux-source-6.1", "linux-source-7.3"} <= {m.name for m in MANIFESTS}
     assert tree.DEFAULT_TREE == "linux-source-6.12"
+
+
+@pytest.mark.parametrize("m", MANIFESTS, ids=lambda m: m.name)
+def test_every_manifest_can_be_downloaded_and_checked(m):
+    # a suite to download exactly this version from, and the .deb's hash
+    assert re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", m.suite)
+    assert re.fullmatch(r"[0-9a-f]{64}", m.deb_sha256)
+    assert m.swap_ops_base is not None
+
+
+def test_only_mainline_has_the_swap_ops_base():
+    have = {m.name: m.swap_ops_base for m in MANIFESTS}
+    assert have["linux-source-7.3"] is True
+    assert have["linux-source-6.12"] is False and have["linux-source-6.1"] is False
+    mainline = tree.load_manifest("linux-source-7.3")
+    assert mainline.files[tree.SWAP_OPS_HEADER] != tree.ABSENT
+
+
+def test_mainline_profile_has_every_name_the_other_profiles_have():
+    import tomllib
+    names = {p.stem: set(tomllib.loads(p.read_text())["names"])
+             for p in paths.PROFILES.glob("*.toml")}
+    assert names["linux-source-7.3"] == names["linux-source-6.12"] == names["mm-2026"]
 
 
 @pytest.mark.parametrize("m", MANIFESTS, ids=lambda m: m.name)
@@ -39,9 +62,9 @@ def test_every_file_an_edits_toml_declares_is_in_the_manifest(m):
     assert missing == [], (f"regenerate: patchkit tree manifest {m.name} --write")
 
 
-def test_default_tree_has_every_touched_file():
+def test_default_tree_has_every_touched_file_but_mainlines_new_header():
     m = tree.load_manifest(tree.DEFAULT_TREE)
-    assert [p for p, h in m.files.items() if h == tree.ABSENT] == []
+    assert [p for p, h in m.files.items() if h == tree.ABSENT] == [tree.SWAP_OPS_HEADER]
 
 
 def test_declared_files_reads_each_edits_toml_files_list(tmp_path):
