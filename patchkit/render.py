@@ -42,7 +42,7 @@ from pathlib import Path
 import jinja2
 
 from patchkit import anchors, paths, proc, series as series_mod, ui
-from patchkit.errors import UserError
+from patchkit.errors import Interrupted, UserError
 
 # Git must not read the user's global or system config for anything that
 # shapes the output (diff.noprefix, format.signOff, ...).
@@ -708,8 +708,9 @@ def render(name: str, tree, *, author: str | None = None, out_root: Path | None 
     staged: list[tuple[RenderResult, Path]] = []
     start = tree.base_commit
     done: list[RenderResult] = []
+    names = " + ".join(s.name for s in chain)
+    published = False
     try:
-        names = " + ".join(s.name for s in chain)
         with ui.stage("render", f"{names} on {tree.name}"):
             for s, out in zip(chain, outs):
                 out.parent.mkdir(parents=True, exist_ok=True)
@@ -725,7 +726,14 @@ def render(name: str, tree, *, author: str | None = None, out_root: Path | None 
                 start = result.tip
             with proc.signals_held():
                 _publish(repo, staged)
-    except BaseException:
+                published = True
+    except BaseException as exc:
+        if published:
+            if isinstance(exc, KeyboardInterrupt):
+                raise Interrupted(f"interrupted as render of {names} ended: its branches and "
+                                  f"folders are complete ({', '.join(str(o) for o in outs)})"
+                                  ) from None
+            raise
         for stage in stages:
             shutil.rmtree(stage, ignore_errors=True)
         for d in sorted(made_dirs, key=lambda p: len(p.parts), reverse=True):
@@ -735,6 +743,9 @@ def render(name: str, tree, *, author: str | None = None, out_root: Path | None 
             shutil.rmtree(repo, ignore_errors=True)
             if made_cache is not None and not _has_files(made_cache):
                 shutil.rmtree(made_cache, ignore_errors=True)
+        if isinstance(exc, KeyboardInterrupt):
+            raise Interrupted(f"interrupted while rendering {names}: no branch, output folder "
+                              "or cache entry was changed") from None
         raise
     return done[-1]
 
