@@ -217,12 +217,14 @@ def current_position(repo: Path) -> tuple[str | None, str]:
 
 
 def restore(repo: Path, ref: str | None, head: str, branch: str,
-            stale_locks: list[Path] = (), created: list[str] = ()) -> None:
+            stale_locks: list[Path] = (), created: list[str] = (),
+            keep_dirs: set[Path] = frozenset()) -> None:
     """Back to the original branch or detached HEAD at head; drop branch.
 
     stale_locks: lock files of a git killed by an interruption (they did not
     exist before apply started); created: paths the series creates, which
-    did not exist before either, removed when a killed git am left them."""
+    did not exist before either, removed when a killed git am left them
+    (with the folders made for them, keep_dirs excepted: those existed)."""
     for lock in stale_locks:
         if lock.exists():
             lock.unlink()
@@ -242,6 +244,10 @@ def restore(repo: Path, ref: str | None, head: str, branch: str,
         p = repo / path
         if os.path.lexists(p) and not proc.git(repo, "ls-files", "--", path):
             p.unlink()
+            for parent in p.parents:     # folders git am made for it, now empty
+                if parent == repo or parent in keep_dirs or any(parent.iterdir()):
+                    break
+                parent.rmdir()
 
 
 def _conflict_report(repo: Path, exc: CommandFailed, files: list[Path]) -> tuple[str, list[str]]:
@@ -328,6 +334,7 @@ def apply_chain(checkout: Path, chain: list[SeriesPatches]) -> ApplyResult:
             f"(untracked or ignored); {target.name} creates it and git am would overwrite it",
             hint=f"move it away (mv {repo / in_the_way[0]} ...) and apply again; "
                  "nothing was changed")
+    keep_dirs = {d for p in created for d in (repo / p).parents if d.is_dir()}
     for sp in chain[:applied_upto]:
         ui.info("apply", f"dependency {sp.series.name} v{sp.series.version} already applied")
     where = ref.removeprefix("refs/heads/") if ref else "detached HEAD"
@@ -342,7 +349,7 @@ def apply_chain(checkout: Path, chain: list[SeriesPatches]) -> ApplyResult:
             except CommandFailed as exc:
                 patch, conflicting = _conflict_report(repo, exc, sp.files)
                 with proc.signals_held():
-                    restore(repo, ref, head, branch, locks, created)
+                    restore(repo, ref, head, branch, locks, created, keep_dirs)
                 raise ApplyConflict(
                     f"{sp.series.name}: {patch} does not apply to {repo}: conflicts in "
                     f"{', '.join(conflicting) or 'unknown files'}; the checkout is back on "
@@ -352,7 +359,7 @@ def apply_chain(checkout: Path, chain: list[SeriesPatches]) -> ApplyResult:
             result.applied.append(sp.series.name)
     except KeyboardInterrupt:
         with proc.signals_held():
-            restore(repo, ref, head, branch, locks, created)
+            restore(repo, ref, head, branch, locks, created, keep_dirs)
         raise Interrupted(
             f"interrupted while applying {current.series.name}: the checkout is back on "
             f"{where} at {head[:12]} as it was (branch {branch} removed)") from None

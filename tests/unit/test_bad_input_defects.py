@@ -419,3 +419,16 @@ def test_d11_validate_unknown_series_exits_2(tmp_path, capsys):
     assert code == 2, err
     assert one_error_line(err).startswith("unknown series 'nosuch'")
     assert not out.exists()
+
+
+# ------------------------------------------------------------------ found on the way
+
+def test_render_o_relative_folder_gets_the_files(mini, tmp_path, monkeypatch, capsys):
+    """git format-patch ran with -C <repo>: a relative -o put the patches
+    inside the cache's repository, and render crashed (ValueError)."""
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["render", str(mini["series"] / "mini-zram"), "--tree", str(mini["checkout"]),
+                     "-o", "rel-out", "--author", AUTHOR])
+    assert code == 0, capsys.readouterr().err
+    assert len(list((tmp_path / "rel-out" / "mini-zram-v2").glob("0*.patch"))) == 2
+    assert not list((tmp_path / "cache").rglob("*.patch"))

@@ -568,6 +568,9 @@ def test_bad_input(case, tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert code == case.code, err
     line = badkit.one_error_line(err)
+    if os.environ.get("PK_MATRIX_DUMP"):      # the messages, for a human to read
+        with open(os.environ["PK_MATRIX_DUMP"], "a") as f:
+            f.write(f"{case.id}\t{code}\t{err.strip()}\n")
     assert re.search(case.message, line), f"{case.message!r} not in {line!r}"
     assert after == before, _diff(before, after)
 
