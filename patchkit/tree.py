@@ -42,8 +42,8 @@ from patchkit.errors import CommandFailed, InfraError, UserError
 
 DEFAULT_TREE = "linux-source-6.12"
 
-# Every file a series touches.  Templates declare theirs in the `files` list
-# of templates/<series>/<patch>/edits.toml; touched_files() adds those, and a
+# Every file a series touches.  The diffs of templates/<series>/v<N>/<patch>/
+# name theirs; touched_files() adds those, and a
 # unit test checks that each declared file is in every manifest.
 TOUCHED_FILES = (
     "Documentation/filesystems/locking.rst",
@@ -222,7 +222,7 @@ def _toml_str(value: str) -> str:
 
 
 def touched_files(templates: Path | None = None) -> list[str]:
-    """TOUCHED_FILES plus every file declared by templates/*/*/edits.toml."""
+    """TOUCHED_FILES plus every file a diff of templates/*/v*/*/ changes."""
     found = set(TOUCHED_FILES)
     for path, files in declared_files(templates):
         found.update(files)
@@ -230,18 +230,10 @@ def touched_files(templates: Path | None = None) -> list[str]:
 
 
 def declared_files(templates: Path | None = None) -> list[tuple[Path, list[str]]]:
-    """(edits.toml, its `files` list) for every patch template."""
-    out = []
-    for path in sorted((templates or paths.TEMPLATES).glob("*/*/edits.toml")):
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise UserError(f"{path}: not valid TOML: {exc}") from exc
-        files = data.get("files", [])
-        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
-            raise UserError(f"{path}: `files` must be a list of paths")
-        out.append((path, files))
-    return out
+    """(diff, the files it changes) for every patch diff of every series version."""
+    from patchkit import series
+
+    return series.declared_files(templates)
 
 
 # ---------------------------------------------------------------- argv builders

@@ -55,7 +55,7 @@ def test_manifest_pins_every_touched_file(m):
 
 
 @pytest.mark.parametrize("m", MANIFESTS, ids=lambda m: m.name)
-def test_every_file_an_edits_toml_declares_is_in_the_manifest(m):
+def test_every_file_a_series_diff_changes_is_in_the_manifest(m):
     declared = {(str(p.relative_to(paths.TEMPLATES)), f)
                 for p, files in tree.declared_files() for f in files}
     missing = sorted(f"{where}: {f}" for where, f in declared if f not in m.files)
@@ -67,10 +67,18 @@ def test_default_tree_has_every_touched_file_but_mainlines_new_header():
     assert [p for p, h in m.files.items() if h == tree.ABSENT] == [tree.SWAP_OPS_HEADER]
 
 
-def test_declared_files_reads_each_edits_toml_files_list(tmp_path):
-    patch = tmp_path / "series-a" / "0001-x"
+def test_declared_files_reads_the_files_each_diff_changes(tmp_path):
+    patch = tmp_path / "series-a" / "v1" / "0001-x"
     patch.mkdir(parents=True)
-    (patch / "edits.toml").write_text('files = ["mm/new_file.c", "mm/swap.h"]\n')
-    assert tree.declared_files(tmp_path) == [(patch / "edits.toml",
+    (patch / "change.diff").write_text(
+        "diff --git a/mm/new_file.c b/mm/new_file.c\nnew file mode 100644\n--- /dev/null\n"
+        "+++ b/mm/new_file.c\n@@ -0,0 +1 @@\n+x\n"
+        "diff --git a/mm/swap.h b/mm/swap.h\n--- a/mm/swap.h\n+++ b/mm/swap.h\n")
+    assert tree.declared_files(tmp_path) == [(patch / "change.diff",
                                               ["mm/new_file.c", "mm/swap.h"])]
     assert "mm/new_file.c" in tree.touched_files(tmp_path)
+
+
+def test_the_real_series_declare_files():
+    assert {f for _, files in tree.declared_files() for f in files} >= {
+        "mm/page_io.c", "drivers/block/zram/zram_drv.c"}
