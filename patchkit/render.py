@@ -30,7 +30,7 @@ from pathlib import Path
 import jinja2
 
 from patchkit import git, paths, proc, series as series_mod, ui
-from patchkit.errors import Interrupted, UserError
+from patchkit.errors import InfraError, Interrupted, UserError
 
 # Git must not read the user's global or system config for anything that
 # shapes the output (diff.noprefix, format.signOff, ...).
@@ -304,7 +304,20 @@ def render_diff(series: series_mod.Series, patch: str, tree_name: str,
     if not re.search(r"^diff --git ", text, re.M):
         raise UserError(f"{path}: no 'diff --git' header: not a diff "
                         f"({series.label} patch {patch} on tree {tree_name})")
+    for n, line in enumerate(text.splitlines(), 1):
+        m = re.match(r"diff --git a/(\S+) b/(\S+)$|(?:---|\+\+\+) [ab]/(\S+)", line)
+        for name in filter(None, m.groups() if m else ()):
+            check_tree_path(name, f"{path}:{n}")
     return path, text
+
+
+def check_tree_path(path: str, where: str) -> None:
+    """A path a template touches must stay inside the tree: relative, no '..'."""
+    parts = path.split("/")
+    if (not path or path.startswith("/") or ".." in parts or "." in parts or "" in parts
+            or "\\" in path or parts[0] == ".git"):
+        raise UserError(f"{where}: file {path!r} is outside the tree or not a plain path",
+                        hint="give the path from the tree's top folder, e.g. a/mm/page_io.c")
 
 
 def _render_one(series: series_mod.Series, tree, repo: Path, start: str, author: str,
@@ -326,6 +339,11 @@ def _render_one(series: series_mod.Series, tree, repo: Path, start: str, author:
             rendered = tmp / f"{i + 1:04d}-{patch}.diff"
             rendered.write_text(text, encoding="utf-8", errors="surrogateescape")
             res = index.apply(rendered)
+            if res.returncode and damaged(res.stderr):
+                raise InfraError(f"git cannot read the tree's objects in {tree.path}: "
+                                 f"{damaged(res.stderr)}",
+                                 hint=f"git -C {tree.path} fsck says what is damaged; for a "
+                                      f"pinned tree: patchkit tree fetch {tree.name} --force")
             if res.returncode:
                 raise apply_error(series, patch, tree.name, path, rendered, text, res.stderr,
                                   index, parent)
@@ -371,6 +389,22 @@ def hunks_of(text: str) -> list[tuple[str, int, int, str]]:
         if m and current is not None:
             out.append((current, int(m[1]), n, m[0]))
     return out
+
+
+_DAMAGE = [re.compile(p) for p in (      # most telling first
+    r"loose object \S+ .*is corrupt", r"object file \S+ is empty", r"unable to unpack \S+",
+    r"fatal: bad object \S+", r"packfile \S+ .*(?:corrupt|bad)", r"inflate: data stream error")]
+
+
+def damaged(stderr) -> str | None:
+    """The line of git's error output that says the object store is damaged
+    (a machine fault, exit 3), or None (the diff itself does not apply)."""
+    text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else (stderr or "")
+    for pattern in _DAMAGE:
+        m = pattern.search(text)
+        if m:
+            return m[0]
+    return None
 
 
 def apply_error(series, patch: str, tree_name: str, path: Path, rendered: Path, text: str,
@@ -541,8 +575,10 @@ def render(name: str, tree, *, author: str | None = None, out_root: Path | None 
                 shutil.rmtree(d, ignore_errors=True)
         if created:
             shutil.rmtree(repo, ignore_errors=True)
-            if made_cache is not None and not _has_files(made_cache):
-                shutil.rmtree(made_cache, ignore_errors=True)
+            for d in [repo.parent, *repo.parent.parents]:    # folders made for it, if empty
+                if made_cache is None or not d.is_relative_to(made_cache) or any(d.iterdir()):
+                    break
+                d.rmdir()
         if isinstance(exc, KeyboardInterrupt):
             raise Interrupted(f"interrupted while rendering {names}: no branch, output folder "
                               "or cache entry was changed") from None

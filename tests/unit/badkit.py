@@ -141,16 +141,23 @@ name = "{name}"
 subject = "test: {name}"
 change-id = "20260614-{name}-0123456789ab"
 version = 1
+"""
+
+VERSION_TOML = """\
 patches = [{patches}]
 {extra}"""
 
 
 def write_series(folder: Path, name: str, patches: list[str], extra: str = "") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
+    """A series folder: series.toml, v1/version.toml (extra: more keys such as
+    depends) and an empty folder per patch (apply --patches needs no diffs)."""
+    vdir = folder / "v1"
+    vdir.mkdir(parents=True, exist_ok=True)
     for p in patches:
-        (folder / p).mkdir(exist_ok=True)
-    (folder / "series.toml").write_text(SERIES_TOML.format(
-        name=name, patches=", ".join(f'"{p}"' for p in patches), extra=extra))
+        (vdir / p).mkdir(exist_ok=True)
+    (folder / "series.toml").write_text(SERIES_TOML.format(name=name))
+    (vdir / "version.toml").write_text(VERSION_TOML.format(
+        patches=", ".join(f'"{p}"' for p in patches), extra=extra))
     return folder
 
 
@@ -186,7 +193,7 @@ def handmade_series(tmp: Path) -> Handmade:
         git(work, "format-patch", "-q", "--abbrev=12", "-o", str(patches / name), rng)
     root = tmp / "series"
     write_series(root / "dep", "dep", ["0001-a", "0002-b"])
-    write_series(root / "top", "top", ["0001-c", "0002-d"], 'depends = "dep"\n')
+    write_series(root / "top", "top", ["0001-c", "0002-d"], 'depends = "dep v1"\n')
     shutil.rmtree(work)
     return Handmade(checkout, root, patches, base)
 

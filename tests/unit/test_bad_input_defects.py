@@ -136,9 +136,9 @@ def test_d3_render_on_a_tree_with_a_corrupt_object_exits_3(mini, capsys):
 def test_d4_wrong_types_in_series_toml_are_one_line_exit_2(mini, capsys, line, word):
     toml = mini["series"] / "mini-zram" / "series.toml"
     key = line.split(" =")[0]
-    text = toml.read_text().split("\n[changes]")[0]
-    text = "\n".join(x for x in text.splitlines() if not x.startswith(key + " "))
-    toml.write_text(text.replace("\npatches", f"\n{line}\npatches", 1) + "\n")
+    head, _, changes = toml.read_text().partition("\n[changes]")
+    head = "\n".join(x for x in head.splitlines() if not x.startswith(key + " "))
+    toml.write_text(f"{line}\n{head}\n" + ("" if key == "changes" else f"[changes]{changes}"))
     before = everything(mini)
     code = render_cli(mini, "--author", AUTHOR)
     err = capsys.readouterr().err
@@ -347,11 +347,11 @@ def test_d10_apply_on_a_repository_without_commits(hm, tmp_path, capsys):
     assert one_error_line(err) == f"{empty} has no commit yet: apply needs the series' base checked out"
 
 
-def test_d10_an_edit_path_leaving_the_tree(mini, capsys):
-    edits = mini["series"] / "mini-base" / "0001-swap-ops" / "edits.toml"
-    if not edits.is_file():
-        pytest.skip("templates are no longer edits.toml (see test_bad_input_matrix)")
-    edits.write_text(edits.read_text().replace('"mm/swap.h"', '"../swap.h"'))
+def test_d10_a_diff_path_leaving_the_tree(mini, capsys):
+    (diff,) = (mini["series"] / "mini-base" / "v1" / "0001-swap-ops").glob("*.diff")
+    text = diff.read_text()
+    assert " b/mm/swap.h" in text
+    diff.write_text(text.replace("a/mm/swap.h", "a/../swap.h").replace("b/mm/swap.h", "b/../swap.h"))
     before = everything(mini)
     code = render_cli(mini, "--author", AUTHOR)
     err = capsys.readouterr().err

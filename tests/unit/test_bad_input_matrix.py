@@ -11,7 +11,8 @@ runs `patchkit ...` through cli.main and checks
     stash, git's in-progress markers) and the sha256 of every file under
     tmp_path, caches and output folders included.  Not state: git's object
     store (unreachable objects are garbage git gc drops), index stat data,
-    reflogs and ORIG_HEAD.
+    reflogs, ORIG_HEAD, and the cache's render-failed/ (a diff that did not
+    apply, kept for the command the error message names).
 
 The interruption cases (SIGINT/SIGTERM at several points of apply, render and
 send) are in test_bad_input_signals.py.
@@ -63,7 +64,8 @@ class World:
             toml.write_text(toml.read_text() + '\n[changes]\n2 = "- the second take"\n')
             self.repos.append(checkout)
             self._mini = {"checkout": checkout, "series": series, "out": self.tmp / "out",
-                          "toml": toml}
+                          "toml": toml, "vtoml": series / "mini-zram" / "v2" / "version.toml",
+                          "patch": series / "mini-zram" / "v2" / "0001-zram-swap-ops"}
         return self._mini
 
     @property
@@ -111,7 +113,9 @@ class World:
                 "--no-auto-to-cc", "--date", DATE, *extra]
 
 
-SKIP_PARTS = {"objects", "logs"}
+# render-failed/: the rendered diff that did not apply, kept on purpose for the
+# "show the conflict" command the message names.
+SKIP_PARTS = {"objects", "logs", "render-failed"}
 SKIP_NAMES = {"index", "ORIG_HEAD", "FETCH_HEAD", "COMMIT_EDITMSG", "gitconfig",
               "packed-refs"}     # refs are compared through for-each-ref
 
@@ -124,8 +128,13 @@ def world_state(world: World) -> dict:
                                                                        p.is_symlink()):
             continue
         files[str(rel)] = badkit._sha(p)
+    def skipped(p):
+        return bool(SKIP_PARTS & set(p.relative_to(world.tmp).parts))
+
+    # every folder, but not one that only holds skipped things
     dirs = sorted(str(p.relative_to(world.tmp)) for p in world.tmp.rglob("*")
-                  if p.is_dir() and not SKIP_PARTS & set(p.relative_to(world.tmp).parts))
+                  if p.is_dir() and not skipped(p)
+                  and (not any(p.iterdir()) or any(not skipped(q) for q in p.iterdir())))
     return {"files": files, "dirs": dirs,
             "repos": {str(r): state(r) for r in world.repos if r.exists()}}
 
@@ -155,6 +164,19 @@ def set_key(w: World, line: str) -> None:
     head, _, changes = toml.read_text().partition("\n[changes]")
     lines = [x for x in head.splitlines() if not x.startswith(key + " ")]
     toml.write_text(line + "\n" + "\n".join(lines) + ("\n[changes]" + changes if changes else ""))
+
+
+def set_vkey(w: World, line: str) -> None:
+    """Replace (or add) one key of mini-zram's v2/version.toml."""
+    vtoml = w.mini["vtoml"]
+    key = line.split(" =")[0]
+    lines = [x for x in vtoml.read_text().splitlines() if not x.startswith(key + " ")]
+    vtoml.write_text(line + "\n" + "\n".join(lines) + "\n")
+
+
+def edit_diff(w: World, old: str, new: str) -> None:
+    (diff,) = w.mini["patch"].glob("*.diff")
+    edit_toml(diff, old, new)
 
 
 def corrupt_object(repo: Path, rev: str) -> None:
@@ -227,24 +249,47 @@ RENDER = [
          lambda w: set_key(w, 'to = "Andrew <akpm@example.org>"')),
     Case("render-cc-ints", lambda w: w.render(), 2, r"cc must be a list of strings",
          lambda w: set_key(w, "cc = [1, 2]")),
+    Case("render-patches-in-series-toml", lambda w: w.render(), 2,
+         r"patches belong in v<N>/version\.toml", lambda w: set_key(w, 'patches = ["x"]')),
     Case("render-patches-empty", lambda w: w.render(), 2, r"patches must name at least one",
-         lambda w: set_key(w, "patches = []")),
+         lambda w: set_vkey(w, "patches = []")),
+    Case("render-patches-string", lambda w: w.render(), 2, r"patches must be a list",
+         lambda w: set_vkey(w, 'patches = "0001-zram-swap-ops"')),
     Case("render-patch-folder-missing", lambda w: w.render(), 2,
          r"patch folder '0009-nothing' does not exist",
-         lambda w: set_key(w, 'patches = ["0009-nothing"]')),
+         lambda w: set_vkey(w, 'patches = ["0009-nothing"]')),
     Case("render-patch-folder-dotdot", lambda w: w.render(), 2,
-         r"patch folder '\.\./mini-base' must be a folder name",
-         lambda w: set_key(w, 'patches = ["../mini-base"]')),
+         r"patch folder '\.\./v1' must be a folder name",
+         lambda w: set_vkey(w, 'patches = ["../v1"]')),
+    Case("render-version-toml-unknown-key", lambda w: w.render(), 2,
+         r"version\.toml: unknown key\(s\) patchez", lambda w: set_vkey(w, 'patchez = []')),
     Case("render-depends-unknown", lambda w: w.render(), 2, r"unknown series 'nosuch'",
-         lambda w: set_key(w, 'depends = "nosuch"')),
+         lambda w: set_vkey(w, 'depends = "nosuch v1"')),
     Case("render-depends-cycle", lambda w: w.render(), 2, r"dependency cycle through 'mini-zram'",
-         lambda w: (set_key(w, 'depends = "mini-zram"'))),
+         lambda w: set_vkey(w, 'depends = "mini-zram v2"')),
+    Case("render-tree-not-supported", lambda w: w.render(), 2,
+         r"mini-zram v2 does not support tree linux-source-6\.12",
+         lambda w: set_vkey(w, 'trees = ["mm-2026"]')),
+    Case("render-diff-not-a-diff", lambda w: w.render(), 2, r"no 'diff --git' header: not a diff",
+         lambda w: [d.write_text("hello\n") for d in w.mini["patch"].glob("*.diff")]),
+    Case("render-diff-dotdot-path", lambda w: w.render(), 2,
+         r"file '\.\./zram_drv\.c' is outside the tree",
+         lambda w: edit_diff(w, "b/drivers/block/zram/zram_drv.c", "b/../zram_drv.c")),
+    Case("render-diff-does-not-apply", lambda w: w.render(), 2,
+         r"mini-zram v2 patch 0001-zram-swap-ops on tree linux-source-6\.12: "
+         r"drivers/block/zram/zram_drv\.c hunk 1/\d+ .* does not apply; show the conflict: ",
+         lambda w: edit_diff(w, "\t.open = zram_open,", "\t.open = zram_opened,")),
+    Case("render-diff-undefined-name", lambda w: w.render(), 2, r"'nosuch' is undefined",
+         lambda w: edit_diff(w, "@@ ", "{{ nosuch }}@@ ")),
     Case("render-subject-control", lambda w: w.render(), 2, r"subject has a control character",
          lambda w: set_key(w, 'subject = "a\\u0007b"')),
     Case("render-v-minus-one", lambda w: w.render("-v", "-1"), 2,
          r"^-v/--version -1: a version is a whole number from 1$"),
     Case("render-v-zero", lambda w: w.render("-v", "0"), 2, r"^-v/--version 0: a version"),
-    Case("render-v-99-no-changelog", lambda w: w.render("-v", "99"), 2, r"no changelog for v99"),
+    Case("render-v-99-no-such-version", lambda w: w.render("-v", "99"), 2,
+         r"unknown version v99 of mini-zram: .* holds v2"),
+    Case("render-v2-no-changelog", lambda w: w.render(), 2, r"no changelog for v2",
+         lambda w: w.mini["toml"].write_text(w.mini["toml"].read_text().split("\n[changes]")[0])),
     Case("render-o-is-a-file", lambda w: w.render("-o", str(mkfile(w, "out.txt"))), 2,
          r"^-o .*out\.txt is a file, not a folder$"),
     Case("render-author-no-mail", lambda w: w.render("--author", "Ada Tester"), 2,
@@ -267,11 +312,11 @@ RENDER = [
     Case("render-cover-syntax", lambda w: w.render(), 2, r"cover\.j2:1: ",
          lambda w: (w.mini["series"] / "mini-zram" / "cover.j2").write_text("{% if %}\n")),
     Case("render-message-undefined", lambda w: w.render(), 2, r"message\.j2:\d+: 'nosuch' is undefined",
-         lambda w: (w.mini["series"] / "mini-zram" / "0001-zram-swap-ops" / "message.j2")
-         .write_text("mm/zram: {{ nosuch }}\n\nWhy.\n")),
+         lambda w: (w.mini["patch"] / "message.j2").write_text("mm/zram: {{ nosuch }}\n\nWhy.\n")),
     Case("render-message-missing", lambda w: w.render(), 2, r"no message\.j2",
-         lambda w: (w.mini["series"] / "mini-zram" / "0001-zram-swap-ops" / "message.j2").unlink()),
-    Case("render-corrupt-object", lambda w: w.render(), 3, r"command failed \(exit 128\): git .*cat-file",
+         lambda w: (w.mini["patch"] / "message.j2").unlink()),
+    Case("render-corrupt-object", lambda w: w.render(), 3,
+         r"git cannot read the tree's objects in .*: loose object \S+ .*is corrupt",
          lambda w: corrupt_object(w.mini["checkout"], "HEAD:drivers/block/zram/zram_drv.c")),
     Case("render-dry-run", lambda w: ["--dry-run", *w.render()], 2,
          r"--dry-run is not supported by render"),
