@@ -53,7 +53,7 @@ def test_real_render_v99_changes_nothing(pinned, tmp_path, monkeypatch, capsys):
                      "--author", AUTHOR, "-v", "99"])
     err = capsys.readouterr().err
     assert code == 2, err
-    assert "no changelog for v99" in one_error_line(err)
+    assert "unknown version v99 of zram-swap-ops" in one_error_line(err)
     assert not out.exists() and not (tmp_path / "cache").exists()
     assert badkit.git(pinned.path, "for-each-ref", "--format=%(refname) %(objectname)") == refs
 
@@ -70,19 +70,24 @@ def real_patches(pinned, tmp_path_factory):
             os.environ.pop("PATCHKIT_CACHE")
         else:
             os.environ["PATCHKIT_CACHE"] = old
-    return result.out_dir
+    return result
 
 
-@pytest.mark.parametrize("sig,nth", [(signal.SIGTERM, 2), (signal.SIGINT, 5)],
-                         ids=["TERM-in-swap-batching", "INT-in-zram-swap-ops"])
-def test_real_apply_interrupted_rolls_back(pinned, real_patches, tmp_path, sig, nth):
+@pytest.mark.parametrize("sig,where", [(signal.SIGTERM, "dependency"), (signal.SIGINT, "series")],
+                         ids=["TERM-in-the-dependency", "INT-in-zram-swap-ops"])
+def test_real_apply_interrupted_rolls_back(pinned, real_patches, tmp_path, sig, where):
+    (dep,) = real_patches.dependencies
+    # after the dependency's 2nd patch, or after the series' 1st
+    nth = 2 if where == "dependency" else len(dep.commits) + 1
+    series = dep.series.name if where == "dependency" else "zram-swap-ops"
     checkout = sparse_clone(pinned, tmp_path / "linux")
     before = state(checkout)
     env = badkit.pk_env(tmp_path, PK_HOOK_NTH=nth, **badkit.hook_env(tmp_path))
     done = run_pk(["apply", "zram-swap-ops", "--tree", str(checkout), "--patches",
-                   str(real_patches)], env, stop=sig, timeout=600)
+                   str(real_patches.out_dir), "--version", str(real_patches.series.version),
+                   "--on", pinned.name],
+                  env, stop=sig, timeout=600)
     assert done.returncode == 130, done.stderr
-    series = "swap-batching" if nth <= 4 else "zram-swap-ops"
     assert one_error_line(done.stderr).startswith(
         f"interrupted while applying {series}: the checkout is back on work at "
         f"{pinned.base_commit[:12]} as it was")
@@ -94,9 +99,10 @@ def test_real_apply_on_a_dirty_checkout_changes_nothing(pinned, real_patches, tm
     (checkout / "mm" / "page_io.c").write_text("/* my work in progress */\n")
     before = state(checkout)
     code = cli.main(["apply", "zram-swap-ops", "--tree", str(checkout), "--patches",
-                     str(real_patches)])
+                     str(real_patches.out_dir), "--version", str(real_patches.series.version),
+                   "--on", pinned.name])
     err = capsys.readouterr().err
     assert code == 2, err
     assert one_error_line(err) == f"{checkout} has uncommitted changes in: mm/page_io.c"
     assert state(checkout) == before
-    assert dir_state(real_patches)
+    assert dir_state(real_patches.out_dir)
