@@ -710,8 +710,11 @@ def merge_reports(files: list[Path]) -> dict:
     for f in files:
         try:
             data = json.loads(Path(f).read_text())
-        except (OSError, ValueError) as exc:
-            raise UserError(f"cannot read bench results {f}: {exc}") from exc
+        except OSError as exc:
+            raise UserError(f"cannot read bench results {f}: {exc.strerror}") from exc
+        except ValueError as exc:
+            raise UserError(f"cannot read bench results {f}: not JSON ({exc})",
+                            hint="--report takes the bench.json files a bench run wrote") from exc
         if "rounds" not in data or "meta" not in data:
             raise UserError(f"{f} is not a patchkit bench.json (no rounds/meta)")
         metas.append(data["meta"])

@@ -170,7 +170,8 @@ def _read_toml(path: Path) -> dict:
     try:
         return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path}: {exc}") from exc
+        raise UserError(f"{path}: not valid TOML: {exc}",
+                        hint="see the format at the top of patchkit/series.py") from exc
 
 
 def series_folder(name: str, root: Path | None = None) -> Path:

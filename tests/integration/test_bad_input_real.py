@@ -100,7 +100,7 @@ def test_real_apply_on_a_dirty_checkout_changes_nothing(pinned, real_patches, tm
     before = state(checkout)
     code = cli.main(["apply", "zram-swap-ops", "--tree", str(checkout), "--patches",
                      str(real_patches.out_dir), "--version", str(real_patches.series.version),
-                   "--on", pinned.name])
+                     "--on", pinned.name])
     err = capsys.readouterr().err
     assert code == 2, err
     assert one_error_line(err) == f"{checkout} has uncommitted changes in: mm/page_io.c"
