@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from patchkit import proc, render, series as series_mod, ui
+from patchkit import git, proc, render, series as series_mod, ui
 from patchkit.errors import CommandFailed, Interrupted, UserError
 
 ZERO = "0" * 7
@@ -122,7 +122,7 @@ def blobs_at(repo: Path, rev: str, paths: list[str]) -> dict[str, str]:
     """path -> full blob id at rev (absent paths are left out)."""
     if not paths:
         return {}
-    out = proc.git(repo, "ls-tree", "-r", "-z", rev, "--", *paths)
+    out = git.out(repo, "ls-tree", "-r", "-z", rev, "--", *paths)
     blobs = {}
     for entry in filter(None, out.split("\0")):
         meta, path = entry.split("\t", 1)
@@ -151,18 +151,18 @@ def toplevel(path: Path) -> Path:
     if not Path(path).is_dir():
         raise UserError(f"{path} is not a git checkout (no such folder)",
                         hint="--tree names your kernel git checkout")
-    res = proc.run(["git", "-C", str(path), "rev-parse", "--show-toplevel"], check=False)
+    res = git.run(path, "rev-parse", "--show-toplevel", check=False)
     if res.returncode or not res.stdout.strip():
         raise UserError(f"{path} is not a git checkout",
                         hint="apply needs a git repository with a work tree; for a plain "
                              "source folder, run git init && git add -A && git commit first")
     top = Path(res.stdout.strip())
-    head = proc.run(["git", "-C", str(top), "rev-parse", "--verify", "-q", "HEAD^{commit}"],
-                    check=False)
+    head = git.run(top, "rev-parse", "--verify", "-q", "HEAD^{commit}",
+                   check=False)
     if head.returncode:
         raise UserError(f"{top} has no commit yet: apply needs the series' base checked out",
                         hint="commit the tree first (git add -A && git commit -m base)")
-    git_dir = Path(proc.git(top, "rev-parse", "--absolute-git-dir"))
+    git_dir = Path(git.out(top, "rev-parse", "--absolute-git-dir"))
     if not all(os.access(d, os.W_OK) for d in (top, git_dir)):
         raise UserError(f"{top} is read-only: apply must write its .git and files",
                         hint="apply to a checkout you can write to (or a copy of it)")
@@ -170,7 +170,7 @@ def toplevel(path: Path) -> Path:
 
 
 def dirty_files(repo: Path) -> list[str]:
-    out = proc.git(repo, "status", "--porcelain=v1", "-z", "--untracked-files=no")
+    out = git.out(repo, "status", "--porcelain=v1", "-z", "--untracked-files=no")
     files = []
     for entry in filter(None, out.split("\0")):
         if len(entry) > 3 and entry[2] == " ":
@@ -181,7 +181,7 @@ def dirty_files(repo: Path) -> list[str]:
 
 
 def am_in_progress(repo: Path) -> bool:
-    git_dir = Path(proc.git(repo, "rev-parse", "--absolute-git-dir"))
+    git_dir = Path(git.out(repo, "rev-parse", "--absolute-git-dir"))
     return any((git_dir / d).exists() for d in ("rebase-apply", "rebase-merge", "MERGE_HEAD"))
 
 
@@ -191,7 +191,7 @@ LOCKS = ("index.lock", "HEAD.lock")
 def git_locks(repo: Path, branch: str) -> list[Path]:
     """Lock files git leaves when it is killed while writing (ours to remove
     only when they were absent before we started)."""
-    git_dir = Path(proc.git(repo, "rev-parse", "--absolute-git-dir"))
+    git_dir = Path(git.out(repo, "rev-parse", "--absolute-git-dir"))
     return [git_dir / name for name in LOCKS] + [git_dir / "refs" / "heads" / f"{branch}.lock"]
 
 
@@ -208,13 +208,13 @@ def untracked_in_the_way(repo: Path, paths: list[str], head_blobs: dict) -> list
 
 
 def am_argv(repo: Path, files: list[Path]) -> list[str]:
-    return ["git", "-C", str(repo), "am", "-3", "--keep-cr", *map(str, files)]
+    return git.am_argv(repo, files)
 
 
 def current_position(repo: Path) -> tuple[str | None, str]:
     """(branch ref or None when detached, HEAD commit)."""
-    ref = proc.run(["git", "-C", str(repo), "symbolic-ref", "-q", "HEAD"], check=False).stdout.strip()
-    return (ref or None), proc.git(repo, "rev-parse", "HEAD")
+    ref = git.run(repo, "symbolic-ref", "-q", "HEAD", check=False).stdout.strip()
+    return (ref or None), git.out(repo, "rev-parse", "HEAD")
 
 
 def restore(repo: Path, ref: str | None, head: str, branch: str,
@@ -229,21 +229,21 @@ def restore(repo: Path, ref: str | None, head: str, branch: str,
     for lock in stale_locks:
         if lock.exists():
             lock.unlink()
-    git_dir = Path(proc.git(repo, "rev-parse", "--absolute-git-dir"))
+    git_dir = Path(git.out(repo, "rev-parse", "--absolute-git-dir"))
     if (git_dir / "rebase-apply").exists():
-        res = proc.run(["git", "-C", str(repo), "am", "--abort"], check=False)
+        res = git.run(repo, "am", "--abort", check=False)
         if res.returncode and (git_dir / "rebase-apply").exists():
-            proc.run(["git", "-C", str(repo), "am", "--quit"], check=False)
+            git.run(repo, "am", "--quit", check=False)
     if ref:
         short = ref.removeprefix("refs/heads/")
-        proc.git(repo, "checkout", "-q", "-f", short)
+        git.out(repo, "checkout", "-q", "-f", short)
     else:
-        proc.git(repo, "checkout", "-q", "-f", "--detach", head)
-    proc.git(repo, "reset", "-q", "--hard", head)
-    proc.run(["git", "-C", str(repo), "branch", "-D", branch], check=False)
+        git.out(repo, "checkout", "-q", "-f", "--detach", head)
+    git.out(repo, "reset", "-q", "--hard", head)
+    git.run(repo, "branch", "-D", branch, check=False)
     for path in created:
         p = repo / path
-        if os.path.lexists(p) and not proc.git(repo, "ls-files", "--", path):
+        if os.path.lexists(p) and not git.out(repo, "ls-files", "--", path):
             p.unlink()
             for parent in p.parents:     # folders git am made for it, now empty
                 if parent == repo or parent in keep_dirs or any(parent.iterdir()):
@@ -252,7 +252,7 @@ def restore(repo: Path, ref: str | None, head: str, branch: str,
 
 
 def _conflict_report(repo: Path, exc: CommandFailed, files: list[Path]) -> tuple[str, list[str]]:
-    git_dir = Path(proc.git(repo, "rev-parse", "--absolute-git-dir"))
+    git_dir = Path(git.out(repo, "rev-parse", "--absolute-git-dir"))
     patch = "?"
     nxt = git_dir / "rebase-apply" / "next"
     if nxt.is_file():
@@ -260,7 +260,7 @@ def _conflict_report(repo: Path, exc: CommandFailed, files: list[Path]) -> tuple
             patch = files[int(nxt.read_text().strip()) - 1].name
         except (ValueError, IndexError):
             pass
-    unmerged = proc.git(repo, "diff", "--name-only", "--diff-filter=U").splitlines()
+    unmerged = git.out(repo, "diff", "--name-only", "--diff-filter=U").splitlines()
     text = exc.stdout + "\n" + exc.stderr
     failed = re.findall(r"patch failed: (\S+?):\d+", text)
     failed += re.findall(r"Merge conflict in (\S+)", text)
@@ -297,9 +297,7 @@ def apply_chain(checkout: Path, chain: list[SeriesPatches]) -> ApplyResult:
                          "nothing changed")
         result.already = True
         return result
-    exists = proc.run(["git", "-C", str(repo), "rev-parse", "--verify", "-q",
-                       f"refs/heads/{branch}"], check=False)
-    if exists.returncode == 0:
+    if git.rev_parse(repo, f"refs/heads/{branch}") is not None:
         if not differences(after[-1], blobs_at(repo, branch, paths)):
             ui.info("apply", f"{target.name} v{target.version} is already applied on branch "
                              f"{branch}; nothing changed (git checkout {branch})")
@@ -321,8 +319,7 @@ def apply_chain(checkout: Path, chain: list[SeriesPatches]) -> ApplyResult:
             f"{repo}: the files {target.name} touches do not match its base: {detail}",
             hint="check out the pinned base (patchkit tree show) or rebase onto it; "
                  "nothing was changed")
-    ident = proc.run(["git", "-C", str(repo), "var", "GIT_COMMITTER_IDENT"], check=False)
-    if ident.returncode:
+    if not git.ok(repo, "var", "GIT_COMMITTER_IDENT"):
         raise UserError(f"{repo}: git does not know who you are (git am commits as you)",
                         hint="git config --global user.name 'Your Name' && "
                              "git config --global user.email you@example.org")
@@ -341,12 +338,12 @@ def apply_chain(checkout: Path, chain: list[SeriesPatches]) -> ApplyResult:
     where = ref.removeprefix("refs/heads/") if ref else "detached HEAD"
     current = todo[0]
     try:
-        proc.git(repo, "checkout", "-q", "-b", branch)
+        git.out(repo, "checkout", "-q", "-b", branch)
         for sp in todo:
             current = sp
             try:
                 with ui.stage("apply", f"git am {sp.series.name}"):
-                    proc.run(am_argv(repo, sp.files), env={"GIT_EDITOR": "true"})
+                    proc.run(am_argv(repo, sp.files), env=git.no_editor_env())
             except CommandFailed as exc:
                 patch, conflicting = _conflict_report(repo, exc, sp.files)
                 with proc.signals_held():
@@ -364,7 +361,7 @@ def apply_chain(checkout: Path, chain: list[SeriesPatches]) -> ApplyResult:
         raise Interrupted(
             f"interrupted while applying {current.series.name}: the checkout is back on "
             f"{where} at {head[:12]} as it was (branch {branch} removed)") from None
-    result.head = proc.git(repo, "rev-parse", "HEAD")
+    result.head = git.out(repo, "rev-parse", "HEAD")
     ui.info("apply", f"{', '.join(result.applied)} applied on branch {branch} "
                      f"({result.head[:12]})")
     return result
@@ -424,7 +421,11 @@ def run(args) -> int:
     render.check_version_option(version, "--version")
     on = getattr(args, "render_tree", None)
     if args.patches:
-        chain = chain_from_folder(args.series, args.patches, version=version, tree=on)
+        from patchkit import tree as trees
+
+        # the tree the patches were rendered on decides the dependencies
+        chain = chain_from_folder(args.series, args.patches, version=version,
+                                  tree=on or trees.DEFAULT_TREE)
     else:
         tree = render.open_tree(on)
         chain = chain_from_render(render.render(args.series, tree, author=args.author,

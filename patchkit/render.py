@@ -32,11 +32,6 @@ import jinja2
 from patchkit import git, paths, proc, series as series_mod, ui
 from patchkit.errors import InfraError, Interrupted, UserError
 
-# Git must not read the user's global or system config for anything that
-# shapes the output (diff.noprefix, format.signOff, ...).
-CLEAN_GIT_ENV = git.CLEAN_ENV
-
-
 # ------------------------------------------------------------------ results
 
 @dataclass
@@ -347,6 +342,9 @@ def _render_one(series: series_mod.Series, tree, repo: Path, start: str, author:
             if res.returncode:
                 raise apply_error(series, patch, tree.name, path, rendered, text, res.stderr,
                                   index, parent)
+            for note in offsets(res.stdout + res.stderr):
+                ui.info("render", f"{series.label} patch {patch} on {tree.name}: {note} "
+                                  f"({path}; context matched exactly, no fuzz)")
             tree_id = index.write_tree()
             if tree_id == prev_tree:
                 raise UserError(f"{path}: the diff changes nothing on tree {tree.name} "
@@ -376,6 +374,21 @@ def _mail_author(name: str, mail: str) -> str:
 
 
 # ------------------------------------------------------------------ a diff that does not apply
+
+def offsets(output: str) -> list[str]:
+    """'mm/page_io.c hunk 2 applied at line 57 (offset 3 lines)' for each hunk
+    git apply --verbose placed away from its @@ line."""
+    notes, current = [], "?"
+    for line in output.splitlines():
+        m = re.match(r"Checking patch (.+)\.\.\.$", line)
+        if m:
+            current = m[1]
+        m = re.match(r"Hunk #(\d+) succeeded at (\d+) \(offset (-?\d+) lines?\)", line)
+        if m:
+            notes.append(f"{current} hunk {m[1]} applied at line {m[2]} "
+                         f"(offset {m[3]} lines)")
+    return notes
+
 
 def hunks_of(text: str) -> list[tuple[str, int, int, str]]:
     """(file, old start line, line in the diff text, @@ header) of every hunk."""
