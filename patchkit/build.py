@@ -493,6 +493,16 @@ def run(args: argparse.Namespace) -> int:
         # run could only print guesses
         raise UserError("patchkit build has no --dry-run",
                         hint="the first line of each build log is the command that reproduces it")
+    # bad input fails before the tree is opened
+    flavour_fragments(args.config)
+    for frag in args.fragment:
+        kconfig.read_fragment(Path(frag).resolve())
+    if args.jobs is not None and args.jobs < 1:
+        raise UserError(f"-j {args.jobs}: give at least 1 job")
+    if args.source is not None and not Path(args.source).is_dir():
+        raise UserError(f"{args.source}: no such kernel source folder",
+                        hint="patchkit build /path/to/linux (a git checkout), or no argument "
+                             "for the pinned tree")
     source = args.source or default_source()
     if args.configure_only:
         dot_config = configure(source, config=args.config, fragments=args.fragment, runtime=args.runtime,

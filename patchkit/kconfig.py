@@ -149,8 +149,16 @@ def fragments_hash(fragments: list[tuple[str, str]], base: str = "allnoconfig") 
 def read_fragment(path: Path) -> tuple[str, str]:
     """(origin, text) of a fragment file, or a UserError naming it."""
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_bytes().decode("utf-8")
+    except IsADirectoryError as exc:
+        raise UserError(f"config fragment {path} is a folder, not a file") from exc
     except OSError as exc:
         raise UserError(f"cannot read config fragment {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise UserError(f"config fragment {path} is not a text file (not UTF-8)",
+                        hint="a fragment holds lines like CONFIG_ZRAM=y") from exc
+    if "\0" in text:
+        raise UserError(f"config fragment {path} is not a text file (NUL bytes)",
+                        hint="a fragment holds lines like CONFIG_ZRAM=y")
     parse(text, str(path))  # fail early on a bad line
     return str(path), text

@@ -22,6 +22,7 @@ Message-IDs and which of them were delivered.  Sending a version again needs
 from __future__ import annotations
 
 import argparse
+import email.utils
 import json
 import os
 import smtplib
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import Callable
 
 from patchkit import git, mail, proc, recipients, series as series_mod, ui
-from patchkit.errors import CommandFailed, InfraError, UserError
+from patchkit.errors import CommandFailed, InfraError, Interrupted, UserError
 
 PASSWORD_ENV = "PATCHKIT_SMTP_PASS"
 SENT_REF = "refs/patchkit/sent"
@@ -76,8 +77,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     msg = parser.add_argument_group("messages")
     msg.add_argument("--from", dest="sender", metavar="ADDR",
                      help="sender (default: sendemail.from, else user.name <user.email>)")
-    msg.add_argument("--to", action="append", default=[], metavar="ADDR")
-    msg.add_argument("--cc", action="append", default=[], metavar="ADDR")
+    msg.add_argument("--to", action="append", default=[], metavar="ADDR",
+                     help="add a recipient (repeatable; one value may list several, "
+                          "comma-separated)")
+    msg.add_argument("--cc", action="append", default=[], metavar="ADDR",
+                     help="add a Cc (repeatable, comma-separated lists allowed)")
+    msg.add_argument("--author", metavar="'NAME <MAIL>'",
+                     help="who the rendered commits are by when send renders the series "
+                          "(default: git config user.name/email)")
     msg.add_argument("--no-auto-to-cc", action="store_true",
                      help="do not ask scripts/get_maintainer.pl")
     msg.add_argument("--rfc", action="store_true", help="prefix subjects with RFC")
@@ -134,6 +141,94 @@ def rendered(args, series) -> Rendered:
     return Rendered(repo, args.base, tip, args.prerequisite_base, series)
 
 
+def split_addresses(values, option: str) -> list[str]:
+    """Every address of repeated --to/--cc/--preview-to values, each value a
+    comma-separated list as in a To: header ("a@b.org, Name <c@d.org>");
+    a part that is no address is an error, never dropped."""
+    out = []
+    for value in values:
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise UserError(f"{option} {value!r} has a control character")
+        parts = [p for p in email.utils.getaddresses([value]) if any(p)]
+        if len(parts) <= 1:
+            out.append(mail.format_address(*mail.parse_address(value, option)))
+            continue
+        if not all(addr for _, addr in parts):
+            raise UserError(f"{option} {value!r}: cannot read the addresses in it",
+                            hint="'Name <user@example.org>, other@example.org'; quote a name "
+                                 "with a comma: '\"Doe, John\" <jd@example.org>'")
+        for name, addr in parts:
+            text = mail.format_address(name, addr)
+            out.append(mail.format_address(*mail.parse_address(text, option)))
+    return out
+
+
+def check_args(args) -> None:
+    """Bad input fails before rendering or reading the repository."""
+    if args.version is not None and args.version < 1:
+        raise UserError(f"--version {args.version}: a version is a whole number from 1",
+                        hint="leave it out to mail the version in series.toml")
+    if args.output_dir is not None and args.output_dir.exists() and not args.output_dir.is_dir():
+        raise UserError(f"-o {args.output_dir} is a file, not a folder",
+                        hint="name a folder (it is created when missing)")
+    args.to = split_addresses(args.to, "--to")
+    args.cc = split_addresses(args.cc, "--cc")
+    args.preview_to = split_addresses(args.preview_to, "--preview-to")
+    if args.author is not None:
+        from patchkit import render
+
+        render.parse_author(args.author)
+
+
+class SendLock:
+    """One `send --send` of a series version at a time per repository: a
+    second one started while the first runs stops before reading the record
+    (which the first is still writing) and before sending anything."""
+
+    def __init__(self, repo, name: str, version: int):
+        git_dir = Path(git.out(repo, "rev-parse", "--git-common-dir"))
+        if not git_dir.is_absolute():
+            git_dir = Path(repo) / git_dir
+        self.path = git_dir / f"patchkit-send-{name}-v{version}.lock"
+        self.what = f"{name} v{version}"
+        self.repo = repo
+        self.fd = None
+
+    def __enter__(self):
+        import fcntl
+
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                raise UserError(f"another patchkit send of {self.what} is running on "
+                                f"{self.repo} (pid {holder})",
+                                hint="wait for it to finish, then check what it sent: "
+                                     f"git -C {self.repo} log -1 "
+                                     f"{SENT_REF}/{self.what.replace(' ', '/')}") from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)          # the holder removed it as we opened it: again
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        os.close(self.fd)
+
+
 def parse_date(text: str | None) -> datetime:
     if not text:
         return datetime.now(timezone.utc).astimezone().replace(microsecond=0)
@@ -154,8 +249,19 @@ def run(args: argparse.Namespace) -> int:
             ui.info("send", "--dry-run: composing only, nothing will be sent")
         args.send = args.reflect = False
         args.preview_to = []
+    check_args(args)
     series = load_series(args)
-    r = rendered(args, series)
+    try:
+        r = rendered(args, series)
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted while rendering: nothing was sent or recorded") from None
+    if args.send:
+        with SendLock(r.repo, series.name, series.version):
+            return _run(args, series, r)
+    return _run(args, series, r)
+
+
+def _run(args, series, r) -> int:
     repo = r.repo
     config = sendemail_config(repo)
     sender = identity(repo, args.sender or None, config, fallback=r.author)
@@ -192,7 +298,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--resend: {series.name} v{series.version} was never sent from {repo}",
                         hint="drop --resend")
 
-    messages = compose(args, r, sender, date, prefixes, config)
+    try:
+        messages = compose(args, r, sender, date, prefixes, config)
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted while composing: nothing was sent, written or "
+                          "recorded") from None
     show_summary(messages)
 
     if args.output_dir:
@@ -208,7 +318,7 @@ def run(args: argparse.Namespace) -> int:
 
     transport = make_transport(repo, config)
     if args.reflect or args.preview_to:
-        only = [sender] if args.reflect else normalize(args.preview_to, "--preview-to")
+        only = [sender] if args.reflect else args.preview_to
         deliver(transport, messages, envelope_from(config, sender), reflect_to=only)
         ui.info("send", f"sent {len(messages)} messages only to {', '.join(only)} (not recorded)")
         return 0
@@ -523,28 +633,42 @@ def deliver(transport, messages, env_from: str, *, reflect_to: list[str] | None 
             msgid = str(msg["Message-Id"])
             if msgid in skip:
                 continue
-            try:
-                transport.send(env_from, rcpts, mail.message_bytes(msg))
-            except (OSError, smtplib.SMTPException, CommandFailed) as exc:
-                raise InfraError(failure_report(transport, messages, msg, exc, skip, sent_now),
-                                 hint="fix the cause and run the same command again: "
-                                      "it sends only the messages not sent yet") from None
-            sent_now.append(msgid)
-            if on_sent:
-                try:
-                    on_sent(msgid)
-                except (CommandFailed, OSError) as exc:
-                    went = [str(m["Subject"]) for m in messages
-                            if str(m["Message-Id"]) in skip or str(m["Message-Id"]) in sent_now]
-                    raise InfraError(
-                        f"{msg['Subject']} was delivered, but recording it in git failed: "
-                        f"{str(exc).splitlines()[0]}\n  delivered so far:\n"
-                        + "\n".join(f"    {s}" for s in went),
-                        hint="fix the repository, then record by hand or resend with a new "
-                             "version: rerunning now would send these messages twice") from None
+            # Ctrl-C / SIGTERM wait until this message is delivered and recorded
+            # (the transports time out), so the record always says what went out.
+            with proc.signals_held():
+                _send_one(transport, messages, msg, rcpts, env_from, skip, sent_now, on_sent)
             ui.info("send", f"sent {msg['Subject']}")
+    except KeyboardInterrupt:
+        went = len(sent_now) + len([m for m in messages if str(m["Message-Id"]) in skip])
+        raise Interrupted(
+            f"interrupted after {went} of {len(messages)} messages went out"
+            + ("; each is recorded: run the same command again to send the rest"
+               if on_sent else "")) from None
     finally:
         transport.close()
+
+
+def _send_one(transport, messages, msg, rcpts, env_from, skip, sent_now, on_sent) -> None:
+    msgid = str(msg["Message-Id"])
+    try:
+        transport.send(env_from, rcpts, mail.message_bytes(msg))
+    except (OSError, smtplib.SMTPException, CommandFailed) as exc:
+        raise InfraError(failure_report(transport, messages, msg, exc, skip, sent_now),
+                         hint="fix the cause and run the same command again: "
+                              "it sends only the messages not sent yet") from None
+    sent_now.append(msgid)
+    if on_sent:
+        try:
+            on_sent(msgid)
+        except (CommandFailed, OSError) as exc:
+            went = [str(m["Subject"]) for m in messages
+                    if str(m["Message-Id"]) in skip or str(m["Message-Id"]) in sent_now]
+            raise InfraError(
+                f"{msg['Subject']} was delivered, but recording it in git failed: "
+                f"{str(exc).splitlines()[0]}\n  delivered so far:\n"
+                + "\n".join(f"    {s}" for s in went),
+                hint="fix the repository, then record by hand or resend with a new "
+                     "version: rerunning now would send these messages twice") from None
 
 
 def failure_report(transport, messages, failed, exc, skip, sent_now) -> str:
