@@ -65,6 +65,7 @@ class BootResult:
     boot_seconds: float | None = None  # guest uptime when the first test started
     accel_reason: str = ""
     detail: str = ""
+    clock: str = "wall"  # "icount": guest time counts guest instructions (qemu.py)
 
 
 def available_tests(guest_dir: Path = paths.GUEST) -> list[str]:
@@ -161,8 +162,12 @@ def results_from_console(con: console.Console, tests: list[str], *, guest_status
 
 def boot(kernel: Path, *, source: Path, modules_dir: Path | None = None, tests: list[str] | None = None,
          timeout: float = 900, log_dir: Path | None = None, memory_mb: int = 256, smp: int = 2,
-         accel: str = "auto", cmdline: list[str] | None = None) -> BootResult:
-    """Boot kernel under QEMU with the guest image, run tests, classify the console."""
+         accel: str = "auto", cmdline: list[str] | None = None, clock: str = "wall",
+         plugins: list[str] | None = None) -> BootResult:
+    """Boot kernel under QEMU with the guest image, run tests, classify the console.
+
+    clock="icount": one vCPU under single-threaded TCG with -icount (qemu.py), and
+    patchkit.clock=icount on the command line for the guest scripts that care."""
     start = time.monotonic()
     kernel = Path(kernel)
     if not kernel.is_file():
@@ -175,10 +180,22 @@ def boot(kernel: Path, *, source: Path, modules_dir: Path | None = None, tests: 
     log_dir.mkdir(parents=True, exist_ok=True)
     console_log = log_dir / "console.log"
 
+    if clock not in qemu.CLOCKS:
+        raise UserError(f"unknown clock {clock!r}", hint=f"clocks: {', '.join(qemu.CLOCKS)}")
+    if clock == "icount":
+        if accel == "kvm":
+            raise UserError("the icount clock needs TCG: drop --accel kvm or use --clock wall")
+        if smp != 1:
+            raise UserError(f"the icount clock runs one vCPU, not --smp {smp}")
     proc.require(qemu.QEMU)
     qemu_version = qemu.version()
     initrd = initramfs.build_image(source=Path(source), modules_dir=modules_dir, tests=names)
-    chosen, reason = qemu.probe_accel(kernel, qemu_version=qemu_version, requested=accel, log_dir=log_dir)
+    if clock == "icount":
+        chosen, reason = "tcg", "the icount clock needs TCG"
+        cmdline = [*(cmdline or []), "patchkit.clock=icount"]
+    else:
+        chosen, reason = qemu.probe_accel(kernel, qemu_version=qemu_version, requested=accel,
+                                          log_dir=log_dir)
     ui.info("boot", f"{kernel} under {chosen} ({reason}), tests: {', '.join(names) or 'none'}")
 
     test_timeout = int(max(60, min(600, timeout * 0.6)))
@@ -189,7 +206,7 @@ def boot(kernel: Path, *, source: Path, modules_dir: Path | None = None, tests: 
         while True:
             disks = make_disks(names, workdir)
             argv = qemu.qemu_argv(kernel=kernel, initrd=initrd, append=append, accel=chosen,
-                                  memory_mb=memory_mb, smp=smp, disks=disks)
+                                  memory_mb=memory_mb, smp=smp, disks=disks, clock=clock, plugins=plugins)
             timed_out, returncode = False, None
             try:
                 returncode = proc.run(argv, log=console_log, timeout=timeout, check=False).returncode
@@ -222,7 +239,7 @@ def boot(kernel: Path, *, source: Path, modules_dir: Path | None = None, tests: 
     return BootResult(accel=chosen, qemu_version=qemu_version, kernel=kernel, status=status,
                       tests=results, events=events, console_log=console_log,
                       seconds=time.monotonic() - start, boot_seconds=con.suite_start_uptime,
-                      accel_reason=reason, detail=detail)
+                      accel_reason=reason, detail=detail, clock=clock)
 
 
 # ---------------------------------------------------------------- CLI
@@ -240,6 +257,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--smp", type=int, default=2, help="guest CPUs")
     p.add_argument("--accel", choices=qemu.ACCELS, default="auto",
                    help="auto probes KVM with a real boot and falls back to TCG")
+    p.add_argument("--clock", choices=qemu.CLOCKS, default="wall",
+                   help="icount: one vCPU under TCG with -icount shift=0,sleep=off, so guest time "
+                        "counts guest instructions (use with --smp 1)")
     p.add_argument("--log-dir", type=Path, default=None, help="where console.log goes")
     p.add_argument("--append", action="append", default=[], metavar="PARAM",
                    help="extra kernel command line parameter, e.g. slab_debug=U,kmalloc-1k (repeatable)")
@@ -263,7 +283,7 @@ def run(args) -> int:
         cmdline.append(PROFILE_PARAM)
     result = boot(args.kernel, source=args.source, modules_dir=args.modules, tests=tests,
                   timeout=args.timeout, log_dir=args.log_dir, memory_mb=args.memory,
-                  smp=args.smp, accel=args.accel, cmdline=cmdline)
+                  smp=args.smp, accel=args.accel, cmdline=cmdline, clock=args.clock)
     # The stage line carries the guest's verdict, not just "QEMU ran".
     ui.info("boot", f"{result.status} in {ui.duration(result.seconds)}")
     print_table(result)
