@@ -817,6 +817,9 @@ def run(args) -> int:
         write_outputs(result, out)
         print_summary(result, out)
         return 0
+    if args.clock == "icount" and args.rounds is not None and args.rounds < 2:
+        raise UserError(f"--rounds {args.rounds}: the icount clock boots each kernel at least twice, "
+                        "to measure that its figures repeat", hint="use --rounds 2 (the default) or more")
     start = time.monotonic()
     load0 = os.getloadavg()[0]
     workdir = paths.cache_dir() / "bench"

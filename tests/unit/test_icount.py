@@ -2,6 +2,7 @@
 ratios and the function split; and bench's icount report around them."""
 
 import copy
+from types import SimpleNamespace
 
 import pytest
 
@@ -253,3 +254,9 @@ def test_without_a_base_layer_two_kernels_are_benched():
     assert bench.labels_for("none") == ("baseline", "series")
     assert bench.labels_for("swap-batching") == bench.LABELS
     assert bench.titles_for("linux-source-6.12", bench.LABELS)["baseline"] == "baseline 6.12"
+
+
+def test_one_round_under_icount_is_refused_before_anything_is_built(tmp_path):
+    args = SimpleNamespace(clock="icount", rounds=1, output=tmp_path, report=None)
+    with pytest.raises(UserError, match="at least twice"):
+        bench.run(args)
