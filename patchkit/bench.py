@@ -453,6 +453,10 @@ def summary_icount(result: dict) -> str:
     why = icount.markdown_breakdown(result, titles, top=8)
     if why:
         lines += ["Functions behind each difference (kernel instructions per unit):", "", why, ""]
+    tops = icount.markdown_top_functions(result, titles)
+    if tops:
+        lines += ["Where the instructions go, per kernel (QEMU plugin counts, mean of the boots; "
+                  "[user] is pk-bench itself, reclaim without its calibration fill):", "", tops]
     if result.get("findings"):
         lines += ["Findings:"] + [f"- {f}" for f in result["findings"]] + [""]
     if "total_seconds" in meta:

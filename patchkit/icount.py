@@ -410,3 +410,31 @@ def markdown_breakdown(result: dict, titles: dict[str, str], top: int = 6) -> st
                          + ", ".join(f"{d['function']} {d['reference']:,.0f} -> {d['kernel']:,.0f}"
                                      for d in diffs[:top]))
     return "\n".join(lines)
+
+
+def top_functions(rounds: list[dict], labels: list[str], workload: str, top: int = 10) -> list[dict]:
+    """Each kernel's largest functions in one workload, instructions per unit (mean over boots):
+    [{"function", label: value, ...}], ordered by the largest value on any kernel."""
+    per = {lb: mean_functions([r for r in rounds if r["label"] == lb], workload) or {} for lb in labels}
+    names = set().union(*per.values()) - {"[other functions]"}
+    rows = [{"function": fn, **{lb: per[lb].get(fn, 0.0) for lb in labels}} for fn in names]
+    rows.sort(key=lambda r: (-max(r[lb] for lb in labels), r["function"]))
+    return rows[:top]
+
+
+def markdown_top_functions(result: dict, titles: dict[str, str], workloads=("reclaim", "pageout", "zspool",
+                                                                            "writeback"), top: int = 10) -> str:
+    """Per workload, a table of each kernel's largest functions (the swap-out and swap-in paths)."""
+    labels = result["meta"]["labels"]
+    out = []
+    for w in workloads:
+        rows = top_functions(result["rounds"], labels, w, top)
+        if not rows:
+            continue
+        wl = WORKLOAD_BY_KEY[w]
+        out += [f"{wl.title}, instructions per {wl.unit}:", "",
+                "| function | " + " | ".join(titles[lb] for lb in labels) + " |",
+                "|---|" + "---:|" * len(labels)]
+        out += [f"| {r['function']} | " + " | ".join(fmt(r[lb]) for lb in labels) + " |" for r in rows]
+        out.append("")
+    return "\n".join(out)

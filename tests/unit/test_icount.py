@@ -260,3 +260,16 @@ def test_one_round_under_icount_is_refused_before_anything_is_built(tmp_path):
     args = SimpleNamespace(clock="icount", rounds=1, output=tmp_path, report=None)
     with pytest.raises(UserError, match="at least twice"):
         bench.run(args)
+
+
+def test_top_functions_list_each_kernels_largest_per_unit():
+    rounds = [boot(1, "baseline", 1, functions={"a": 3000, "b": 1000}),
+              boot(1, "series", 1, functions={"a": 2000, "c": 5000})]
+    rows = icount.top_functions(rounds, ["baseline", "series"], "zspool", top=3)
+    # per fault (1,000 samples); [user] is pk-bench's own 2,000,000 / 1,000
+    assert rows[0] == {"function": "[user]", "baseline": 2000.0, "series": 2000.0}
+    assert rows[1] == {"function": "c", "baseline": 0.0, "series": 5.0}
+    assert [r["function"] for r in rows] == ["[user]", "c", "a"]
+    text = icount.markdown_top_functions({"meta": {"labels": ["baseline", "series"]}, "rounds": rounds},
+                                         {"baseline": "B", "series": "S"}, workloads=("zspool",), top=3)
+    assert "| function | B | S |" in text and "| c | 0.0 | 5.0 |" in text
