@@ -609,7 +609,8 @@ def check_same_config(kernels: dict[str, Kernel]) -> None:
 
 def run_rounds(kernels: dict[str, Kernel], *, rounds: int, accel: str, out: Path,
                initrd_source: Path, tsc_mhz: float | None, meta: dict | None = None,
-               clock: str = "wall", plugin: Path | None = None) -> list[Round]:
+               clock: str = "wall", plugin: Path | None = None,
+               tests: list[str] | None = None) -> list[Round]:
     """Boot the kernels in interleaved order; after each boot, out/bench-partial.json holds
     the rounds so far (patchkit bench --report reads it if the run is cut short).
 
@@ -619,7 +620,7 @@ def run_rounds(kernels: dict[str, Kernel], *, rounds: int, accel: str, out: Path
 
     done: list[Round] = []
     order = schedule(list(kernels), rounds)
-    tests, smp = (icount.TESTS, 1) if clock == "icount" else (TESTS, SMP)
+    tests, smp = (tests or icount.TESTS, 1) if clock == "icount" else (tests or TESTS, SMP)
     for i, (rnd, label) in enumerate(order, start=1):
         k = kernels[label]
         start = time.monotonic()
@@ -676,7 +677,8 @@ def analyse_icount(rounds: list[dict], meta: dict) -> dict:
     """Instruction counts: repeats, spread, ratios and the functions behind them (icount.py)."""
     labels = meta["labels"]
     meta.setdefault("titles", titles_for(meta.get("tree"), labels))
-    result = {"meta": meta, "rounds": rounds, "icount": icount.analyse(rounds, labels)}
+    result = {"meta": meta, "rounds": rounds,
+              "icount": icount.analyse(rounds, labels, meta.get("workloads"))}
     titles = meta["titles"]
     out = failures(rounds, labels, tests=meta.get("tests", icount.TESTS), titles=titles)
     out += [f"repeatability: {f}" for f in result["icount"]["flags"]]
@@ -770,6 +772,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="icount: guest instructions per unit of work under TCG -icount (repeatable "
                         "figures); wall: TSC time with bootstrap statistics; auto: wall under KVM, "
                         "else icount")
+    p.add_argument("--workloads", default=None, metavar="LIST",
+                   help="with --clock icount: a comma-separated subset of "
+                        + ", ".join(w.key for w in icount.WORKLOADS) + " (default: all)")
     p.add_argument("--series", default="zram-swap-ops", help="the full series (default zram-swap-ops)")
     p.add_argument("--base-layer", default="swap-batching",
                    help="the series the full one depends on, benched alone (default swap-batching); "
@@ -825,6 +830,7 @@ def run(args) -> int:
         write_outputs(result, out)
         print_summary(result, out)
         return 0
+    workloads = icount.select_workloads(getattr(args, "workloads", None))
     if args.clock == "icount" and args.rounds is not None and args.rounds < 2:
         raise UserError(f"--rounds {args.rounds}: the icount clock boots each kernel at least twice, "
                         "to measure that its figures repeat", hint="use --rounds 2 (the default) or more")
@@ -851,7 +857,8 @@ def run(args) -> int:
         "rounds": rounds_n,
         "labels": labels,
         "titles": titles_for(args.tree, labels),
-        "tests": icount.TESTS if clock == "icount" else TESTS,
+        "tests": icount.tests_for(workloads) if clock == "icount" else TESTS,
+        "workloads": [w.key for w in workloads] if clock == "icount" else None,
         "memory_mb": MEMORY_MB,
         "smp": 1 if clock == "icount" else SMP,
         "machine": machine(),
@@ -868,7 +875,7 @@ def run(args) -> int:
     }
     rounds = run_rounds(kernels, rounds=rounds_n, accel=accel, out=out,
                         initrd_source=kernels["baseline"].source, tsc_mhz=tsc_mhz, meta=meta,
-                        clock=clock, plugin=plugin)
+                        clock=clock, plugin=plugin, tests=meta["tests"])
     if clock == "wall":
         meta["host_tsc_mhz"].append(host_tsc_mhz())
     meta["load"] = [round(load0, 2), round(os.getloadavg()[0], 2)]

@@ -301,12 +301,32 @@ def function_diff(ref: dict[str, float], other: dict[str, float], top: int = 8) 
     return rows[:top]
 
 
-def analyse(rounds: list[dict], labels: list[str]) -> dict:
+def select_workloads(spec: str | None) -> list[Workload]:
+    """'zspool,exit' -> those workloads (in the standard order); None or '' -> all of them."""
+    if not spec:
+        return list(WORKLOADS)
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    unknown = [n for n in names if n not in WORKLOAD_BY_KEY]
+    if unknown:
+        raise UserError(f"unknown workload(s): {', '.join(unknown)}",
+                        hint=f"workloads: {', '.join(w.key for w in WORKLOADS)}")
+    return [w for w in WORKLOADS if w.key in names]
+
+
+def tests_for(workloads: list[Workload]) -> list[str]:
+    """The guest tests that give these workloads' figures, in the standard order."""
+    wanted = {w.test for w in workloads}
+    return [t for t in TESTS if t in wanted]
+
+
+def analyse(rounds: list[dict], labels: list[str], workloads: list[str] | None = None) -> dict:
     """Per workload and kernel: the repeats, their spread and flag; ratio to labels[0]; the
     functions that explain each patched kernel's difference."""
     table = []
     flags = []
     for w in WORKLOADS:
+        if workloads is not None and w.key not in workloads:
+            continue
         row = {"workload": w.key, "title": w.title, "unit": w.unit, "kernels": {}}
         for lb in labels:
             mine = [r for r in rounds if r["label"] == lb]

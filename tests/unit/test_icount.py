@@ -273,3 +273,15 @@ def test_top_functions_list_each_kernels_largest_per_unit():
     text = icount.markdown_top_functions({"meta": {"labels": ["baseline", "series"]}, "rounds": rounds},
                                          {"baseline": "B", "series": "S"}, workloads=("zspool",), top=3)
     assert "| function | B | S |" in text and "| c | 0.0 | 5.0 |" in text
+
+
+def test_a_subset_of_workloads_selects_its_tests_and_rows():
+    ws = icount.select_workloads("exit, zspool")
+    assert [w.key for w in ws] == ["zspool", "exit"]
+    assert icount.tests_for(ws) == ["bench-swapin", "bench-exit"]
+    assert icount.tests_for(icount.select_workloads("reclaim,pageout")) == ["bench-reclaim", "bench-swapout"]
+    assert len(icount.select_workloads(None)) == len(icount.WORKLOADS)
+    with pytest.raises(UserError, match="unknown workload.*nap"):
+        icount.select_workloads("zspool,nap")
+    res = icount.analyse([boot(1, "baseline", 5), boot(2, "baseline", 5)], ["baseline"], ["zspool"])
+    assert [r["workload"] for r in res["table"]] == ["zspool"] and res["flags"] == []
