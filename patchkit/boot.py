@@ -254,7 +254,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"comma-separated guest tests (default: all: {','.join(DEFAULT_TESTS)})")
     p.add_argument("--timeout", type=float, default=900, help="hard limit for the whole boot, seconds")
     p.add_argument("--memory", type=int, default=256, help="guest RAM in MiB")
-    p.add_argument("--smp", type=int, default=2, help="guest CPUs")
+    p.add_argument("--smp", type=int, default=None, help="guest CPUs (default 2; 1 with --clock icount)")
     p.add_argument("--accel", choices=qemu.ACCELS, default="auto",
                    help="auto probes KVM with a real boot and falls back to TCG")
     p.add_argument("--clock", choices=qemu.CLOCKS, default="wall",
@@ -283,7 +283,8 @@ def run(args) -> int:
         cmdline.append(PROFILE_PARAM)
     result = boot(args.kernel, source=args.source, modules_dir=args.modules, tests=tests,
                   timeout=args.timeout, log_dir=args.log_dir, memory_mb=args.memory,
-                  smp=args.smp, accel=args.accel, cmdline=cmdline, clock=args.clock)
+                  smp=args.smp or (1 if args.clock == "icount" else 2), accel=args.accel, cmdline=cmdline,
+                  clock=args.clock)
     # The stage line carries the guest's verdict, not just "QEMU ran".
     ui.info("boot", f"{result.status} in {ui.duration(result.seconds)}")
     print_table(result)
