@@ -83,50 +83,70 @@ EXPORT int qemu_plugin_version = 1;
 #define FLUSH 0xffff
 #define KERNEL_HALF 0xffff800000000000ULL
 #define BUCKETS (1 << 16)
+#define MAX_BLOCKS (1 << 20)	/* kernel blocks; more are counted as "overflow" */
 
-struct block {
+/*
+ * The counters the translated code adds to live in one flat array, so that
+ * the walk at a marker (thousands of them per workload) runs through memory
+ * in order rather than chasing pointers: a marker costs well under a
+ * millisecond with a hundred thousand blocks.
+ */
+static uint64_t *insns;		/* [MAX_BLOCKS], added to by the translated code itself */
+static uint64_t *seen;		/* [MAX_BLOCKS], insns at the last marker */
+static uint64_t *acc[MAX_PHASE];	/* [MAX_BLOCKS] per phase, allocated on first use */
+static uint64_t *vaddrs;	/* [MAX_BLOCKS] */
+static uint32_t nblocks;
+
+struct slot {
 	uint64_t vaddr;
-	uint64_t insns;		/* added to by the translated code itself */
-	uint64_t seen;		/* insns at the last marker */
-	uint64_t acc[MAX_PHASE];
-	struct block *next;	/* hash chain */
-	struct block *all;	/* every block, for the walk at a marker */
+	uint32_t id;
+	struct slot *next;
 };
 
-static struct block *buckets[BUCKETS], *blocks;
+static struct slot *buckets[BUCKETS];
 static uint64_t user_insns, user_seen, user_acc[MAX_PHASE], kernel_acc[MAX_PHASE];
+static uint64_t overflow_insns, overflow_seen, overflow_acc[MAX_PHASE];
 static uint64_t markers[MAX_PHASE];
 static unsigned int phase;
 static const char *out_path;
 
-/* One block per kernel start address: a block retranslated shorter (icount
- * does that to stop exactly at a deadline) adds its own length to the same one. */
-static struct block *block_for(uint64_t vaddr)
+static void *zalloc(size_t size)
 {
-	size_t h = (vaddr ^ (vaddr >> 16)) & (BUCKETS - 1);
-	struct block *b;
+	void *p = calloc(1, size);
 
-	for (b = buckets[h]; b; b = b->next)
-		if (b->vaddr == vaddr)
-			return b;
-	b = calloc(1, sizeof(*b));
-	if (!b) {
+	if (!p) {
 		fprintf(stderr, "pk-insn: out of memory\n");
 		abort();
 	}
-	b->vaddr = vaddr;
-	b->next = buckets[h];
-	buckets[h] = b;
-	b->all = blocks;
-	blocks = b;
-	return b;
+	return p;
+}
+
+/* The counter of a kernel start address: a block retranslated shorter (icount
+ * does that to stop exactly at a deadline) adds its own length to the same one. */
+static uint64_t *counter_for(uint64_t vaddr)
+{
+	size_t h = (vaddr ^ (vaddr >> 16)) & (BUCKETS - 1);
+	struct slot *s;
+
+	for (s = buckets[h]; s; s = s->next)
+		if (s->vaddr == vaddr)
+			return &insns[s->id];
+	if (nblocks == MAX_BLOCKS)
+		return &overflow_insns;
+	s = zalloc(sizeof(*s));
+	s->vaddr = vaddr;
+	s->id = nblocks++;
+	vaddrs[s->id] = vaddr;
+	s->next = buckets[h];
+	buckets[h] = s;
+	return &insns[s->id];
 }
 
 static void write_file(void)
 {
 	FILE *f;
-	struct block *b;
 	unsigned int p;
+	uint32_t i;
 	char tmp[4096];
 
 	if (!out_path)
@@ -144,10 +164,12 @@ static void write_file(void)
 		fprintf(f, "phase %u total %llu user %llu markers %llu\n", p,
 			(unsigned long long)(kernel_acc[p] + user_acc[p]),
 			(unsigned long long)user_acc[p], (unsigned long long)markers[p]);
-		for (b = blocks; b; b = b->all)
-			if (b->acc[p])
-				fprintf(f, "k %u %llx %llu\n", p, (unsigned long long)b->vaddr,
-					(unsigned long long)b->acc[p]);
+		for (i = 0; acc[p] && i < nblocks; i++)
+			if (acc[p][i])
+				fprintf(f, "k %u %llx %llu\n", p, (unsigned long long)vaddrs[i],
+					(unsigned long long)acc[p][i]);
+		if (overflow_acc[p])	/* past MAX_BLOCKS: kept in the sum, at address 0 */
+			fprintf(f, "k %u 0 %llu\n", p, (unsigned long long)overflow_acc[p]);
 	}
 	if (fclose(f) == 0)
 		rename(tmp, out_path);
@@ -157,20 +179,25 @@ static void write_file(void)
 static void on_marker(unsigned int vcpu, void *udata)
 {
 	unsigned int next = (unsigned int)(uintptr_t)udata;
-	struct block *b;
-	uint64_t d;
+	uint64_t d, sum = 0, *a;
+	uint32_t i, n = nblocks;
 
 	(void)vcpu;
-	for (b = blocks; b; b = b->all) {
-		d = b->insns - b->seen;
-		if (d && phase) {
-			b->acc[phase] += d;
-			kernel_acc[phase] += d;
+	if (phase) {
+		if (!acc[phase])
+			acc[phase] = zalloc(MAX_BLOCKS * sizeof(uint64_t));
+		a = acc[phase];
+		for (i = 0; i < n; i++) {
+			d = insns[i] - seen[i];
+			a[i] += d;
+			sum += d;
 		}
-		b->seen = b->insns;
-	}
-	if (phase)
+		kernel_acc[phase] += sum + (overflow_insns - overflow_seen);
+		overflow_acc[phase] += overflow_insns - overflow_seen;
 		user_acc[phase] += user_insns - user_seen;
+	}
+	memcpy(seen, insns, n * sizeof(uint64_t));
+	overflow_seen = overflow_insns;
 	user_seen = user_insns;
 	if (next == FLUSH) {
 		write_file();
@@ -200,7 +227,7 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 
 	(void)id;
 	if (vaddr >= KERNEL_HALF) {
-		qemu_plugin_register_vcpu_tb_exec_inline(tb, PK_INLINE_ADD_U64, &block_for(vaddr)->insns, n);
+		qemu_plugin_register_vcpu_tb_exec_inline(tb, PK_INLINE_ADD_U64, counter_for(vaddr), n);
 		return;
 	}
 	qemu_plugin_register_vcpu_tb_exec_inline(tb, PK_INLINE_ADD_U64, &user_insns, n);
@@ -241,6 +268,9 @@ EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int
 			info->system.smp_vcpus);
 		return 1;
 	}
+	insns = zalloc(MAX_BLOCKS * sizeof(uint64_t));
+	seen = zalloc(MAX_BLOCKS * sizeof(uint64_t));
+	vaddrs = zalloc(MAX_BLOCKS * sizeof(uint64_t));
 	qemu_plugin_register_vcpu_tb_trans_cb(id, on_translate);
 	qemu_plugin_register_atexit_cb(id, at_qemu_exit, NULL);
 	return 0;
