@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,7 +129,7 @@ def plugin_path(cache: Path | None = None) -> Path:
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")  # two runs may build it at once
     proc.run(["gcc", *PLUGIN_FLAGS, "-o", str(tmp), str(src)],
              hint="the QEMU plugin pk-insn.c must build with the host's gcc (apt-get install gcc libc6-dev)")
     tmp.rename(out)
