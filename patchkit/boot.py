@@ -192,7 +192,9 @@ def boot(kernel: Path, *, source: Path, modules_dir: Path | None = None, tests: 
     initrd = initramfs.build_image(source=Path(source), modules_dir=modules_dir, tests=names)
     if clock == "icount":
         chosen, reason = "tcg", "the icount clock needs TCG"
-        cmdline = [*(cmdline or []), "patchkit.clock=icount"]
+        # the same addresses every boot (user mappings, and the kernel's where KASLR is built in):
+        # page-table and cache layouts that move would move instruction counts with them
+        cmdline = [*(cmdline or []), "patchkit.clock=icount", "norandmaps", "nokaslr"]
     else:
         chosen, reason = qemu.probe_accel(kernel, qemu_version=qemu_version, requested=accel,
                                           log_dir=log_dir)
@@ -205,11 +207,15 @@ def boot(kernel: Path, *, source: Path, modules_dir: Path | None = None, tests: 
     try:
         while True:
             disks = make_disks(names, workdir)
+            # under icount the console goes to its file directly (qemu.qemu_argv says why)
+            serial_file = console_log if clock == "icount" else None
             argv = qemu.qemu_argv(kernel=kernel, initrd=initrd, append=append, accel=chosen,
-                                  memory_mb=memory_mb, smp=smp, disks=disks, clock=clock, plugins=plugins)
+                                  memory_mb=memory_mb, smp=smp, disks=disks, clock=clock, plugins=plugins,
+                                  serial_file=serial_file)
             timed_out, returncode = False, None
             try:
-                returncode = proc.run(argv, log=console_log, timeout=timeout, check=False).returncode
+                returncode = proc.run(argv, log=log_dir / "qemu.log" if serial_file else console_log,
+                                      timeout=timeout, check=False).returncode
             except CommandFailed as exc:
                 if exc.returncode != -9:
                     raise

@@ -89,8 +89,13 @@ def plugin_args(plugins: list[str] | None) -> list[str]:
 
 def qemu_argv(*, kernel: Path, initrd: Path, append: str, accel: str, memory_mb: int = 256,
               smp: int = 2, disks: list[Disk] | None = None, qemu: str = QEMU, clock: str = "wall",
-              plugins: list[str] | None = None) -> list[str]:
-    """The full QEMU command line for one guest boot."""
+              plugins: list[str] | None = None, serial_file: Path | None = None) -> list[str]:
+    """The full QEMU command line for one guest boot.
+
+    serial_file: the console goes straight to this file instead of stdout.  Under
+    icount that matters: a console write that finds the host's pipe full is retried
+    when the host gets to it, the guest's driver polls meanwhile, and the guest's
+    instruction counts stop repeating; a file never pushes back."""
     if clock == "icount" and smp != 1:
         raise ValueError(f"the icount clock runs one vCPU, not {smp}")
     return [
@@ -98,6 +103,7 @@ def qemu_argv(*, kernel: Path, initrd: Path, append: str, accel: str, memory_mb:
         "-m", f"{memory_mb}M", "-smp", str(smp),
         "-kernel", str(kernel), "-initrd", str(initrd), "-append", append,
         "-nographic", "-no-reboot", "-nic", "none",
+        *(["-serial", f"file:{serial_file}", "-monitor", "none"] if serial_file else []),
         "-device", DEBUG_EXIT,
         *disk_args(disks or []),
         *plugin_args(plugins),

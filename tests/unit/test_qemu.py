@@ -102,3 +102,11 @@ def test_icount_clock_refuses_kvm_and_more_than_one_vcpu(accel, smp):
 def test_unknown_clock_is_refused():
     with pytest.raises(ValueError, match="clock"):
         qemu.accel_args("tcg", "realtime")
+
+
+def test_console_to_a_file_takes_the_serial_off_stdout():
+    argv = qemu.qemu_argv(kernel=Path("k"), initrd=Path("i"), append="", accel="tcg", smp=1, clock="icount",
+                          serial_file=Path("/o/console.log"))
+    i = argv.index("-serial")
+    assert argv[i:i + 4] == ["-serial", "file:/o/console.log", "-monitor", "none"]
+    assert "-serial" not in qemu.qemu_argv(kernel=Path("k"), initrd=Path("i"), append="", accel="tcg")
