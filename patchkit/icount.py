@@ -394,9 +394,9 @@ def markdown(result: dict, titles: dict[str, str]) -> str:
     """The figures: one table of instructions per unit with repeats, one of ratios."""
     ic = result["icount"]
     labels = result["meta"]["labels"]
-    lines = ["| workload (guest instructions per unit) | " + " | ".join(titles[lb] for lb in labels)
-             + " | " + " | ".join(f"{titles[lb]} / {titles[labels[0]]}" for lb in labels[1:]) + " |",
-             "|" + "---|" * (1 + 2 * len(labels) - 1)]
+    head = ["workload (guest instructions per unit)"] + [titles[lb] for lb in labels]
+    head += [f"{titles[lb]} / {titles[labels[0]]}" for lb in labels[1:]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in ic["table"]:
         cells = []
         for lb in labels:

@@ -285,3 +285,9 @@ def test_a_subset_of_workloads_selects_its_tests_and_rows():
         icount.select_workloads("zspool,nap")
     res = icount.analyse([boot(1, "baseline", 5), boot(2, "baseline", 5)], ["baseline"], ["zspool"])
     assert [r["workload"] for r in res["table"]] == ["zspool"] and res["flags"] == []
+
+
+def test_one_kernel_table_has_no_ratio_columns():
+    res = icount_result([boot(1, "baseline", 20_000), boot(2, "baseline", 20_000)], labels=("baseline",))
+    lines = icount.markdown(res, {"baseline": "B"}).splitlines()
+    assert lines[0] == "| workload (guest instructions per unit) | B |" and lines[1] == "|---|---|"
