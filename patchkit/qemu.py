@@ -40,6 +40,7 @@ PROBE_TIMEOUT = 25.0  # a KVM boot that works reaches /init in a few seconds
 ACCELS = ("auto", "kvm", "tcg")
 CLOCKS = ("wall", "icount")
 ICOUNT = "shift=0,sleep=off"  # one guest ns per guest instruction; idle time jumps, never waits
+ICOUNT_SEED = "1"
 # QEMU's own words when KVM cannot run the guest.
 KVM_FAILURE = re.compile(r"KVM internal error|emulation failure|kvm run failed|KVM: entry failed"
                          r"|error: failed to set MSR", re.I)
@@ -57,8 +58,10 @@ def accel_args(accel: str, clock: str = "wall") -> list[str]:
     if clock == "icount":
         if accel != "tcg":
             raise ValueError(f"the icount clock needs TCG, not {accel!r}")
-        # icount runs TCG single-threaded: thread=multi would be refused
-        return ["-accel", "tcg", "-icount", ICOUNT]
+        # icount runs TCG single-threaded: thread=multi would be refused.  -seed: RDRAND and
+        # every other random number the guest gets from QEMU repeat too (freelist and
+        # stack-offset randomisation would otherwise move the counts from boot to boot)
+        return ["-accel", "tcg", "-icount", ICOUNT, "-seed", ICOUNT_SEED]
     if clock != "wall":
         raise ValueError(f"clock must be one of {', '.join(CLOCKS)}, not {clock!r}")
     if accel == "kvm":

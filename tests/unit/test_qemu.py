@@ -88,7 +88,7 @@ def test_kvm_failure_text_is_recognised():
 def test_icount_clock_runs_single_threaded_tcg_with_one_ns_per_instruction():
     argv = qemu.qemu_argv(kernel=Path("k"), initrd=Path("i"), append="", accel="tcg", smp=1, clock="icount",
                           plugins=["/p/pk-insn.so,out=/o/c.txt"])
-    assert argv[3:7] == ["-accel", "tcg", "-icount", "shift=0,sleep=off"]
+    assert argv[3:9] == ["-accel", "tcg", "-icount", "shift=0,sleep=off", "-seed", "1"]
     assert "tcg,thread=multi" not in argv  # QEMU refuses icount with multi-threaded TCG
     assert argv[-2:] == ["-plugin", "/p/pk-insn.so,out=/o/c.txt"]
 
