@@ -41,6 +41,7 @@ ACCELS = ("auto", "kvm", "tcg")
 CLOCKS = ("wall", "icount")
 ICOUNT = "shift=0,sleep=off"  # one guest ns per guest instruction; idle time jumps, never waits
 ICOUNT_SEED = "1"
+ICOUNT_RTC = "base=2026-01-01T00:00:00,clock=vm"
 # QEMU's own words when KVM cannot run the guest.
 KVM_FAILURE = re.compile(r"KVM internal error|emulation failure|kvm run failed|KVM: entry failed"
                          r"|error: failed to set MSR", re.I)
@@ -61,7 +62,8 @@ def accel_args(accel: str, clock: str = "wall") -> list[str]:
         # icount runs TCG single-threaded: thread=multi would be refused.  -seed: RDRAND and
         # every other random number the guest gets from QEMU repeat too (freelist and
         # stack-offset randomisation would otherwise move the counts from boot to boot)
-        return ["-accel", "tcg", "-icount", ICOUNT, "-seed", ICOUNT_SEED]
+        # -rtc: the CMOS clock from the guest's own time and a fixed date, not the host's
+        return ["-accel", "tcg", "-icount", ICOUNT, "-seed", ICOUNT_SEED, "-rtc", ICOUNT_RTC]
     if clock != "wall":
         raise ValueError(f"clock must be one of {', '.join(CLOCKS)}, not {clock!r}")
     if accel == "kvm":

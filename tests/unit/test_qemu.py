@@ -88,7 +88,8 @@ def test_kvm_failure_text_is_recognised():
 def test_icount_clock_runs_single_threaded_tcg_with_one_ns_per_instruction():
     argv = qemu.qemu_argv(kernel=Path("k"), initrd=Path("i"), append="", accel="tcg", smp=1, clock="icount",
                           plugins=["/p/pk-insn.so,out=/o/c.txt"])
-    assert argv[3:9] == ["-accel", "tcg", "-icount", "shift=0,sleep=off", "-seed", "1"]
+    assert argv[3:11] == ["-accel", "tcg", "-icount", "shift=0,sleep=off", "-seed", "1",
+                          "-rtc", "base=2026-01-01T00:00:00,clock=vm"]
     assert "tcg,thread=multi" not in argv  # QEMU refuses icount with multi-threaded TCG
     assert argv[-2:] == ["-plugin", "/p/pk-insn.so,out=/o/c.txt"]
 
