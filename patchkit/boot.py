@@ -37,6 +37,7 @@ DISKS = {
     "swapfile-ext2": ("pk-swapfs", 256, "ext2"),
     "swap-disk": ("pk-swapdev", 192, None),
     "swap-ops-disk": ("pk-sodisk", 192, None),
+    "zram-swap-ops": ("pk-sowb", 256, None),
     "swapfile-nfs": ("pk-nfs", 256, "ext2"),  # the filesystem nfsd exports
     "bench-writeback": ("pk-bench-wb", 256, None),
     # the fault tests (patchkit/guest/faults/, run by patchkit/faults.py)

@@ -54,3 +54,30 @@ else
 	detail "no nrswpout/nrswpin in /proc/vmstat: request counts not compared with batches"
 fi
 [ "$notify" -gt 0 ] || fail "io_stat notify_free did not grow when the hog freed its swap: slot_free_notify did not run"
+
+# Writeback configured: zram's reads are the exception, they go through
+# swap_bdev_submit_read() as bios (written-back slots need one), while its
+# writes stay direct.  The meter must see exactly the bytes swapped in, and
+# this also shows that it does catch bios submitted to zram0.
+if [ ! -e $ZRAM/backing_dev ]; then
+	detail "no $ZRAM/backing_dev (CONFIG_ZRAM_WRITEBACK off): the writeback read path was not checked"
+	exit 0
+fi
+disk=$(disk_by_serial pk-sowb) || fail "no virtio disk with serial pk-sowb: the host did not attach it"
+zram_up "$(zram_default_size)" "$(zram_pick_alg lz4 lzo-rle lzo zstd)" "$disk"
+out0=$(vmstat pswpout) in0=$(vmstat pswpin)
+bio_meter_on zram0
+hog -m "$mb" -p 2 -s 72 -o -x wbhog
+rc=$?
+bytes=$(bio_meter_bytes)
+bio_meter_off zram0
+out=$(( $(vmstat pswpout) - out0 )) in=$(( $(vmstat pswpin) - in0 ))
+zram_down
+fig zram_swap_ops.wb_bio_bytes "$bytes"
+fig zram_swap_ops.wb_pswpout "$out"
+fig zram_swap_ops.wb_pswpin "$in"
+[ $rc = 0 ] || exit 1
+require_swapped_out wbhog
+require_swapped_in wbhog
+[ "$bytes" = $((in * 4096)) ] ||
+	fail "zram0 with a backing device got $bytes bytes of bios for $in pages swapped in and $out out: expected exactly the reads as bios, the writes direct"
