@@ -69,3 +69,5 @@ rmmod pk_swapdev || fail "rmmod pk_swapdev failed after swapoff"
 insmod "$ko" mb=8 || fail "pk_swapdev did not load again after its unload"
 rmmod pk_swapdev || fail "second rmmod pk_swapdev failed"
 fig swap_ops_driver.reloaded 1
+# zram0 is only 24 MB here: leave no such swap behind for a later test.
+zram_down
