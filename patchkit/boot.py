@@ -25,13 +25,19 @@ PASS, FAIL, SKIP, ERROR = "PASS", "FAIL", "SKIP", "ERROR"
 DEFAULT_TESTS = ["zram-setup", "hog", "pageout", "swapoff", "writeback", "reset",
                  "selftests", "stress-ng", "swapfile-ext2", "swap-disk",
                  # skips unless the kernel has NFS and nfsd (--fragment patchkit/configs/nfs-swap.config)
-                 "swapfile-nfs"]
+                 "swapfile-nfs",
+                 # zram-swap-ops v2: skip unless the kernel is built with
+                 # --fragment patchkit/configs/swap-ops.config (and, for
+                 # swap-ops-driver, --extmod patchkit/guest/kmod/pk_swapdev)
+                 "zram-swap-ops", "zram-mthp", "swap-ops-disk", "swap-ops-driver"]
 
 # Scratch disks: test -> (serial the guest looks for, size in MiB, filesystem or None).
 DISKS = {
     "writeback": ("pk-wb", 256, None),
     "swapfile-ext2": ("pk-swapfs", 256, "ext2"),
     "swap-disk": ("pk-swapdev", 192, None),
+    "swap-ops-disk": ("pk-sodisk", 192, None),
+    "zram-swap-ops": ("pk-sowb", 256, None),
     "swapfile-nfs": ("pk-nfs", 256, "ext2"),  # the filesystem nfsd exports
     "bench-writeback": ("pk-bench-wb", 256, None),
     # the fault tests (patchkit/guest/faults/, run by patchkit/faults.py)

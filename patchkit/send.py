@@ -91,7 +91,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     msg.add_argument("--prefix", action="append", default=[], metavar="P",
                      help="extra subject prefix inside the brackets (e.g. mm-new)")
     msg.add_argument("--compare-to", metavar="REF",
-                     help="previous version's branch for the range-diff "
+                     help="previous version for the range-diff: REF, BASE..TIP, or "
+                          "TREE:BASE..TIP to fetch it from another pinned tree "
                           "(default: patchkit/<series>-v<N-1> when it exists)")
     msg.add_argument("--date", metavar="ISO8601",
                      help="date of the cover letter (fixed clock; default: now)")
@@ -348,6 +349,54 @@ def _run(args, series, r) -> int:
     return 0
 
 
+def parse_compare(spec: str) -> tuple[str | None, str | None, str]:
+    """--compare-to [TREE:][OLD_BASE..]OLD_TIP -> (tree or None, old base or None, old tip)."""
+    tree, sep, revs = spec.partition(":")
+    if not sep:
+        tree, revs = None, spec
+    base, sep, tip = revs.partition("..")
+    if not sep:
+        base, tip = None, revs
+    if not tip or (sep and not base) or (tree is not None and not (tree and base)):
+        raise UserError(f"--compare-to {spec!r}: expected REF, BASE..TIP or TREE:BASE..TIP",
+                        hint="e.g. --compare-to linux-source-6.12:patchkit/swap-batching-v1..patchkit/zram-swap-ops-v1")
+    return tree, base or None, tip
+
+
+def fetch_compare_argv(repo: Path, source: Path, refs: list[tuple[str, str]]) -> list[str]:
+    """git fetch of the previous version's commits from another tree's repository."""
+    return ["git", "-C", str(repo), "fetch", "--quiet", "--no-tags", str(source),
+            *[f"+{src}:{dst}" for src, dst in refs]]
+
+
+def compare_range(spec: str | None, r: Rendered, prev) -> tuple[str, str] | None:
+    """The previous version's commits as (old base, old tip) in r.repo, for the range-diff.
+
+    Default: branch patchkit/<series>-v<N-1> when it exists, from the base its
+    send recorded (else this version's base).  --compare-to names it: REF,
+    BASE..TIP, or TREE:BASE..TIP when the previous version was rendered on
+    another pinned tree (v1 on 6.12, v2 on 7.3): its commits are fetched into
+    refs/patchkit/compare/ of this repository, as b4 compares with a version
+    that has another base."""
+    series = r.series
+    recorded = prev.base if prev is not None and mail.rev_parse_ok(r.repo, prev.base) else r.base
+    if spec is None:
+        tip = f"patchkit/{series.name}-v{series.version - 1}"
+        return (recorded, tip) if mail.rev_parse_ok(r.repo, tip) else None
+    tree_name, base, tip = parse_compare(spec)
+    if tree_name is not None:
+        from patchkit import tree as tree_mod
+
+        source = tree_mod.open_tree(tree_name, fetch=False).path
+        ns = f"refs/patchkit/compare/{series.name}-v{series.version - 1}"
+        proc.run(fetch_compare_argv(r.repo, source, [(base, f"{ns}/base"), (tip, f"{ns}/tip")]))
+        base, tip = f"{ns}/base", f"{ns}/tip"
+    for rev in filter(None, (base, tip)):
+        if not mail.rev_parse_ok(r.repo, rev):
+            raise UserError(f"--compare-to {spec!r}: {rev!r} is no commit in {r.repo}")
+    return base or recorded, tip
+
+
 def compose(args, r: Rendered, sender: str, date: datetime, prefixes, config=None) -> list:
     config = config or {}
     series = r.series
@@ -356,13 +405,9 @@ def compose(args, r: Rendered, sender: str, date: datetime, prefixes, config=Non
     previous_link = None
     if series.version > 1:
         prev = load_record(r.repo, series.name, series.version - 1)
-        compare = args.compare_to or f"patchkit/{series.name}-v{series.version - 1}"
-        if mail.rev_parse_ok(r.repo, compare):
-            # the previous version's own base when its send was recorded
-            old_base = prev.base if prev is not None and mail.rev_parse_ok(r.repo, prev.base) else r.base
-            rdiff = mail.range_diff(r.repo, old_base, compare, r.base, r.tip)
-        elif args.compare_to:
-            raise UserError(f"--compare-to {compare!r} is no commit in {r.repo}")
+        old = compare_range(args.compare_to, r, prev)
+        if old is not None:
+            rdiff = mail.range_diff(r.repo, old[0], old[1], r.base, r.tip)
         if prev is not None:
             previous_link = LORE + prev.message_ids[0].strip("<>")
     return mail.build_messages(
