@@ -101,14 +101,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_series(args) -> series_mod.Series:
-    declared = series_mod.load(args.series)
-    version = args.version or declared.version
-    if version < 1 or version > declared.version:
-        raise UserError(
-            f"unknown version v{version} of {declared.name}: "
-            f"{declared.folder / 'series.toml'} is at v{declared.version}",
-            hint=f"use --version 1..{declared.version}, or bump version in series.toml")
-    return series_mod.load(args.series, version=version)
+    """The series at --version (default: series.toml's); every version is
+    a folder v<N>/ of the series (series.load says which exist)."""
+    return series_mod.load(args.series, version=args.version)
 
 
 def default_renderer():
@@ -175,13 +170,15 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(
                 f"{series.name} v{series.version} was already sent on {record.date} "
                 f"(cover {record.message_ids[0]})",
-                hint="bump version in series.toml for a new revision, or pass --resend")
+                hint="a new revision is a new folder v<N+1>/ "
+                     "(patchkit template import --version N+1), or pass --resend")
         if record.tip != tip:
             raise UserError(
                 f"{series.name} v{series.version} changed since it was "
                 f"{'sent' if record.complete else 'partly sent'} on {record.date} "
                 f"(sent tip {record.tip[:12]}, now {tip[:12]})",
-                hint="bump version in series.toml: a changed series is a new version")
+                hint="a changed series is a new version: a folder v<N+1>/ "
+                     "(patchkit template import --version N+1)")
         if record.complete:
             if date.isoformat() == record.date:
                 raise UserError(f"--resend with the date of the first send ({record.date}) "

@@ -144,8 +144,11 @@ def make_series(root: Path, version: int = 1, changes: dict | None = None,
                 prefixes=()) -> series_mod.Series:
     folder = root / "templates" / "zram-swap-ops"
     folder.mkdir(parents=True, exist_ok=True)
-    for p in ("0001-register-block-ops", "0002-zram-swap-ops"):
-        (folder / p).mkdir(exist_ok=True)
+    for v in range(1, version + 1):
+        for p in ("0001-register-block-ops", "0002-zram-swap-ops"):
+            (folder / f"v{v}" / p).mkdir(parents=True, exist_ok=True)
+        (folder / f"v{v}" / "version.toml").write_text(
+            'patches = ["0001-register-block-ops", "0002-zram-swap-ops"]\n')
     (folder / "cover.j2").write_text(COVER_J2)
     lines = [
         'name = "zram-swap-ops"',
@@ -155,7 +158,6 @@ def make_series(root: Path, version: int = 1, changes: dict | None = None,
         f"prefixes = {list(prefixes)!r}".replace("'", '"'),
         f"to = {list(to)!r}".replace("'", '"'),
         f"cc = {list(cc)!r}".replace("'", '"'),
-        'patches = ["0001-register-block-ops", "0002-zram-swap-ops"]',
     ]
     if changes:
         lines.append("[changes]")
