@@ -59,8 +59,10 @@ pk-rastall -m $((avail / 5)) -c "$children" -s 602 -F -T "$timeout" -x rastall
 rc=$?
 injected=$(fail_disarm failslab $times)
 fail_attr failslab task-filter N
-fail_attr failslab cache-filter N 2>/dev/null
-[ -w $cachefile ] && echo 0 > $cachefile
+if [ "$(figval stall.cache_filter)" = 1 ]; then
+	fail_attr failslab cache-filter N
+	echo 0 > $cachefile
+fi
 
 touch "$PK_WORK/hog/go"
 wait $hogpid
@@ -69,7 +71,8 @@ echo "$old_cluster" > /proc/sys/vm/page-cluster
 echo "$old_hung" > $hung
 
 fig stall.failslab_injected "$injected"
-fig stall.nrswpin "$(vmstat nrswpin)"
+n=$(vmstat nrswpin)
+[ -n "$n" ] && fig stall.nrswpin "$n"
 fig fault.injected "$injected"
 fig fault.oom_killed 0
 fig fault.pages "$(figval rastall.pages)"
