@@ -11,6 +11,8 @@ check that no page is lost or silently corrupted:
   fault-alloc      failslab / fail_page_alloc scoped to the hog task
   fault-race       swapoff, refused resets, writeback and swap in/out at once
   fault-module     rmmod zram refused while swapping, unload, reload, swap again
+  fault-stall      many readers in swap readahead under pressure, their iocb
+                   allocations failed: how long tasks wait for sio_pool
 
 Each kernel (baseline, base layer, series) is built with its config flavour
 plus faults.config (zram as a module, fault injection) and booted once with
@@ -28,7 +30,7 @@ from pathlib import Path
 from patchkit import paths
 
 FAULT_TESTS = ["fault-zram-full", "fault-wb-write", "fault-wb-read", "fault-alloc",
-               "fault-race", "fault-module"]
+               "fault-race", "fault-module", "fault-stall"]
 FRAGMENT = paths.GUEST / "faults" / "faults.config"
 # The guest module that probes swap_register_block_ops() (fault-module uses it).
 SWAPREG_MODULE = paths.GUEST / "kmod" / "pk_swapreg"
