@@ -448,6 +448,55 @@ def _pin_of(source: Path) -> dict | None:
     from patchkit import tree as tree_mod
 
     return tree_mod.pin_of(source)
+# -- a kernel handed from one job to another ---------------------------------------
+
+EXPORTED = ["bzImage", ".config", "System.map", "metadata.json"]  # + modules-install/ when built
+
+
+def export(result: BuildResult, dest: Path) -> Path:
+    """Copy what booting needs (bzImage, .config, System.map, modules, metadata)
+    to dest: the build artifact a CI build job hands to its test jobs."""
+    dest = Path(dest)
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    sources = {"bzImage": result.kernel, ".config": result.build_dir / ".config",
+               "System.map": result.build_dir / "System.map"}
+    for name, src in sources.items():
+        if src.is_file():
+            shutil.copy2(src, dest / name)
+    if result.modules_dir and result.modules_dir.is_dir():
+        shutil.copytree(result.modules_dir, dest / "modules-install", symlinks=True)
+    meta = dict(result.metadata, exported_from=str(result.build_dir))
+    _write_atomic(dest / "metadata.json", json.dumps(meta, indent=2) + "\n")
+    return dest
+
+
+def prebuilt(directory: Path, *, source: Path, config: str = "minimal",
+             fragments: list[Path] = ()) -> BuildResult:
+    """The kernel export() left in directory, after checking it was built from
+    source's commit with this config: a test job never boots another kernel."""
+    directory = Path(directory)
+    meta = _read_json(directory / "metadata.json")
+    kernel = directory / "bzImage"
+    if meta is None or not kernel.is_file():
+        raise UserError(f"no exported kernel in {directory} (metadata.json and bzImage)",
+                        hint="the build cell exports it: patchkit matrix cell build-...")
+    commit, dirty, _ = source_identity(Path(source))
+    if (meta.get("commit"), meta.get("dirty")) != (commit, dirty):
+        raise UserError(f"the kernel in {directory} was built from {meta.get('commit')}, "
+                        f"but the source {source} is at {commit}" + (" with changes" if dirty else ""),
+                        hint="rebuild it from this source (its build cell)")
+    frag_paths = flavour_fragments(config) + [Path(f).resolve() for f in fragments]
+    config_hash = kconfig.fragments_hash([kconfig.read_fragment(p) for p in frag_paths])
+    if meta.get("config", {}).get("hash") != config_hash:
+        raise UserError(f"the kernel in {directory} was built with config {meta.get('config', {}).get('name')} "
+                        f"(hash {meta.get('config', {}).get('hash')}), not {config} + "
+                        f"{', '.join(str(f) for f in fragments) or 'no fragments'} ({config_hash})")
+    modules_dir = directory / "modules-install"
+    meta = dict(meta, prebuilt=str(directory))
+    return BuildResult(kernel, directory, modules_dir if modules_dir.is_dir() else None, meta,
+                       Path(meta.get("log", directory / "build.log")))
 
 
 def _host_compiler() -> str:

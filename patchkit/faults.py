@@ -281,7 +281,7 @@ def kernel_commits(tree, rendered) -> dict[str, str]:
 
 def validate_faults(*, series: str, tree_spec, config: str, runtime: str, timeout: float,
                     output: Path, kernels: list[str] | None = None, tests: list[str] | None = None,
-                    memory_mb: int = 256):
+                    memory_mb: int = 256, info: dict | None = None):
     """patchkit validate --faults: tree -> render -> per kernel (checkout, build, boot
     with the fault tests) -> the fault table in results.json and on the terminal."""
     kernels = kernels or KERNELS
@@ -299,7 +299,7 @@ def validate_faults(*, series: str, tree_spec, config: str, runtime: str, timeou
     output = Path(output).resolve()
     output.mkdir(parents=True, exist_ok=True)
     result = RunResult(command="validate --faults",
-                       info={"series": series, "config": config, "kernels": kernels,
+                       info={**(info or {}), "series": series, "config": config, "kernels": kernels,
                              "memory_mb": memory_mb})
     pipe = Pipeline(result)
     tree = pipe.stage("tree", tree_mod.open_tree, tree_spec)

@@ -135,7 +135,14 @@ def run(args) -> int:
 
 
 def validate(*, series, tree_spec, config, author=None, fragments, modules, runtime, tests, timeout, output: Path,
-             build_only: bool = False, memory_mb: int = 256, profile: bool = False) -> RunResult:
+             build_only: bool = False, memory_mb: int = 256, profile: bool = False,
+             worktree_name: str | None = None, info: dict | None = None,
+             export: Path | None = None, prebuilt: Path | None = None) -> RunResult:
+    """The pipeline.  worktree_name: the source work tree (default <tree>-validate);
+    info: extra keys for results.json (the matrix cell); export: copy the built
+    kernel there (build.export); prebuilt: boot the kernel exported there
+    instead of building (build.prebuilt checks it was built from this source
+    and config)."""
     from patchkit import boot as boot_mod
     from patchkit import build as build_mod
     from patchkit import render as render_mod
@@ -143,7 +150,7 @@ def validate(*, series, tree_spec, config, author=None, fragments, modules, runt
 
     output = Path(output).resolve()
     output.mkdir(parents=True, exist_ok=True)
-    result = RunResult(command="validate", info={"series": series or "none", "config": config})
+    result = RunResult(command="validate", info={**(info or {}), "series": series or "none", "config": config})
     pipe = Pipeline(result)
 
     tree = pipe.stage("tree", tree_mod.open_tree, tree_spec)
@@ -157,20 +164,26 @@ def validate(*, series, tree_spec, config, author=None, fragments, modules, runt
         rendered = pipe.stage("render", render_mod.render_series, series, tree=tree, author=author)
         if rendered is not None:
             source = pipe.stage("checkout", tree_mod.worktree, rendered.repo, rendered.tip,
-                                f"{tree.name}-validate")
+                                worktree_name or f"{tree.name}-validate")
             result.info["series_tip"] = rendered.tip
     elif tree is not None:
         if tree.manifest is not None and tree.path.is_relative_to(paths.trees_dir()):
             source = pipe.stage("checkout", tree_mod.worktree, tree.path, tree.base_commit,
-                                f"{tree.name}-validate")
+                                worktree_name or f"{tree.name}-validate")
         else:
             source = tree.path  # the user's own checkout, built as it is
     if profile:
         fragments = [*fragments, boot_mod.PROFILE_FRAGMENT]
-    built = pipe.stage("build", build_mod.build, source, config=config, fragments=fragments,
-                       runtime=runtime, modules=modules)
+    if prebuilt is not None:
+        built = pipe.stage("build", build_mod.prebuilt, prebuilt, source=source, config=config,
+                           fragments=fragments)
+    else:
+        built = pipe.stage("build", build_mod.build, source, config=config, fragments=fragments,
+                           runtime=runtime, modules=modules)
     if built is not None:
         result.info["build"] = built.metadata
+        if export is not None:
+            pipe.stage("export", build_mod.export, built, export)
     if build_only:
         pipe.failed = pipe.failed or "--build-only"  # not a failure: nothing after the build
     booted = pipe.stage("boot", boot_mod.boot, built.kernel if built else None, source=source,
