@@ -448,6 +448,8 @@ def _pin_of(source: Path) -> dict | None:
     from patchkit import tree as tree_mod
 
     return tree_mod.pin_of(source)
+
+
 # -- a kernel handed from one job to another ---------------------------------------
 
 EXPORTED = ["bzImage", ".config", "System.map", "metadata.json"]  # + modules-install/ when built
