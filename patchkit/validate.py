@@ -73,7 +73,38 @@ def add_arguments(p):
                    help="where results.json, junit.xml and logs go (default ./results)")
 
 
+def check_args(args) -> None:
+    """Bad input fails here, before a tree is opened or anything is written."""
+    from patchkit import proc, series as series_mod
+
+    if proc.DRY_RUN:
+        raise UserError("--dry-run is not supported by validate: it builds and boots, so it "
+                        "must run (nothing was written)",
+                        hint="each log under -o starts with the command that reproduces it; "
+                             "patchkit --dry-run boot ... prints the QEMU command")
+    if args.series != "none":
+        series_mod.chain(args.series)
+    from patchkit import boot as boot_mod, build as build_mod
+
+    boot_mod.check_numbers(memory=args.memory, timeout=args.timeout)
+    build_mod.flavour_fragments(args.config)
+    if args.output.exists() and not args.output.is_dir():
+        raise UserError(f"-o {args.output} is a file, not a folder",
+                        hint="name a folder (it is created when missing)")
+    if args.tests is not None:
+        if not [t for t in args.tests.split(",") if t.strip()]:
+            raise UserError(f"--tests {args.tests!r} names no test",
+                            hint="patchkit boot --list-tests prints them")
+        if not args.faults:
+            boot_mod.select_tests([t for t in args.tests.split(",") if t])
+    from patchkit import kconfig
+
+    for frag in args.fragment:
+        kconfig.read_fragment(Path(frag).resolve())
+
+
 def run(args) -> int:
+    check_args(args)
     if getattr(args, "faults", False):
         if getattr(args, "profile", False):
             raise UserError("--profile does not apply to --faults",
@@ -124,7 +155,10 @@ def validate(*, series, tree_spec, config, author=None, fragments, modules, runt
 
     tree = pipe.stage("tree", tree_mod.open_tree, tree_spec)
     if tree is not None:
-        result.info["tree"] = {"name": tree.name, "version": tree.version, "base_commit": tree.base_commit}
+        # the Debian version actually unpacked, and the manifest's pin
+        result.info["tree"] = tree_mod.pin_info(tree)
+        if getattr(tree, "note", None):
+            ui.warn("tree", tree.note)
     source = None
     if series:
         rendered = pipe.stage("render", render_mod.render_series, series, tree=tree, author=author)
