@@ -142,7 +142,9 @@ def test_gitlab_pipeline_passes_gitlab_ci_local_schema_check(tmp_path):
     exe = gitlab_ci_local()
     if exe is None:
         pytest.skip("gitlab-ci-local not installed (make ci-local installs it)")
-    res = subprocess.run([str(exe), "--list-json", "--state-dir", str(tmp_path / "state")],
+    # --state-dir is taken relative to the working directory, even when absolute: keep it
+    # in the repository's ignored results/ folder
+    res = subprocess.run([str(exe), "--list-json", "--state-dir", "results/gitlab-ci-local-list"],
                          capture_output=True, text=True, cwd=paths.REPO, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     jobs = {j["name"]: j for j in json.loads(res.stdout)}
