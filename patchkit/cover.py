@@ -17,6 +17,7 @@
     ---
     base-commit: <sha>
     change-id: <change-id>
+    prerequisite-change-id: <id>:v<N>   (the dependency series, as b4 writes it)
     prerequisite-patch-id: <id>         (one per patch of the dependency series)
 
     Best regards,
@@ -72,7 +73,7 @@ def render_template(series, context: dict) -> str:
 
 
 def cover_letter(series, *, subjects, shortlog: str, diffstat: str, base_commit: str,
-                 prerequisite_patch_ids=(), range_diff: str | None = None,
+                 prerequisite_patch_ids=(), prerequisite_change_ids=(), range_diff: str | None = None,
                  previous_link: str | None = None, sender: str, context: dict | None = None) -> str:
     """The cover letter's body text (no headers), ending in a newline."""
     version = series.version
@@ -103,11 +104,32 @@ def cover_letter(series, *, subjects, shortlog: str, diffstat: str, base_commit:
     parts.append(f"{shortlog.rstrip()}\n\n{diffstat.rstrip()}\n")
 
     basement = f"base-commit: {base_commit}\nchange-id: {series.change_id}\n"
+    for cid in prerequisite_change_ids:
+        basement += f"prerequisite-change-id: {cid}\n"
     for pid in prerequisite_patch_ids:
         basement += f"prerequisite-patch-id: {pid}\n"
     basement += f"\nBest regards,\n-- \n{sender}\n"
     parts.append(basement)
     return "\n---\n".join(parts)
+
+
+def prerequisites(series) -> list[tuple[str, int]]:
+    """(change-id, version) of every series this one depends on, nearest
+    last, looked up beside it (templates/<depends>/series.toml)."""
+    from patchkit import series as series_mod
+
+    out = []
+    seen = {series.name}
+    current = series.depends
+    root = Path(series.folder).parent
+    while current:
+        if current in seen:
+            raise UserError(f"series dependency cycle through {current!r}")
+        seen.add(current)
+        dep = series_mod.load(current, root)
+        out.insert(0, (dep.change_id, dep.version))
+        current = dep.depends
+    return out
 
 
 def write_cover(result) -> Path | None:
@@ -130,7 +152,8 @@ def write_cover(result) -> Path | None:
     messages = mail.build_messages(
         repo, result.base, result.tip, result.series,
         prerequisite_base=result.prerequisite_base, sender=sender,
-        date=datetime.fromisoformat(stamp))
+        date=datetime.fromisoformat(stamp),
+        prerequisites=prerequisites(result.series) if result.prerequisite_base else ())
     out = Path(result.out_dir) / "0000-cover-letter.patch"
     out.parent.mkdir(parents=True, exist_ok=True)
     mail.write_atomic(out, mail.message_bytes(messages[0]))
