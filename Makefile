@@ -40,25 +40,25 @@ AUTHOR_ARG := $(if $(AUTHOR),--author "$(AUTHOR)")
 # The main job: the default series on the pinned tree, whole (render, build,
 # boot, guest suite), then every patch on its own (checkpatch, build, boot).
 validate: setup
-	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) -o results/validate
+	$(PK) validate $(SERIES) $(AUTHOR_ARG) -o results/validate
 	$(PK) check $(SERIES) --with-deps $(AUTHOR_ARG) -o results/check
 
 validate-bare: setup
-	$(PK) validate --series none -o results/validate-bare
+	$(PK) validate none -o results/validate-bare
 
 # Config variants of the series' top: the build must hold with each.
 matrix: setup
-	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --config debug --memory 512 -o results/debug
-	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --fragment patchkit/configs/zram-module.config --modules -o results/zram-m
-	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --fragment patchkit/configs/no-writeback.config -o results/no-wb
-	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --fragment patchkit/configs/no-swap.config --build-only -o results/no-swap
-	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --fragment patchkit/configs/nfs-swap.config --tests zram-setup,swapfile-nfs -o results/nfs-swap
+	$(PK) validate $(SERIES) $(AUTHOR_ARG) --config debug --memory 512 -o results/debug
+	$(PK) validate $(SERIES) $(AUTHOR_ARG) --fragment patchkit/configs/zram-module.config --modules -o results/zram-m
+	$(PK) validate $(SERIES) $(AUTHOR_ARG) --fragment patchkit/configs/no-writeback.config -o results/no-wb
+	$(PK) validate $(SERIES) $(AUTHOR_ARG) --fragment patchkit/configs/no-swap.config --build-only -o results/no-swap
+	$(PK) validate $(SERIES) $(AUTHOR_ARG) --fragment patchkit/configs/nfs-swap.config --tests zram-setup,swapfile-nfs -o results/nfs-swap
 
 # The fault matrix (zram full, backing-disk errors, allocation failures,
 # races, module unload) on baseline, base layer and series, then the debug flavour.
 faults: setup
-	$(PK) validate --faults --series $(SERIES) -o results/faults
-	$(PK) validate --faults --series $(SERIES) --config debug --memory 512 -o results/faults-debug
+	$(PK) validate $(SERIES) --faults -o results/faults
+	$(PK) validate $(SERIES) --faults --config debug --memory 512 -o results/faults-debug
 
 # A/B/C performance: baseline, base layer, series (ROUNDS interleaved rounds).
 ROUNDS ?= 5

@@ -1,6 +1,6 @@
 """patchkit bench: what the series does to zram swap, measured honestly.
 
-    patchkit bench [--rounds 5] [--series zram-swap-ops] [--base-layer swap-batching]
+    patchkit bench [SERIES] [--rounds 5] [--base-layer swap-batching]   (SERIES default zram-swap-ops)
 
 Three kernels from one tree and one config: the baseline (the pinned tree,
 no patches), the base layer alone and the full series, rendered by
@@ -479,7 +479,7 @@ def build_kernels(kernels: dict[str, Kernel], config: str, runtime: str, fragmen
         with ui.stage(f"bench build {k.label}", "building"):
             res = build.build(k.source, config=config, fragments=list(fragments), runtime=runtime, jobs=2)
         k.kernel = Path(res.kernel)
-        frag = (res.metadata.get("config") or {}).get("hash")
+        frag = res.config_hash
         k.config_hash = f"fragments:{frag}" if frag else None
         k.build_seconds = round(time.monotonic() - start, 1)
 
@@ -615,7 +615,8 @@ def write_outputs(result: dict, out: Path) -> None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rounds", "-n", type=int, default=5, help="interleaved rounds per kernel (default 5)")
-    p.add_argument("--series", default="zram-swap-ops", help="the full series (default zram-swap-ops)")
+    from patchkit.validate import add_series_argument
+    add_series_argument(p, default="zram-swap-ops", what="the full series")
     p.add_argument("--base-layer", default="swap-batching",
                    help="the series the full one depends on, benched alone (default swap-batching)")
     p.add_argument("--tree", default=None, help="tree name or checkout (default: the pinned tree)")
@@ -643,6 +644,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     if proc.DRY_RUN:
         raise UserError("--dry-run is not supported by bench: it measures, so it must run")
+    from patchkit.validate import series_argument
+    args.series = series_argument(args)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(args.output or paths.out_dir() / "bench" / stamp)
     if args.report:

@@ -111,6 +111,36 @@ def make_disks(tests: list[str], workdir: Path) -> list[qemu.Disk]:
     return disks
 
 
+class GuestProgress:
+    """Reads the console while QEMU runs: one line per guest test as it ends
+    (live.event), the running test on the live line."""
+
+    def __init__(self, live):
+        self.live = live
+        self.running = ""
+        self.done = 0
+
+    def line(self, text: str) -> None:
+        m = console.MARKER.search(text)
+        if not m:
+            if not self.running and "Linux version" in text:
+                self.running = "kernel booting"
+            return
+        kind, rest = m.group(1), (m.group(2) or "").split()
+        if kind == "test-start" and rest:
+            self.running = f"running {rest[0]}"
+        elif kind == "test-end" and len(rest) >= 2:
+            self.done += 1
+            secs = f" in {rest[2]}s" if len(rest) >= 3 else ""
+            self.live.event(f"{rest[0]}: {rest[1]}{secs}")
+            self.running = ""
+        elif kind == "suite-end":
+            self.running = "suite ended, powering off"
+
+    def status(self) -> str:
+        return ", ".join(filter(None, [f"{self.done} tests done" if self.done else "", self.running]))
+
+
 def results_from_console(con: console.Console, tests: list[str], *, guest_status: int | None,
                          timed_out: bool, timeout: float) -> tuple[list[TestResult], str, str]:
     """Per-test results, the run's status and a one-line reason from a parsed console."""
@@ -191,12 +221,17 @@ def boot(kernel: Path, *, source: Path, modules_dir: Path | None = None, tests: 
             argv = qemu.qemu_argv(kernel=kernel, initrd=initrd, append=append, accel=chosen,
                                   memory_mb=memory_mb, smp=smp, disks=disks)
             timed_out, returncode = False, None
+            live = ui.Live("boot", f"booting under {chosen}")
             try:
-                returncode = proc.run(argv, log=console_log, timeout=timeout, check=False).returncode
+                console_log.unlink(missing_ok=True)    # the follower reads this run's console only
+                with ui.follow(console_log, GuestProgress(live), from_start=True):
+                    returncode = proc.run(argv, log=console_log, timeout=timeout, check=False).returncode
             except CommandFailed as exc:
                 if exc.returncode != -9:
                     raise
                 timed_out = True
+            finally:
+                live.stop()
             if chosen == "kvm" and qemu.KVM_FAILURE.search(proc.tail_of(console_log, 60)):
                 # The cached probe was wrong for this kernel: say so, forget it, run under TCG.
                 ui.warn("boot", "KVM could not run this kernel; falling back to TCG")

@@ -101,7 +101,7 @@ def check_series(name, *, tree_spec, runtime, config, boot, with_deps, output: P
                     tree_mod.worktree(rendered.repo, patch.commit, f"{tree.name}-check")
                     built = build_mod.build(source, config=config, runtime=runtime,
                                             build_root=build_root)
-                    detail = f"{built.metadata.get('duration_s', 0):.0f}s, {built.metadata.get('warnings', 0)} warnings"
+                    detail = f"{built.seconds:.0f}s, {built.warnings} warnings"
                 else:
                     booted = boot_mod.boot(built.kernel, source=source, tests=SMOKE_TESTS,
                                            timeout=600, log_dir=logs)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from patchkit import paths, report, ui
+from patchkit import paths, proc, report, ui
 from patchkit.errors import PatchkitError, UserError
 from patchkit.report import FAIL, PASS, SKIP, RunResult, StageResult
 
@@ -45,9 +45,32 @@ class Pipeline:
         return value
 
 
+def add_series_argument(p, *, default: str | None, what: str = "series to validate") -> None:
+    """The series as a positional argument, as render/apply/check/send take it;
+    --series SERIES stays as a deprecated spelling of the same thing."""
+    p.add_argument("series", nargs="?", default=None, metavar="SERIES",
+                   help=f"{what} (templates/<name> or a folder)"
+                        + (f"; default {default}" if default else ""))
+    p.add_argument("--series", dest="series_option", default=None, metavar="SERIES",
+                   help="deprecated: the same as the positional SERIES")
+    p.set_defaults(series_default=default)
+
+
+def series_argument(args) -> str | None:
+    """The series given either way; both ways at once must agree."""
+    if args.series_option is not None:
+        if args.series is not None and args.series != args.series_option:
+            raise UserError(f"two series given: {args.series!r} and --series {args.series_option!r}",
+                            hint="give the series once, as the positional argument")
+        ui.warn("cli", f"--series is deprecated: write the series as a positional argument "
+                       f"(patchkit {args.command} {args.series_option} ...)")
+        return args.series_option
+    return args.series if args.series is not None else args.series_default
+
+
 def add_arguments(p):
-    p.add_argument("--series", default=DEFAULT_SERIES,
-                   help=f"series to validate, or 'none' for the bare tree (default {DEFAULT_SERIES})")
+    add_series_argument(p, default=DEFAULT_SERIES,
+                        what="series to validate, or 'none' for the bare tree")
     p.add_argument("--tree", default=None, help="pinned tree name or a kernel checkout (default: linux-source-6.12)")
     p.add_argument("--author", default=None,
                    help="'Name <mail>' for the rendered commits (default: git config user.name/email)")
@@ -74,10 +97,14 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    if proc.DRY_RUN:
+        raise UserError("patchkit validate has no --dry-run: every stage needs the one before it",
+                        hint="each stage's log starts with the command that reproduces it")
+    args.series = series_argument(args)
     if getattr(args, "faults", False):
         if getattr(args, "profile", False):
             raise UserError("--profile does not apply to --faults",
-                            hint="profile one kernel's tests: patchkit validate --series S --profile --tests T")
+                            hint="profile one kernel's tests: patchkit validate SERIES --profile --tests T")
         from patchkit import faults
         result = faults.validate_faults(
             series=args.series, tree_spec=args.tree, config=args.config, runtime=args.runtime,
@@ -101,6 +128,26 @@ def run(args) -> int:
         profile=args.profile,
     )
     return 0 if result.ok() else 1
+
+
+def build_and_keep(source, output: Path, *, info: dict, **kwargs):
+    """build.build, then its artifacts (bzImage, config, System.map,
+    modules.tar.xz, build.log, metadata.json) copied into the run's output
+    folder, as tuxmake leaves them; a failed build leaves its log and
+    metadata there too."""
+    from patchkit import build as build_mod
+
+    try:
+        built = build_mod.build(source, **kwargs)
+    except build_mod.BuildFailed as exc:
+        if exc.build_dir is not None:
+            build_mod.copy_artifacts(exc.build_dir, output)
+        if exc.metadata is not None:
+            info["build"] = exc.metadata
+        raise
+    build_mod.copy_artifacts(built.build_dir, output)
+    info["build"] = built.metadata
+    return built
 
 
 def validate(*, series, tree_spec, config, author=None, fragments, modules, runtime, tests, timeout, output: Path,
@@ -133,10 +180,8 @@ def validate(*, series, tree_spec, config, author=None, fragments, modules, runt
             source = tree.path  # the user's own checkout, built as it is
     if profile:
         fragments = [*fragments, boot_mod.PROFILE_FRAGMENT]
-    built = pipe.stage("build", build_mod.build, source, config=config, fragments=fragments,
-                       runtime=runtime, modules=modules)
-    if built is not None:
-        result.info["build"] = built.metadata
+    built = pipe.stage("build", build_and_keep, source, output, config=config, fragments=fragments,
+                       runtime=runtime, modules=modules, info=result.info)
     if build_only:
         pipe.failed = pipe.failed or "--build-only"  # not a failure: nothing after the build
     booted = pipe.stage("boot", boot_mod.boot, built.kernel if built else None, source=source,

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     out = tmp_path_factory.mktemp("validate")
-    rc = cli.main(["validate", "--series", "zram-swap-ops", "-o", str(out)])
+    rc = cli.main(["validate", "zram-swap-ops", "-o", str(out)])
     data = json.loads((out / "results.json").read_text())
     return rc, data, out
 

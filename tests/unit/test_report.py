@@ -70,7 +70,8 @@ def test_validate_fails_when_the_guest_dies_after_every_test_passed(tmp_path, mo
                         manifest=None, path=tmp_path / "checkout")
     monkeypatch.setattr(tree, "open_tree", lambda spec: t)
     monkeypatch.setattr(build, "build", lambda source, **kw: SimpleNamespace(
-        kernel=tmp_path / "bzImage", modules_dir=None, metadata={"runtime": "host"}))
+        kernel=tmp_path / "bzImage", modules_dir=None, metadata={"runtime": "host"},
+        build_dir=tmp_path / "build"))
     hog = boot.TestResult("hog", PASS, 1.0, {}, [], "")
     monkeypatch.setattr(boot, "boot", lambda kernel, **kw: SimpleNamespace(
         status=FAIL, detail="Kernel panic after the last test", tests=[hog], events=[],
