@@ -50,6 +50,7 @@ class TestResult:
     figures: dict = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
     detail: str = ""
+    excerpt: str = ""  # the end of the test's console output when it did not pass
 
 
 @dataclass
@@ -141,8 +142,21 @@ class GuestProgress:
         return ", ".join(filter(None, [f"{self.done} tests done" if self.done else "", self.running]))
 
 
+EXCERPT_LINES = 40
+
+
+def console_excerpt(text: list[str], rec, lines: int = EXCERPT_LINES) -> str:
+    """The last lines of a test's console output (start to end marker, or to
+    the end of the console when it never ended): the JUnit / KCIDB log excerpt."""
+    if not text:
+        return ""
+    end = rec.end_line or len(text)
+    return "\n".join(line.rstrip("\r\n") for line in text[max(rec.start_line - 1, end - lines):end])
+
+
 def results_from_console(con: console.Console, tests: list[str], *, guest_status: int | None,
-                         timed_out: bool, timeout: float) -> tuple[list[TestResult], str, str]:
+                         timed_out: bool, timeout: float,
+                         console_lines: list[str] | None = None) -> tuple[list[TestResult], str, str]:
     """Per-test results, the run's status and a one-line reason from a parsed console."""
     if timed_out:
         why = f"killed at the host timeout of {timeout:.0f}s"
@@ -173,7 +187,8 @@ def results_from_console(con: console.Console, tests: list[str], *, guest_status
         if status not in (PASS, FAIL, SKIP):
             detail = f"guest reported status {status!r}; {detail}"
             status = ERROR
-        results.append(TestResult(name, status, rec.seconds or 0.0, rec.figures, events, detail))
+        excerpt = console_excerpt(console_lines or [], rec) if status in (FAIL, ERROR) else ""
+        results.append(TestResult(name, status, rec.seconds or 0.0, rec.figures, events, detail, excerpt))
 
     outside = [e for e in con.events if e.test is None and not e.allowed]
     finished = con.suite_end is not None and guest_status in (0, 1) and not timed_out
@@ -251,7 +266,8 @@ def boot(kernel: Path, *, source: Path, modules_dir: Path | None = None, tests: 
                             con.running))
     results, status, detail = results_from_console(
         con, names, guest_status=None if returncode is None else qemu.guest_status(returncode),
-        timed_out=timed_out, timeout=timeout)
+        timed_out=timed_out, timeout=timeout,
+        console_lines=console_log.read_text(errors="replace").splitlines())
     for r in results:
         r.events.extend(e for e in events[len(con.events):] if e.test == r.name)
     return BootResult(accel=chosen, qemu_version=qemu_version, kernel=kernel, status=status,

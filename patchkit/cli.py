@@ -29,6 +29,7 @@ COMMANDS = {
     "send": ("patchkit.send", "turn a rendered series into mail and deliver it"),
     "bench": ("patchkit.bench", "A/B performance of baseline, base layer and series"),
     "template": ("patchkit.template", "turn kernel git commits into series templates"),
+    "report": ("patchkit.report", "check a results.json; export it as KCIDB data or JUnit"),
 }
 
 
