@@ -613,6 +613,10 @@ def write_outputs(result: dict, out: Path) -> None:
     (out / "cover-block.md").write_text(block)
 
 
+# what the global --dry-run does for this command (shown in its --help)
+DRY_RUN = 'refused: bench measures, so it must run'
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rounds", "-n", type=int, default=5, help="interleaved rounds per kernel (default 5)")
     from patchkit.validate import add_series_argument

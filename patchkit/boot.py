@@ -279,6 +279,10 @@ def boot(kernel: Path, *, source: Path, modules_dir: Path | None = None, tests: 
 # ---------------------------------------------------------------- CLI
 
 
+# what the global --dry-run does for this command (shown in its --help)
+DRY_RUN = 'refused: the guest must run to be classified; the console log starts with the QEMU command line'
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kernel", type=Path, help="bzImage to boot")
     p.add_argument("--source", type=Path, help="the kernel tree it was built from (for selftests/zram)")
@@ -301,6 +305,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    if proc.DRY_RUN and not args.list_tests:
+        raise UserError("patchkit boot has no --dry-run: the guest must run to be classified",
+                        hint="the console log's first line is the QEMU command that reproduces the run")
     if args.list_tests:
         for name in select_tests(None):
             print(name)

@@ -603,7 +603,8 @@ def _build_or_configure(source: Path, *, config: str, fragments, runtime: str, m
         stamp = build_dir / ".patchkit-configured"
         with target("config"):
             if not (stamp.exists() and stamp.read_text() == config_hash and (build_dir / ".config").exists()):
-                with ui.stage("configure", f"{config} ({len(frag_paths)} fragments) in {rt.name}"):
+                with ui.stage("configure", f"{config} ({len(frag_paths)} fragments) in {rt.name}") as live, \
+                        ui.follow(log, KbuildProgress(live)):
                     stamp.unlink(missing_ok=True)
                     frag_dir = build_dir / "fragments"
                     shutil.rmtree(frag_dir, ignore_errors=True)
@@ -689,6 +690,10 @@ class KbuildProgress:
 
 
 # -- CLI ---------------------------------------------------------------------------
+
+# what the global --dry-run does for this command (shown in its --help)
+DRY_RUN = 'refused: each step needs the one before (the first line of each build log is the command that reproduces it)'
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", nargs="?", type=Path,

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from patchkit import proc, report, ui
-from patchkit.errors import CommandFailed, PatchkitError
+from patchkit.errors import CommandFailed, PatchkitError, UserError
 from patchkit.report import FAIL, PASS, SKIP, RunResult, StageResult
 
 SMOKE_TESTS = ["zram-setup", "hog"]
@@ -47,6 +47,10 @@ def checkpatch(tree: Path, patch: Path, log: Path) -> dict[str, int]:
     return counts
 
 
+# what the global --dry-run does for this command (shown in its --help)
+DRY_RUN = "refused: every patch's build and boot need the one before"
+
+
 def add_arguments(p):
     p.add_argument("series", nargs="?", default="zram-swap-ops")
     p.add_argument("--tree", default=None)
@@ -61,6 +65,9 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    if proc.DRY_RUN:
+        raise UserError("patchkit check has no --dry-run: every patch's build and boot need the one before",
+                        hint="each stage's log starts with the command that reproduces it")
     result = check_series(args.series, tree_spec=args.tree, runtime=args.runtime, config=args.config,
                           boot=not args.no_boot, with_deps=args.with_deps, output=args.output,
                           author=args.author)

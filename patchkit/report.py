@@ -357,6 +357,10 @@ def print_table(result: RunResult) -> None:
 
 # ------------------------------------------------------------------ CLI
 
+# what the global --dry-run does for this command (shown in its --help)
+DRY_RUN = 'refused: report only reads RESULTS and writes what you ask for'
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("results", type=Path, metavar="RESULTS",
                    help="a results.json (or the -o folder holding it) of validate, check or faults")

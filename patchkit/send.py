@@ -72,6 +72,10 @@ RENDERER: Callable[[argparse.Namespace, series_mod.Series], Rendered] | None = N
 
 # ------------------------------------------------------------------ CLI
 
+# what the global --dry-run does for this command (shown in its --help)
+DRY_RUN = 'composes the messages and sends nothing, whatever --send/--reflect/--preview-to say'
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("series", help="series name (templates/<name>) or folder")
     parser.add_argument("-v", "--reroll-count", "--version", dest="version", type=int, metavar="N",

@@ -68,6 +68,10 @@ def series_argument(args) -> str | None:
     return args.series if args.series is not None else args.series_default
 
 
+# what the global --dry-run does for this command (shown in its --help)
+DRY_RUN = "refused: every stage needs the one before (each stage's log starts with its reproducer)"
+
+
 def add_arguments(p):
     add_series_argument(p, default=DEFAULT_SERIES,
                         what="series to validate, or 'none' for the bare tree")
