@@ -85,7 +85,9 @@ def check_series(name, *, tree_spec, runtime, config, boot, with_deps, output: P
     tree = tree_mod.open_tree(tree_spec)
     rendered = render_mod.render_series(name, tree=tree, author=author)
     patches = rendered.all_patches() if with_deps else rendered.patches
-    result = RunResult(command="check", info={"series": name, "tree": tree.name})
+    result = RunResult(command="check", info={"series": name, "tree": {
+        "name": tree.name, "version": getattr(tree, "version", None),
+        "base_commit": getattr(tree, "base_commit", None)}})
     source = tree_mod.worktree(rendered.repo, rendered.tip, f"{tree.name}-check")
     build_root = output / "build"
     for patch in patches:

@@ -84,6 +84,7 @@ def test_validate_fails_when_the_guest_dies_after_every_test_passed(tmp_path, mo
     assert r.stages[-1].name == "boot" and r.stages[-1].status == FAIL
     assert "Kernel panic" in r.stages[-1].detail
     assert json.loads((tmp_path / "out" / "results.json").read_text())["status"] == FAIL
+    report.load_results(tmp_path / "out")       # what validate writes follows the schema
 
 
 # ---------------------------------------------------------------- issue 19: records others read
