@@ -628,7 +628,7 @@ def render(name: str, tree, *, author: str | None = None, out_root: Path | None 
     done: list[RenderResult] = []
     for s in chain:
         out = (out_root / f"{s.name}-v{s.version}") if out_root else default_out_dir(tree, s)
-        with ui.stage("render", f"{s.name} on {tree.name}"):
+        with ui.stage(f"render {s.name}", f"on {tree.name}"):
             result = _render_one(s, tree, repo, start, author, out, profile)
         result.dependencies = list(done)
         result.cover_letter = write_cover_letter(result)

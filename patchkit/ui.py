@@ -21,6 +21,7 @@ from pathlib import Path
 
 QUIET = False
 LIVE_EVERY = 30.0      # seconds between plain progress lines when not on a terminal
+LAST_ENDED: tuple[str, float] | None = None   # (stage name, monotonic time) of the last stage() that ended
 
 
 def duration(seconds: float) -> str:
@@ -113,9 +114,21 @@ def stage(name: str, what: str = ""):
     except BaseException:
         live.stop()
         info(name, f"FAIL in {duration(time.monotonic() - start)}")
+        _ended(name)
         raise
     live.stop()
     info(name, f"PASS in {duration(time.monotonic() - start)}")
+    _ended(name)
+
+
+def _ended(name: str) -> None:
+    global LAST_ENDED
+    LAST_ENDED = (name, time.monotonic())
+
+
+def already_said(name: str, since: float) -> bool:
+    """A stage() of this name ended after since: its PASS/FAIL line is out."""
+    return LAST_ENDED is not None and LAST_ENDED[0] == name and LAST_ENDED[1] >= since
 
 
 class Follower(threading.Thread):

@@ -29,6 +29,7 @@ class Pipeline:
             self.result.stages.append(StageResult(name, SKIP, detail=f"skipped: {self.failed}"))
             return None
         start = time.monotonic()
+        started = report.now()
         try:
             value = fn(*args, **kwargs)
         except PatchkitError as exc:
@@ -36,12 +37,14 @@ class Pipeline:
             self.failed = f"{name} failed"
             log = getattr(exc, "log", None)
             self.result.stages.append(StageResult(name, FAIL, seconds, str(exc),
-                                                  str(log) if log else None))
-            ui.info(name, f"FAIL in {ui.duration(seconds)}")
+                                                  str(log) if log else None, started=started))
+            if not ui.already_said(name, start):
+                ui.info(name, f"FAIL in {ui.duration(seconds)}")
             return None
         seconds = time.monotonic() - start
-        self.result.stages.append(StageResult(name, PASS, seconds))
-        ui.info(name, f"PASS in {ui.duration(seconds)}")
+        self.result.stages.append(StageResult(name, PASS, seconds, started=started))
+        if not ui.already_said(name, start):   # the stage printed its own line (build)
+            ui.info(name, f"PASS in {ui.duration(seconds)}")
         return value
 
 
