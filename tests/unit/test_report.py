@@ -192,3 +192,24 @@ def test_report_command_exports_kcidb_and_junit(tmp_path, capsys):
     assert (tmp_path / "j.xml").read_text().startswith("<?xml")
     assert cli.main(["report", "--kcidb", str(tmp_path / "nope.json")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_kcidb_export_of_check_results_has_a_build_per_patch_with_its_tests(tmp_path):
+    pytest.importorskip("kcidb_io")
+    stages = []
+    for label in ("0001-swap-io-ctx", "0002-block-swap-iocb"):
+        stages += [StageResult(f"{label}: checkpatch", PASS, 2.0, "0 errors"),
+                   StageResult(f"{label}: build", PASS if label.startswith("0001") else FAIL, 60.0,
+                               "make failed at mm/page_io.c:9"),
+                   StageResult(f"{label}: boot", PASS if label.startswith("0001") else SKIP, 30.0)]
+    r = RunResult("check", stages, info={"series": "swap-batching",
+                                         "tree": {"name": "linux-source-6.12", "version": "6.12.57",
+                                                  "base_commit": "c" * 40}})
+    data = json.loads(report.write_json(r, tmp_path / "results.json").read_text())
+    out = report.kcidb_data(data)
+    report.validate_kcidb(out)
+    assert [b["status"] for b in out["builds"]] == [PASS, FAIL]
+    assert out["builds"][1]["log_excerpt"] == "make failed at mm/page_io.c:9"
+    assert [(t["path"], t["status"]) for t in out["tests"]] == [
+        ("patchkit.checkpatch", PASS), ("patchkit.boot", PASS), ("patchkit.checkpatch", PASS), ("patchkit.boot", SKIP)]
+    assert out["tests"][2]["build_id"] == out["builds"][1]["id"]
