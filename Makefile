@@ -5,10 +5,17 @@ PY     := $(VENV)/bin/python
 PK     := $(VENV)/bin/patchkit
 PYTEST := $(VENV)/bin/pytest
 SERIES ?= zram-swap-ops
+# The pinned tree (kernel-fixtures/manifests/<TREE>.toml); TREE=linux-source-7.3
+# for mainline 7.3.  `make setup` fetches only this one; other trees are fetched
+# by the command that asks for them.
+DEFAULT_TREE := linux-source-6.12
+TREE ?= $(DEFAULT_TREE)
+# results/<job> for the default tree, results/<job>-<TREE> for another
+SUFFIX := $(if $(filter $(DEFAULT_TREE),$(TREE)),,-$(TREE))
 
-.PHONY: setup host venv test test-unit test-matrix validate validate-bare matrix faults bench clean
+.PHONY: setup host venv tree test test-unit test-matrix validate validate-bare matrix faults bench clean
 
-setup: host venv
+setup: host venv tree
 
 host:
 	scripts/setup-host.sh
@@ -20,6 +27,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 venv: $(VENV)/.installed
+
+# Exactly the manifest's package version, downloaded with a private apt state
+# (the host's apt configuration is not touched), unpacked and committed.
+tree: host venv
+	$(PK) tree fetch $(TREE)
 
 # The README's test command: unit tests, integration tests on the pinned tree,
 # and a real build + boot + swap test of the bare tree and the default series.
@@ -40,11 +52,11 @@ AUTHOR_ARG := $(if $(AUTHOR),--author "$(AUTHOR)")
 # The main job: the default series on the pinned tree, whole (render, build,
 # boot, guest suite), then every patch on its own (checkpatch, build, boot).
 validate: setup
-	$(PK) validate $(SERIES) $(AUTHOR_ARG) -o results/validate
-	$(PK) check $(SERIES) --with-deps $(AUTHOR_ARG) -o results/check
+	$(PK) validate $(SERIES) --tree $(TREE) $(AUTHOR_ARG) -o results/validate$(SUFFIX)
+	$(PK) check $(SERIES) --tree $(TREE) --with-deps $(AUTHOR_ARG) -o results/check$(SUFFIX)
 
 validate-bare: setup
-	$(PK) validate none -o results/validate-bare
+	$(PK) validate none --tree $(TREE) -o results/validate-bare$(SUFFIX)
 
 # Config variants of the series' top: the build must hold with each.
 matrix: setup

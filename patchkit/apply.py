@@ -1,6 +1,7 @@
 """patchkit apply: put a rendered series on your own kernel checkout.
 
-    patchkit apply SERIES --tree PATH [--patches DIR] [--author 'Name <mail>']
+    patchkit apply SERIES --tree PATH [--version N] [--on TREE] [--patches DIR]
+                   [--author 'Name <mail>']
 
 The series (and what it depends on) is rendered on the pinned tree, unless
 --patches names the folder of already rendered patch files (its
@@ -285,8 +286,9 @@ def _describe(have: str | None, want: str) -> str:
 
 # ------------------------------------------------------------ CLI
 
-def chain_from_folder(name: str, folder: Path, root: Path | None = None) -> list[SeriesPatches]:
-    chain = series_mod.chain(name, root)
+def chain_from_folder(name: str, folder: Path, root: Path | None = None,
+                      version: int | None = None, tree: str | None = None) -> list[SeriesPatches]:
+    chain = series_mod.chain(name, root, version=version, tree=tree)
     out = []
     for s in chain:
         d = folder if s is chain[-1] else folder.parent / f"{s.name}-v{s.version}"
@@ -314,6 +316,10 @@ def add_arguments(parser) -> None:
                         help="rendered patch folder to apply instead of rendering now")
     parser.add_argument("--author", help="'Name <mail>' for rendering "
                                          "(default: git config user.name/email)")
+    parser.add_argument("-v", "--version", dest="series_version", type=int,
+                        help="series version (default: see docs/templates.md)")
+    parser.add_argument("--on", dest="render_tree", metavar="TREE",
+                        help="render on this fetched tree (default: the pinned tree)")
 
 
 def run(args) -> int:
@@ -322,10 +328,13 @@ def run(args) -> int:
                         hint="render writes only patchkit's cache branch and -o DIR; "
                              "apply checks everything before it changes the checkout")
     toplevel(args.tree)  # fail before rendering when the checkout is not a repo
+    version = getattr(args, "series_version", None)
+    on = getattr(args, "render_tree", None)
     if args.patches:
-        chain = chain_from_folder(args.series, args.patches)
+        chain = chain_from_folder(args.series, args.patches, version=version, tree=on)
     else:
-        tree = render.open_tree(None)
-        chain = chain_from_render(render.render(args.series, tree, author=args.author))
+        tree = render.open_tree(on)
+        chain = chain_from_render(render.render(args.series, tree, author=args.author,
+                                                version=version))
     apply_chain(args.tree, chain)
     return 0

@@ -113,23 +113,53 @@ def cover_letter(series, *, subjects, shortlog: str, diffstat: str, base_commit:
     return "\n---\n".join(parts)
 
 
-def prerequisites(series) -> list[tuple[str, int]]:
-    """(change-id, version) of every series this one depends on, nearest
-    last, looked up beside it (templates/<depends>/series.toml)."""
+def dependency_of(series, tree: str | None = None) -> tuple[str, int | None] | None:
+    """(series name, version or None) the series sits on: for tree when
+    given; without a tree, the one dependency its version declares (for
+    every tree, or the same for each tree)."""
+    dep = None
+    try:
+        dep = series.dependency(tree)
+    except UserError:
+        if tree is not None:
+            raise
+    if dep is None and getattr(series, "depends", None):
+        dep = (series.depends, None)
+    if dep is None and tree is None:
+        per_tree = {t: spec for t, spec in getattr(series, "depends_on", {}).items() if spec}
+        found = {series.dependency(t) for t in per_tree}
+        if len(found) > 1:
+            raise UserError(f"{series.label if hasattr(series, 'label') else series.name} depends on "
+                            f"different series per tree ({', '.join(sorted(per_tree))})",
+                            hint="name the tree: --tree NAME")
+        dep = next(iter(found), None)
+    return dep
+
+
+def prerequisite_chain(series, tree: str | None = None) -> list:
+    """Every series this one depends on, loaded at the version it names,
+    deepest first (looked up beside it: templates/<depends>/)."""
     from patchkit import series as series_mod
 
     out = []
     seen = {series.name}
-    current = series.depends
     root = Path(series.folder).parent
-    while current:
-        if current in seen:
-            raise UserError(f"series dependency cycle through {current!r}")
-        seen.add(current)
-        dep = series_mod.load(current, root)
-        out.insert(0, (dep.change_id, dep.version))
-        current = dep.depends
-    return out
+    current = series
+    while True:
+        dep = dependency_of(current, tree)
+        if dep is None:
+            return out
+        name, version = dep
+        if name in seen:
+            raise UserError(f"series dependency cycle through {name!r}")
+        seen.add(name)
+        current = series_mod.load(name, root, version=version)
+        out.insert(0, current)
+
+
+def prerequisites(series, tree: str | None = None) -> list[tuple[str, int]]:
+    """(change-id, version) of every series this one depends on, deepest first."""
+    return [(s.change_id, s.version) for s in prerequisite_chain(series, tree)]
 
 
 def write_cover(result) -> Path | None:
@@ -153,7 +183,8 @@ def write_cover(result) -> Path | None:
         repo, result.base, result.tip, result.series,
         prerequisite_base=result.prerequisite_base, sender=sender,
         date=datetime.fromisoformat(stamp),
-        prerequisites=prerequisites(result.series) if result.prerequisite_base else ())
+        prerequisites=[(d.series.change_id, d.series.version)
+                       for d in getattr(result, "dependencies", [])] if result.prerequisite_base else ())
     out = Path(result.out_dir) / "0000-cover-letter.patch"
     out.parent.mkdir(parents=True, exist_ok=True)
     mail.write_atomic(out, mail.message_bytes(messages[0]))

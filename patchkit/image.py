@@ -52,6 +52,16 @@ def debian_mirror(sources: dict[str, str], suite: str = SUITE) -> str | None:
     *.list) and deb822 style (*.sources) are both understood.  Security and
     -updates suites do not count: debootstrap needs the main archive.
     """
+    for uri, suites, _signed_by, _where in debian_entries(sources):
+        if suite in suites:
+            return uri
+    return None
+
+
+def debian_entries(sources: dict[str, str]) -> list[tuple[str, list[str], str | None, str]]:
+    """(URI, suites, signed-by keyring or None, file name) of every `deb`
+    entry in sources (file name -> text, one-line or deb822 style), in order."""
+    out = []
     for name, text in sources.items():
         if name.endswith(".sources"):
             for stanza in re.split(r"\n\s*\n", text):
@@ -61,21 +71,31 @@ def debian_mirror(sources: dict[str, str], suite: str = SUITE) -> str | None:
                         continue
                     key, _, value = line.partition(":")
                     fields[key.strip().lower()] = value.split()
-                if "deb" in fields.get("types", []) and suite in fields.get("suites", []):
-                    if fields.get("uris"):
-                        return fields["uris"][0]
+                if fields.get("enabled", ["yes"]) == ["no"]:
+                    continue
+                if "deb" in fields.get("types", []) and fields.get("uris"):
+                    signed = fields.get("signed-by")
+                    signed_by = signed[0] if signed and signed[0].startswith("/") else None
+                    for uri in fields["uris"]:
+                        out.append((uri, fields.get("suites", []), signed_by, name))
         else:
             for line in text.splitlines():
                 words = line.split("#", 1)[0].split()
                 if len(words) >= 3 and words[0] == "deb":
-                    rest = words[1:]
+                    rest, signed_by = words[1:], None
                     if rest[0].startswith("["):  # deb [arch=amd64 signed-by=...] URI suite
+                        opts = []
                         while rest and not rest[0].endswith("]"):
+                            opts.append(rest[0])
                             rest = rest[1:]
+                        opts.append(rest[0])
                         rest = rest[1:]
-                    if len(rest) >= 2 and rest[1] == suite:
-                        return rest[0]
-    return None
+                        for opt in " ".join(opts).strip("[]").split():
+                            if opt.startswith("signed-by="):
+                                signed_by = opt.partition("=")[2]
+                    if len(rest) >= 2:
+                        out.append((rest[0], [rest[1]], signed_by, name))
+    return out
 
 
 def host_sources(root: Path = Path("/etc/apt")) -> dict[str, str]:

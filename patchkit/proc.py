@@ -43,6 +43,9 @@ PACKAGES = {
     "bc": "bc",
     "mkfs.ext2": "e2fsprogs",
     "xz": "xz-utils",
+    "dpkg-deb": "dpkg",
+    "apt-get": "apt",
+    "apt-cache": "apt",
 }
 
 DRY_RUN = False

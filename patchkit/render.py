@@ -1,36 +1,24 @@
-"""patchkit render: a series (and what it depends on) -> commits + patch files.
+"""patchkit render: a series version (and what it depends on) -> commits + patch files.
 
 For every series of the chain (dependencies first) and every patch of it:
-read the patch folder's edits.toml, render its anchors and code with Jinja2
-and the tree's profile (templates/profiles/<tree>.toml, [names] table),
-place each edit at its one anchor, and commit the result with git plumbing
-(a private index, hash-object, commit-tree) on branch
+pick the patch's diff for the tree (v<N>/<patch>/<tree>.diff, else
+change.diff), render it and message.j2 with Jinja2 and the tree's profile
+(templates/profiles/<tree>.toml, [names] table), apply it with
+`git apply --cached` on a private index (context must match: no fuzz, no
+whitespace fixing), and commit the index's tree with commit-tree on branch
 patchkit/<series>-v<N>.  Nothing ever checks out a work tree: the tree's
 repository is used in place when it is patchkit's own cache, otherwise
 through a bare repository in the cache that borrows its objects.
 
-Commit dates are fixed (series.toml `date`, one second per patch) and the
+Commit dates are fixed (version.toml `date`, one second per patch) and the
 author is explicit, so rendering twice gives the same commit ids and the
 same patch files byte for byte.  `git format-patch` writes the files;
-unidiff reads them back for the diffstat and to check that each patch
-touches exactly the files its edits.toml declares.
-
-edits.toml (see docs/templates.md):
-
-    files = ["mm/page_io.c"]
-    [[edit]]
-    file = "mm/page_io.c"
-    op = "insert_after"            # insert_before | insert_after | replace | delete | create
-    anchor = { function = "swap_write_unplug" }
-    code = '''
-    ...Jinja2...
-    '''                            # or code_file = "snippet.c.j2"
+unidiff reads them back for the diffstat.  See docs/templates.md.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
 import tempfile
@@ -41,13 +29,12 @@ from pathlib import Path
 
 import jinja2
 
-from patchkit import anchors, paths, proc, series as series_mod, ui
+from patchkit import git, paths, proc, series as series_mod, ui
 from patchkit.errors import UserError
 
 # Git must not read the user's global or system config for anything that
 # shapes the output (diff.noprefix, format.signOff, ...).
-CLEAN_GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
-                 "LC_ALL": "C", "TZ": "UTC"}
+CLEAN_GIT_ENV = git.CLEAN_ENV
 
 
 # ------------------------------------------------------------------ results
@@ -139,29 +126,6 @@ class RenderResult:
 
 # ------------------------------------------------------------------ templates
 
-@dataclass
-class Edit:
-    index: int              # 1-based position in edits.toml
-    line: int               # line of its [[edit]] header
-    file: str
-    op: str
-    anchor: dict | None
-    code: str | None        # Jinja2 source
-    code_origin: str        # where code came from, for messages
-    code_line: int          # line in that origin where code starts (1-based)
-
-
-@dataclass
-class PatchTemplate:
-    folder: Path
-    files: list[str]
-    edits: list[Edit]
-
-    @property
-    def edits_toml(self) -> Path:
-        return self.folder / "edits.toml"
-
-
 def jinja_env() -> jinja2.Environment:
     return jinja2.Environment(
         undefined=jinja2.StrictUndefined,
@@ -218,136 +182,6 @@ def load_profile(tree_name: str, profiles: Path | None = None) -> dict:
     return dict(names)
 
 
-def _header_lines(text: str) -> list[int]:
-    return [i + 1 for i, line in enumerate(text.splitlines())
-            if re.match(r"\s*\[\[\s*edit\s*\]\]", line)]
-
-
-def load_patch(folder: Path) -> PatchTemplate:
-    """Read and check folder/edits.toml (no rendering yet)."""
-    path = folder / "edits.toml"
-    if not path.is_file():
-        raise UserError(f"{folder}: no edits.toml", hint="see docs/templates.md")
-    text = path.read_text()
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path}: {exc}") from exc
-    headers = _header_lines(text)
-    raw_edits = data.get("edit", [])
-    if not isinstance(raw_edits, list) or not raw_edits:
-        raise UserError(f"{path}: no [[edit]] tables")
-    unknown = sorted(set(data) - {"files", "edit"})
-    if unknown:
-        raise UserError(f"{path}: unknown key(s) {', '.join(unknown)} (expected files, [[edit]])")
-    edits = []
-    for i, raw in enumerate(raw_edits, 1):
-        line = headers[i - 1] if i <= len(headers) else 1
-        where = f"{path}:{line} (edit {i})"
-        bad = sorted(set(raw) - {"file", "op", "anchor", "code", "code_file"})
-        if bad:
-            raise UserError(f"{where}: unknown key(s) {', '.join(bad)}")
-        if not isinstance(raw.get("file"), str) or not raw["file"]:
-            raise UserError(f"{where}: missing file = \"path/in/tree\"")
-        op = raw.get("op")
-        if op not in anchors.OPS:
-            raise UserError(f"{where}: op {op!r} is not one of {', '.join(anchors.OPS)}")
-        anchor = raw.get("anchor")
-        if op == "create":
-            if anchor is not None:
-                raise UserError(f"{where}: a create edit takes no anchor")
-        else:
-            if anchor is None:
-                raise UserError(f"{where}: {op} needs an anchor")
-            try:
-                anchors.kind_of(anchor)
-            except anchors.AnchorError as exc:
-                raise UserError(f"{where}: {exc.msg}") from exc
-        if "code" in raw and "code_file" in raw:
-            raise UserError(f"{where}: give code or code_file, not both")
-        code, origin, code_line = None, where, line
-        if "code_file" in raw:
-            cpath = folder / raw["code_file"]
-            if not cpath.is_file():
-                raise UserError(f"{where}: code_file {cpath} does not exist")
-            code, origin, code_line = cpath.read_text(), str(cpath), 1
-        elif "code" in raw:
-            code = str(raw["code"])
-            code_line = _code_line(text, line)
-            origin = str(path)
-        if op == "delete":
-            if code is not None:
-                raise UserError(f"{where}: delete takes no code")
-        elif code is None:
-            raise UserError(f"{where}: {op} needs code or code_file")
-        edits.append(Edit(i, line, raw["file"], op, anchor, code, origin, code_line))
-    files = data.get("files")
-    if files is None:
-        files = sorted({e.file for e in edits})
-    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
-        raise UserError(f"{path}: files must be a list of paths")
-    undeclared = sorted({e.file for e in edits} - set(files))
-    if undeclared:
-        raise UserError(f"{path}: edits touch {', '.join(undeclared)}, not in files = [...]")
-    return PatchTemplate(folder, files, edits)
-
-
-def _code_line(text: str, header: int) -> int:
-    """Line where an inline 'code =' value starts, after the header line."""
-    lines = text.splitlines()
-    for i in range(header, len(lines)):
-        if re.match(r"\s*code\s*=", lines[i]):
-            # a multi-line string starts on the next line
-            return i + 2 if re.search(r"('''|\"\"\")\s*$", lines[i]) else i + 1
-        if re.match(r"\s*\[", lines[i]):
-            break
-    return header
-
-
-def apply_edits(template: PatchTemplate, files: "FileState", variables: dict,
-                tree_name: str) -> None:
-    """Apply every edit of template to files, in order."""
-    toml_path = template.edits_toml
-    for edit in template.edits:
-        where = f"{toml_path}:{edit.line}"
-        code = None
-        if edit.code is not None:
-            code = render_template(edit.code, edit.code_origin, variables, edit.code_line, tree_name)
-        current = files.get(edit.file)
-        if edit.op == "create":
-            if current is not None:
-                raise UserError(f"{where}: create {edit.file}: the file already exists "
-                                f"in tree {tree_name}", hint="use replace or insert_* instead")
-            files.put(edit.file, code or "")
-            continue
-        if current is None:
-            raise UserError(f"{where}: {edit.file} does not exist in tree {tree_name}")
-        anchor = _render_anchor_value(edit.anchor, str(toml_path), edit.line, variables,
-                                      tree_name)
-        try:
-            region = anchors.locate(current, anchor)
-        except anchors.AnchorError as exc:
-            if exc.matches:
-                what = "anchor not unique"
-            elif "matched nothing" in exc.msg or "matched 0 times" in exc.msg:
-                what = "anchor not found"
-            else:
-                what = "bad anchor"
-            raise UserError(f"{where}: {what} in {edit.file} on tree {tree_name}: "
-                            f"{exc.msg}") from exc
-        files.put(edit.file, anchors.splice(current, edit.op, region, code or ""))
-
-
-def _render_anchor_value(value, origin: str, line: int, variables: dict, tree_name: str):
-    """Every string of an anchor table rendered (errors point at its [[edit]])."""
-    if isinstance(value, str):
-        return render_template(value, origin, variables, line, tree_name)
-    if isinstance(value, dict):
-        return {k: _render_anchor_value(v, origin, line, variables, tree_name)
-                for k, v in value.items()}
-    return value
-
-
 def render_message(folder: Path, variables: dict, author: str, tree_name: str) -> str:
     """message.j2 rendered, cleaned like git stripspace, plus Signed-off-by."""
     path = folder / "message.j2"
@@ -378,26 +212,13 @@ def render_message(folder: Path, variables: dict, author: str, tree_name: str) -
 
 # ------------------------------------------------------------------ git side
 
-AUTHOR_RE = re.compile(r"^\s*([^<>]+?)\s*<([^<>\s]+@[^<>\s]+)>\s*$")
-
-
 def parse_author(author: str) -> tuple[str, str]:
-    m = AUTHOR_RE.match(author or "")
-    if not m:
-        raise UserError(f"author {author!r} is not 'Name <mail@example.org>'")
-    return m[1], m[2]
+    return git.parse_identity(author)
 
 
 def author_from_git(repo: Path | None = None) -> str:
     """'Name <mail>' from git config user.name / user.email."""
-    argv = ["git"] + (["-C", str(repo)] if repo else []) + ["config", "--get"]
-    name = proc.run(argv + ["user.name"], check=False).stdout.strip()
-    mail = proc.run(argv + ["user.email"], check=False).stdout.strip()
-    if not name or not mail:
-        raise UserError("no author identity: git config user.name/user.email are not set",
-                        hint="pass --author 'Your Name <you@example.org>' or run "
-                             "git config --global user.name ... and user.email ...")
-    return f"{name} <{mail}>"
+    return git.identity(repo)
 
 
 def git_date(series: series_mod.Series, index: int) -> str:
@@ -408,9 +229,7 @@ def git_date(series: series_mod.Series, index: int) -> str:
 
 def format_patch_argv(repo: Path, start: str, tip: str, out: Path,
                       series: series_mod.Series) -> list[str]:
-    return ["git", "-C", str(repo), "format-patch", "--no-cover-letter", "--no-thread",
-            "--no-signoff", "--abbrev=12", f"--subject-prefix={subject_prefix(series)}",
-            "-o", str(out), f"{start}..{tip}"]
+    return git.format_patch_argv(repo, start, tip, out, subject_prefix(series))
 
 
 def subject_prefix(series: series_mod.Series) -> str:
@@ -422,70 +241,6 @@ def subject_prefix(series: series_mod.Series) -> str:
     if series.version > 1:
         parts.append(f"v{series.version}")
     return " ".join(parts)
-
-
-class FileState:
-    """Contents of the files a series touches, read lazily from a commit."""
-
-    def __init__(self, repo: Path, commit: str):
-        self.repo = repo
-        self.commit = commit
-        self.text: dict[str, str | None] = {}
-        self.mode: dict[str, str] = {}
-        self.dirty: set[str] = set()
-
-    def get(self, path: str) -> str | None:
-        if path not in self.text:
-            out = proc.git(self.repo, "ls-tree", "-z", self.commit, "--", path)
-            if not out:
-                self.text[path] = None
-            else:
-                meta = out.split("\t", 1)[0].split()
-                mode, kind, sha = meta
-                if kind != "blob":
-                    raise UserError(f"{path} is a {kind}, not a file")
-                data = proc.run(["git", "-C", str(self.repo), "cat-file", "blob", sha],
-                                input=b"").stdout
-                self.mode[path] = mode
-                self.text[path] = data.decode("utf-8", "surrogateescape")
-        return self.text[path]
-
-    def put(self, path: str, text: str) -> None:
-        self.text[path] = text
-        self.mode.setdefault(path, "100644")
-        self.dirty.add(path)
-
-
-class Committer:
-    """Commits file contents on a private index; never touches a work tree."""
-
-    def __init__(self, repo: Path, start: str, tmp: Path):
-        self.repo = repo
-        self.env = dict(CLEAN_GIT_ENV, GIT_INDEX_FILE=str(tmp / "index"))
-        self.git("read-tree", start)
-
-    def git(self, *args, input=None, env=None) -> str:
-        full = dict(self.env, **(env or {}))
-        res = proc.run(["git", "-C", str(self.repo), *args], env=full, input=input)
-        out = res.stdout
-        return (out.decode() if isinstance(out, bytes) else out).strip()
-
-    def commit(self, parent: str, files: FileState, message: str,
-               name: str, mail: str, date: str) -> str:
-        lines = []
-        for path in sorted(files.dirty):
-            data = files.text[path].encode("utf-8", "surrogateescape")
-            sha = self.git("hash-object", "-w", "--stdin", input=data)
-            lines.append(f"{files.mode[path]} {sha}\t{path}")
-        files.dirty.clear()
-        if lines:
-            self.git("update-index", "--add", "--index-info", input="\n".join(lines) + "\n")
-        tree = self.git("write-tree")
-        self.last_tree = tree
-        ident = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": mail, "GIT_AUTHOR_DATE": date,
-                 "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": mail,
-                 "GIT_COMMITTER_DATE": date}
-        return self.git("commit-tree", tree, "-p", parent, "-F", "-", input=message, env=ident)
 
 
 def work_repo(tree) -> Path:
@@ -500,7 +255,7 @@ def work_repo(tree) -> Path:
         return path
     except ValueError:
         pass
-    objects = Path(proc.git(path, "rev-parse", "--git-common-dir"))
+    objects = Path(git.out(path, "rev-parse", "--git-common-dir"))
     if not objects.is_absolute():
         objects = path / objects
     objects = (objects / "objects").resolve()
@@ -510,7 +265,7 @@ def work_repo(tree) -> Path:
         tmp = repo.with_name(repo.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.parent.mkdir(parents=True, exist_ok=True)
-        proc.run(["git", "init", "-q", "--bare", str(tmp)])
+        git.run(None, "init", "-q", "--bare", str(tmp))
         (tmp / "objects" / "info" / "alternates").write_text(f"{objects}\n")
         tmp.rename(repo)
     return repo
@@ -520,50 +275,117 @@ def default_out_dir(tree, series: series_mod.Series) -> Path:
     return paths.out_dir() / tree.name / f"{series.name}-v{series.version}"
 
 
+def read_diff(path: Path) -> str:
+    return path.read_text(encoding="utf-8", errors="surrogateescape")
+
+
+def render_diff(series: series_mod.Series, patch: str, tree_name: str,
+                variables: dict) -> tuple[Path, str]:
+    """(template path, rendered diff text) of one patch on one tree."""
+    path = series.diff_file(patch, tree_name)
+    text = render_template(read_diff(path), str(path), variables, tree_name=tree_name)
+    if not re.search(r"^diff --git ", text, re.M):
+        raise UserError(f"{path}: no 'diff --git' header: not a diff "
+                        f"({series.label} patch {patch} on tree {tree_name})")
+    return path, text
+
+
 def _render_one(series: series_mod.Series, tree, repo: Path, start: str, author: str,
                 out_dir: Path, profile: dict) -> RenderResult:
-    """Render one series on start; commits, branch and patch files."""
+    """Render one series version on start; commits, branch and patch files."""
     name, mail = parse_author(author)
     variables = dict(tree=_TreeVars(tree), series=series)
     variables.update(profile)
-    templates = [load_patch(series.patch_dir(p)) for p in series.patches]
     tmp = Path(tempfile.mkdtemp(prefix="patchkit-render-"))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     # private staging folder beside the output: two renders never share one
     stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     stage.chmod(0o755)
     try:
-        committer = Committer(repo, start, tmp)
-        state = FileState(repo, start)
+        index = git.Index(repo, tmp / "index", start)
         parent = start
-        prev_tree = proc.git(repo, "rev-parse", f"{start}^{{tree}}")
+        prev_tree = git.out(repo, "rev-parse", f"{start}^{{tree}}")
         shas, subjects = [], []
-        for i, (patch, template) in enumerate(zip(series.patches, templates, strict=True)):
-            apply_edits(template, state, variables, tree.name)
+        for i, patch in enumerate(series.patches):
+            path, text = render_diff(series, patch, tree.name, variables)
+            rendered = tmp / f"{i + 1:04d}-{patch}.diff"
+            rendered.write_text(text, encoding="utf-8", errors="surrogateescape")
+            res = index.apply(rendered)
+            if res.returncode:
+                raise apply_error(series, patch, tree.name, path, rendered, text, res.stderr,
+                                  index, parent)
+            tree_id = index.write_tree()
+            if tree_id == prev_tree:
+                raise UserError(f"{path}: the diff changes nothing on tree {tree.name} "
+                                f"({series.label} patch {patch}); a patch must change its files")
+            prev_tree = tree_id
             message = render_message(series.patch_dir(patch), variables, author, tree.name)
-            parent = committer.commit(parent, state, message, name, mail, git_date(series, i))
+            parent = index.commit(tree_id, parent, message, name, mail, git_date(series, i))
             subjects.append(message.split("\n", 1)[0])
-            if committer.last_tree == prev_tree:
-                raise UserError(f"{template.edits_toml}: the edits change nothing on tree "
-                                f"{tree.name}; a patch must change its files")
-            prev_tree = committer.last_tree
             shas.append(parent)
-        proc.run(format_patch_argv(repo, start, parent, stage, series), env=CLEAN_GIT_ENV)
+        proc.run(format_patch_argv(repo, start, parent, stage, series), env=git.clean_env())
         patch_files = sorted(stage.glob("*.patch"))
-        commits = []
-        for sha, subject, patch, template, pfile in zip(shas, subjects, series.patches,
-                                                        templates, patch_files, strict=True):
-            stats = check_patch_file(pfile, template, tree.name)
-            commits.append(Commit(sha, subject, patch, out_dir / pfile.name, stats))
-        # only a fully checked series moves the branch and replaces the output
+        commits = [Commit(sha, subject, patch, out_dir / pfile.name, diffstat_of(pfile))
+                   for sha, subject, patch, pfile in zip(shas, subjects, series.patches,
+                                                         patch_files, strict=True)]
+        # only a fully rendered series moves the branch and replaces the output
         _replace_dir(stage, out_dir)
-        proc.git(repo, "update-ref", f"refs/heads/{series.branch}", parent)
+        git.run(repo, "update-ref", f"refs/heads/{series.branch}", parent)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(stage, ignore_errors=True)
     return RenderResult(tree=tree, series=series, repo=repo, base_commit=tree.base_commit,
                         start=start, tip=parent, commits=commits, out_dir=out_dir,
                         author=author)
+
+
+# ------------------------------------------------------------------ a diff that does not apply
+
+def hunks_of(text: str) -> list[tuple[str, int, int, str]]:
+    """(file, old start line, line in the diff text, @@ header) of every hunk."""
+    out, current = [], None
+    for n, line in enumerate(text.splitlines(), 1):
+        m = re.match(r"diff --git a/(\S+) b/(\S+)", line)
+        if m:
+            current = m[2]
+            continue
+        m = re.match(r"@@ -(\d+)(?:,\d+)? \+\d+(?:,\d+)? @@", line)
+        if m and current is not None:
+            out.append((current, int(m[1]), n, m[0]))
+    return out
+
+
+def apply_error(series, patch: str, tree_name: str, path: Path, rendered: Path, text: str,
+                stderr: str, index: git.Index, parent: str) -> UserError:
+    """One line: series, version, patch, tree, file, hunk, the command that shows it."""
+    keep = (paths.cache_dir() / "render-failed"
+            / f"{series.name}-v{series.version}-{tree_name}-{patch}.diff")
+    keep.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(rendered, keep)
+    show = index.apply_reproducer(parent, keep, keep.with_suffix(".index"))
+    where = f"{series.label} patch {patch} on tree {tree_name}"
+    hunks = hunks_of(text)
+    m = re.search(r"error: patch failed: (.+):(\d+)", stderr or "")
+    if m:
+        file, line = m[1], int(m[2])
+        mine = [h for h in hunks if h[0] == file]
+        k = next((i for i, h in enumerate(mine, 1) if h[1] == line), None)
+        if k is not None:
+            _, _, dline, header = mine[k - 1]
+            what = f"{file} hunk {k}/{len(mine)} ({header}, {path}:{dline}) does not apply"
+        else:
+            what = f"{file} hunk at line {line} ({path}) does not apply"
+        return UserError(f"{where}: {what}; show the conflict: {show}")
+    m = re.search(r"error: (.+?): (does not exist in index|already exists in index)", stderr or "")
+    if m:
+        file = m[1]
+        mine = [h for h in hunks if h[0] == file]
+        first = f"hunk 1/{len(mine)} ({mine[0][3]}, {path}:{mine[0][2]}), " if mine else ""
+        state = "does not exist" if m[2].startswith("does not") else "exists already"
+        return UserError(f"{where}: {file} {first}the file {state} on the tree; "
+                         f"show the conflict: {show}")
+    detail = " ".join((stderr or "").strip().splitlines()[-2:]) or "git apply failed"
+    return UserError(f"{where}: {path} does not apply: {detail}; show the conflict: {show}")
 
 
 class _TreeVars:
@@ -583,24 +405,13 @@ def _replace_dir(stage: Path, out_dir: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def check_patch_file(pfile: Path, template: PatchTemplate, tree_name: str) -> list[FileStat]:
-    """Diffstat of one patch file; UserError unless it touches exactly template.files."""
+def diffstat_of(pfile: Path) -> list[FileStat]:
+    """Per file insertions and deletions of one patch file."""
     from unidiff import PatchSet
 
     with open(pfile, encoding="utf-8", errors="surrogateescape") as f:
         patch = PatchSet(f)
-    stats = [FileStat(p.path, p.added, p.removed) for p in patch]
-    touched = {s.path for s in stats}
-    declared = set(template.files)
-    if touched != declared:
-        parts = []
-        if declared - touched:
-            parts.append("declared but unchanged: " + ", ".join(sorted(declared - touched)))
-        if touched - declared:
-            parts.append("changed but not declared: " + ", ".join(sorted(touched - declared)))
-        raise UserError(f"{template.edits_toml}: on tree {tree_name} the patch "
-                        f"{pfile.name} does not touch exactly its files ({'; '.join(parts)})")
-    return stats
+    return [FileStat(p.path, p.added, p.removed) for p in patch]
 
 
 def write_cover_letter(result: RenderResult) -> Path | None:
@@ -614,13 +425,12 @@ def write_cover_letter(result: RenderResult) -> Path | None:
 def render(name: str, tree, *, author: str | None = None, out_root: Path | None = None,
            root: Path | None = None, profiles: Path | None = None,
            version: int | None = None) -> RenderResult:
-    """Render series name and its dependencies on tree; returns the last result.
+    """Render series name (at version, default: see series.load) and the series
+    it depends on on tree; returns the last result.
 
     out_root: folder that receives one <series>-v<N>/ per series of the chain
     (default paths.out_dir()/<tree>/)."""
-    chain = series_mod.chain(name, root)
-    if version is not None:
-        chain[-1].version = version
+    chain = series_mod.chain(name, root, version=version, tree=tree.name)
     repo = work_repo(tree)
     author = author or author_from_git(Path(tree.path))
     profile = load_profile(tree.name, profiles)
@@ -669,7 +479,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("-o", "--output", type=Path,
                         help="folder receiving <series>-v<N>/ (default: the cache's out/<tree>/)")
     parser.add_argument("-v", "--version", dest="series_version", type=int,
-                        help="render as version N (default: series.toml)")
+                        help="the series version to render (v<N>/; default: series.toml's "
+                             "version when it supports the tree, else the newest that does)")
 
 
 def run(args) -> int:
@@ -677,7 +488,8 @@ def run(args) -> int:
         raise UserError("--dry-run is not supported by render: its git queries must run",
                         hint="render writes only patchkit's cache branch and -o DIR; "
                              "apply checks everything before it changes the checkout")
-    series_mod.chain(args.series)  # an unknown series fails before any tree work
+    # an unknown series or version fails before any tree work
+    series_mod.chain(args.series, version=args.series_version)
     tree = open_tree(args.tree)
     result = render(args.series, tree, author=args.author, out_root=args.output,
                     version=args.series_version)

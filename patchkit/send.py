@@ -62,6 +62,8 @@ class Rendered:
     prerequisite_base: str | None
     series: series_mod.Series
     author: str = ""            # who rendered it: the sender when git config names nobody
+    chain: list = field(default_factory=list)   # the series it depends on, deepest first
+    dependencies: list = field(default_factory=list)   # those, rendered (Rendered each)
 
 
 # A function (args, series) -> object with the fields of Rendered (render.py's
@@ -130,14 +132,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_series(args) -> series_mod.Series:
-    declared = series_mod.load(args.series)
-    version = args.version or declared.version
-    if version < 1 or version > declared.version:
-        raise UserError(
-            f"unknown version v{version} of {declared.name}: "
-            f"{declared.folder / 'series.toml'} is at v{declared.version}",
-            hint=f"use --version 1..{declared.version}, or bump version in series.toml")
-    return series_mod.load(args.series, version=version)
+    """The series at --version (default: series.toml's); every version is
+    a folder v<N>/ of the series (series.load says which exist)."""
+    return series_mod.load(args.series, version=args.version)
 
 
 def default_renderer():
@@ -154,8 +151,11 @@ def rendered(args, series) -> Rendered:
     renderer = RENDERER or (None if args.repo else default_renderer())
     if renderer is not None and not args.repo:
         r = renderer(args, series)
-        return Rendered(Path(r.repo), r.base, r.tip, r.prerequisite_base, r.series,
-                        getattr(r, "author", "") or "")
+        author = getattr(r, "author", "") or ""
+        deps = [Rendered(Path(d.repo), d.base, d.tip, d.prerequisite_base, d.series,
+                         getattr(d, "author", "") or author) for d in getattr(r, "dependencies", [])]
+        return Rendered(Path(r.repo), r.base, r.tip, r.prerequisite_base, r.series, author,
+                        chain=[d.series for d in deps], dependencies=deps)
     if not args.repo or not args.base:
         raise UserError("send needs the rendered series: --repo TREE --base REV [--tip REV]",
                         hint="render it first: patchkit render " + args.series)
@@ -165,7 +165,9 @@ def rendered(args, series) -> Rendered:
         if not mail.rev_parse_ok(repo, rev):
             raise UserError(f"{rev!r} is no commit in {repo}",
                             hint=f"git -C {repo} log --oneline -5 {rev}")
-    return Rendered(repo, args.base, tip, args.prerequisite_base, series)
+    tree = args.tree if args.tree and "/" not in args.tree else None
+    chain = cover_mod.prerequisite_chain(series, tree) if args.prerequisite_base else []
+    return Rendered(repo, args.base, tip, args.prerequisite_base, series, chain=chain)
 
 
 def parse_date(text: str | None) -> datetime:
@@ -253,23 +255,24 @@ class Job:
 
 def dependencies(args, r: Rendered) -> list[Rendered]:
     """The rendered series r depends on, the deepest first (--with-deps)."""
-    if not r.series.depends:
-        raise UserError(f"--with-deps: {r.series.name} depends on no other series "
-                        f"({r.series.folder / 'series.toml'} has no depends =)")
-    deps = getattr(r, "dependencies", None)
-    if deps:            # a RenderResult knows every series it was rendered on
-        return [Rendered(Path(d.repo), d.base, d.tip, d.prerequisite_base, d.series,
-                         getattr(d, "author", "") or r.author) for d in deps]
+    if r.dependencies:            # rendered by patchkit: every series of the chain
+        return list(r.dependencies)
     if not r.prerequisite_base:
-        raise UserError(f"--with-deps: where does {r.series.depends} start? pass --prerequisite-base REV",
-                        hint=f"it is mailed as the commits --prerequisite-base..{r.base}")
-    dep = series_mod.load(r.series.depends, Path(r.series.folder).parent)
-    if dep.depends:
-        raise UserError(f"--with-deps with --repo mails one dependency, but {dep.name} depends on "
-                        f"{dep.depends} too",
+        if cover_mod.dependency_of(r.series, args.tree if args.tree and "/" not in args.tree else None):
+            raise UserError(f"--with-deps: where does the series {r.series.name} depends on start? "
+                            "pass --prerequisite-base REV",
+                            hint=f"it is mailed as the commits --prerequisite-base..{r.base}")
+        raise UserError(f"--with-deps: {r.series.name} v{r.series.version} depends on no other series "
+                        f"(no depends in {r.series.folder / f'v{r.series.version}' / 'version.toml'})")
+    if not r.chain:
+        raise UserError(f"--with-deps: {r.series.name} v{r.series.version} depends on no other series "
+                        f"(no depends in {r.series.folder / f'v{r.series.version}' / 'version.toml'})")
+    if len(r.chain) != 1:
+        raise UserError(f"--with-deps with --repo mails one dependency; {r.series.name} sits on "
+                        + (", ".join(s.name for s in r.chain) or "none"),
                         hint=f"drop --repo/--base so patchkit renders the whole chain: "
                              f"patchkit send {args.series} --with-deps")
-    return [Rendered(r.repo, r.prerequisite_base, r.base, None, dep, r.author)]
+    return [Rendered(r.repo, r.prerequisite_base, r.base, None, r.chain[0], r.author)]
 
 
 def plan(args, r: Rendered, sender: str, date: datetime, prefixes, config, *, main: bool) -> Job | None:
@@ -298,13 +301,15 @@ def plan(args, r: Rendered, sender: str, date: datetime, prefixes, config, *, ma
             raise UserError(
                 f"{series.name} v{series.version} was already sent on {record.date} "
                 f"(cover {record.message_ids[0]})",
-                hint="bump version in series.toml for a new revision, or pass --resend")
+                hint="a new revision is a new folder v<N+1>/ "
+                     "(patchkit template import --version N+1), or pass --resend")
         if record.tip != tip:
             raise UserError(
                 f"{series.name} v{series.version} changed since it was "
                 f"{'sent' if record.complete else 'partly sent'} on {record.date} "
                 f"(sent tip {record.tip[:12]}, now {tip[:12]})",
-                hint="bump version in series.toml: a changed series is a new version")
+                hint="a changed series is a new version: a folder v<N+1>/ "
+                     "(patchkit template import --version N+1)")
         if record.complete:
             if date.isoformat() == record.date:
                 raise UserError(f"--resend with the date of the first send ({record.date}) "
@@ -369,7 +374,7 @@ def compose(args, r: Rendered, sender: str, date: datetime, prefixes, config=Non
         addressing=getattr(args, "addressing", "union"),
         trailer_cc=getattr(args, "trailer_cc", True) and git_bool(config.get("signedoffbycc"), True),
         suppress_cc=suppressed_trailers(config),
-        prerequisites=cover_mod.prerequisites(series) if r.prerequisite_base else (),
+        prerequisites=[(s.change_id, s.version) for s in r.chain] if r.prerequisite_base else (),
         mailer=None if xmailer(args, config) else "",
     )
 

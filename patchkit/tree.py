@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -35,13 +37,13 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from patchkit import paths, proc, ui
+from patchkit import archive, paths, proc, ui
 from patchkit.errors import CommandFailed, InfraError, UserError
 
 DEFAULT_TREE = "linux-source-6.12"
 
-# Every file a series touches.  Templates declare theirs in the `files` list
-# of templates/<series>/<patch>/edits.toml; touched_files() adds those, and a
+# Every file a series touches.  The diffs of templates/<series>/v<N>/<patch>/
+# name theirs; touched_files() adds those, and a
 # unit test checks that each declared file is in every manifest.
 TOUCHED_FILES = (
     "Documentation/filesystems/locking.rst",
@@ -49,6 +51,7 @@ TOUCHED_FILES = (
     "drivers/block/zram/zram_drv.h",
     "include/linux/blkdev.h",
     "include/linux/swap.h",
+    "include/linux/swap_ops.h",
     "include/linux/writeback.h",
     "mm/madvise.c",
     "mm/memory.c",
@@ -113,6 +116,9 @@ class Manifest:
     tarball_sha256: str
     base_commit: str
     files: dict[str, str] = field(default_factory=dict)
+    suite: str = ""               # the Debian suite that serves package_version
+    deb_sha256: str = ""          # sha256 of the .deb (empty: not recorded)
+    swap_ops_base: bool | None = None  # mainline's swap_ops base layer is in the tree
     source: Path | None = field(default=None, compare=False, repr=False)
 
 
@@ -123,6 +129,8 @@ class Tree:
     version: str
     base_commit: str
     manifest: Manifest | None
+    package_version: str | None = None  # the Debian version actually unpacked
+    note: str | None = None             # why it is not the manifest's pin, if it is not
 
 
 @dataclass
@@ -136,6 +144,8 @@ class FetchReport:
 
 MANIFEST_KEYS = ("name", "package", "package_version", "kernel_version", "tarball",
                  "tarball_sha256", "base_commit")
+# Written when known; a manifest without a suite cannot be downloaded.
+OPTIONAL_KEYS = ("suite", "deb_sha256")
 
 
 def manifest_path(name: str) -> Path:
@@ -170,7 +180,15 @@ def parse_manifest(path: Path) -> Manifest:
         raise UserError(f"{path}: [files] must map each path to a sha256 or {ABSENT!r}")
     if data["name"] != path.stem:
         raise UserError(f"{path}: name = {data['name']!r} does not match the file name")
-    return Manifest(**{k: data[k] for k in MANIFEST_KEYS}, files=dict(files), source=path)
+    for key in OPTIONAL_KEYS:
+        if not isinstance(data.get(key, ""), str):
+            raise UserError(f"{path}: {key!r} must be a string")
+    base = data.get("swap_ops_base")
+    if base is not None and not isinstance(base, bool):
+        raise UserError(f"{path}: 'swap_ops_base' must be true or false")
+    return Manifest(**{k: data[k] for k in MANIFEST_KEYS}, files=dict(files),
+                    **{k: data.get(k, "") for k in OPTIONAL_KEYS}, swap_ops_base=base,
+                    source=path)
 
 
 def manifests() -> list[Manifest]:
@@ -183,7 +201,13 @@ def dump_manifest(m: Manifest) -> str:
         f"# Pinned tree {m.name}: Debian package {m.package}, Linux {m.kernel_version}.",
         f"# Generated; regenerate with: patchkit tree manifest {m.name} --write",
     ]
-    lines += [f"{key} = {_toml_str(getattr(m, key))}" for key in MANIFEST_KEYS]
+    order = ("name", "package", "package_version", "suite", "deb_sha256", "kernel_version",
+             "tarball", "tarball_sha256", "base_commit")
+    lines += [f"{key} = {_toml_str(getattr(m, key))}" for key in order
+              if key in MANIFEST_KEYS or getattr(m, key)]
+    if m.swap_ops_base is not None:
+        lines += ["# mainline's swap_ops base layer (include/linux/swap_ops.h: struct swap_ops)",
+                  f"swap_ops_base = {'true' if m.swap_ops_base else 'false'}"]
     lines += ["", "# sha256 of every file any series touches (\"absent\": not in this tree)",
               "[files]"]
     lines += [f"{_toml_str(p)} = {_toml_str(h)}" for p, h in sorted(m.files.items())]
@@ -198,7 +222,7 @@ def _toml_str(value: str) -> str:
 
 
 def touched_files(templates: Path | None = None) -> list[str]:
-    """TOUCHED_FILES plus every file declared by templates/*/*/edits.toml."""
+    """TOUCHED_FILES plus every file a diff of templates/*/v*/*/ changes."""
     found = set(TOUCHED_FILES)
     for path, files in declared_files(templates):
         found.update(files)
@@ -206,18 +230,10 @@ def touched_files(templates: Path | None = None) -> list[str]:
 
 
 def declared_files(templates: Path | None = None) -> list[tuple[Path, list[str]]]:
-    """(edits.toml, its `files` list) for every patch template."""
-    out = []
-    for path in sorted((templates or paths.TEMPLATES).glob("*/*/edits.toml")):
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise UserError(f"{path}: not valid TOML: {exc}") from exc
-        files = data.get("files", [])
-        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
-            raise UserError(f"{path}: `files` must be a list of paths")
-        out.append((path, files))
-    return out
+    """(diff, the files it changes) for every patch diff of every series version."""
+    from patchkit import series
+
+    return series.declared_files(templates)
 
 
 # ---------------------------------------------------------------- argv builders
@@ -284,14 +300,6 @@ def dpkg_version_argv(package: str) -> list[str]:
     return ["dpkg-query", "--show", "--showformat=${Version}", package]
 
 
-def apt_install_argv(package: str, *, sudo: bool, reinstall: bool = False) -> list[str]:
-    argv = ["sudo", "-n"] if sudo else []
-    argv += ["apt-get", "install", "-y", "--no-install-recommends"]
-    if reinstall:
-        argv.append("--reinstall")
-    return argv + [package]
-
-
 def base_message(m: Manifest) -> str:
     return (f"Linux {m.kernel_version} ({m.package} {m.package_version})\n\n"
             f"Unpacked from {Path(m.tarball).name} by patchkit tree fetch;\n"
@@ -309,42 +317,105 @@ def installed_version(package: str) -> str | None:
     return version if res.returncode == 0 and version else None
 
 
-def install_command(package: str, *, euid: int, have_sudo: bool, reinstall: bool) -> list[str]:
-    """argv that installs package, or a UserError naming the command to run."""
-    if euid == 0:
-        return apt_install_argv(package, sudo=False, reinstall=reinstall)
-    if have_sudo:
-        return apt_install_argv(package, sudo=True, reinstall=reinstall)
-    cmd = " ".join(apt_install_argv(package, sudo=False, reinstall=reinstall))
-    raise UserError(f"{package} must be installed and patchkit cannot install it "
-                    f"(not root, no password-less sudo)",
-                    hint=f"run as root: {cmd}   (or: sudo {cmd})")
+@dataclass
+class Obtained:
+    """A package's tarball, ready to unpack."""
+    tarball: Path
+    package_version: str          # the Debian version it comes from
+    deb_sha256: str | None        # of the downloaded .deb (None: the host's installed copy)
+    substitute: str | None = None  # why this is not the pinned version, if it is not
 
 
-def _have_sudo() -> bool:
-    if shutil.which("sudo") is None:
-        return False
-    return proc.run(["sudo", "-n", "true"], check=False).returncode == 0
+def package_dir(package: str, version: str) -> Path:
+    """Where a downloaded package's tarball is kept (one folder per version)."""
+    return paths.cache_dir() / "packages" / f"{package}_{version.replace(':', '%3a')}"
 
 
-def ensure_tarball(m: Manifest) -> Path:
-    """The manifest's tarball, installing its package through apt if missing."""
-    tarball = Path(m.tarball)
-    if tarball.is_file():
-        return tarball
-    reinstall = installed_version(m.package) is not None
-    argv = install_command(m.package, euid=os.geteuid(), have_sudo=_have_sudo(),
-                           reinstall=reinstall)
-    with ui.stage("tree install", f"apt-get install {m.package}"):
-        proc.run(argv, env={"DEBIAN_FRONTEND": "noninteractive"},
-                 log=logs_dir() / f"tree-{m.name}-apt.log",
-                 hint="apt may need fresh package lists: apt-get update")
-    if proc.DRY_RUN:
-        return tarball
+DEB_SHA_FILE = "deb.sha256"
+
+
+def _cached(m: Manifest, version: str) -> Obtained | None:
+    folder = package_dir(m.package, version)
+    tarball = folder / Path(m.tarball).name
     if not tarball.is_file():
-        raise InfraError(f"{m.package} is installed but {tarball} is still missing",
-                         hint=f"check the package: dpkg -L {m.package}")
-    return tarball
+        return None
+    sha = folder / DEB_SHA_FILE
+    return Obtained(tarball, version, sha.read_text().strip() if sha.is_file() else None)
+
+
+def obtain_tarball(m: Manifest) -> Obtained:
+    """The tarball of exactly the manifest's package version.
+
+    The host's installed copy when its sha256 is the pinned one; else one
+    downloaded before (cache/packages/); else `apt-get download` of that
+    version from the manifest's suite through a private apt state (the host's
+    apt configuration is not touched).  When the archive no longer offers the
+    version, the archive's current version is downloaded and marked as a
+    substitute: fetch_tree() decides whether it may stand in.
+    """
+    host = Path(m.tarball)
+    if host.is_file():
+        if sha256_file(host) == m.tarball_sha256:
+            return Obtained(host, m.package_version, None)
+        ui.info("tree", f"{host} is not the pinned {m.package} {m.package_version} "
+                        f"(installed: {installed_version(m.package) or 'unknown'}): "
+                        f"downloading the pinned version")
+    cached = _cached(m, m.package_version)
+    if cached:
+        return cached
+    if not m.suite:
+        raise UserError(f"{_rel(m.source)} names no suite, so patchkit cannot download "
+                        f"{m.package} {m.package_version}",
+                        hint=f"re-pin with the suite that serves it: patchkit tree manifest "
+                             f"{m.name} --suite SUITE --write")
+    arch = archive.Archive(m.suite, log_dir=logs_dir())
+    offers = arch.offers(m.package)
+    if not offers:
+        raise InfraError(f"{m.package} is not in {m.suite} at {arch.mirror.uri} "
+                         f"(mirror from {arch.mirror.origin})",
+                         hint=f"another mirror: {archive.MIRROR_ENV}=URI; or re-pin to a suite "
+                              f"that has it: patchkit tree manifest {m.name} --suite SUITE --write")
+    if any(o.version == m.package_version for o in offers):
+        return _download(arch, m, m.package_version, expect=m.deb_sha256,
+                         expect_from=_rel(m.source))
+    candidate = (arch.offers(m.package, candidate=True) or offers)[0]
+    got = _download(arch, m, candidate.version, expect=candidate.sha256,
+                    expect_from=f"the {m.suite} index")
+    got.substitute = (f"{m.package} {m.package_version}, pinned by {_rel(m.source)}, is no "
+                      f"longer in {m.suite}; it has {candidate.version}")
+    return got
+
+
+def _download(arch, m: Manifest, version: str, *, expect: str, expect_from: str) -> Obtained:
+    """Download package=version, check the .deb's sha256 (when one is
+    expected), and keep only its tarball in package_dir()."""
+    folder = package_dir(m.package, version)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
+    try:
+        with ui.stage("tree download", f"apt-get download {m.package}={version}"):
+            deb = arch.download(m.package, version, work)
+        digest = sha256_file(deb)
+        if expect and digest != expect:
+            raise UserError(f"hash mismatch: {deb.name} from {arch.mirror.uri} {arch.suite} has "
+                            f"sha256 {digest}, {expect_from} expects {expect}",
+                            hint="the archive changed the package under the same version: "
+                                 f"review it, then re-pin: patchkit tree manifest {m.name} --write")
+        if not expect:
+            ui.warn("tree", f"{_rel(m.source)} records no deb_sha256: only the tarball's "
+                            f"sha256 is checked (re-pin: patchkit tree manifest {m.name} --write)")
+        tarball = archive.extract_member(deb, m.tarball, work / "data",
+                                         log=logs_dir() / f"tree-{m.name}-unpack-deb.log")
+        keep = work / "keep"
+        keep.mkdir()
+        os.rename(tarball, keep / tarball.name)
+        (keep / DEB_SHA_FILE).write_text(digest + "\n")
+        if folder.exists():  # a stale or damaged copy (fetch --force)
+            shutil.rmtree(folder)
+        os.rename(keep, folder)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return Obtained(folder / Path(m.tarball).name, version, digest)
 
 
 def version_note(m: Manifest, installed: str | None) -> str | None:
@@ -363,19 +434,16 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def check_tarball(m: Manifest, tarball: Path) -> None:
+def check_tarball(m: Manifest, got: Obtained) -> None:
     """UserError unless the tarball's sha256 is the manifest's."""
-    digest = sha256_file(tarball)
+    digest = sha256_file(got.tarball)
     if digest == m.tarball_sha256:
         return
-    note = version_note(m, installed_version(m.package))
-    msg = (f"hash mismatch: {tarball} has sha256 {digest}, "
-           f"{_rel(m.source)} expects {m.tarball_sha256}")
-    if note:
-        msg += f"\n  {note}"
-    raise UserError(msg, hint=f"install the pinned version (apt-get install {m.package}="
-                              f"{m.package_version}) or re-pin (maintainers): "
-                              f"patchkit tree manifest {m.name} --write")
+    raise UserError(f"hash mismatch: {got.tarball} ({m.package} {got.package_version}) has "
+                    f"sha256 {digest}, {_rel(m.source)} expects {m.tarball_sha256}",
+                    hint=f"download it again: patchkit tree fetch {m.name} --force; if the "
+                         f"archive changed the package under the same version, re-pin "
+                         f"(maintainers): patchkit tree manifest {m.name} --write")
 
 
 # ---------------------------------------------------------------- building a base
@@ -464,7 +532,14 @@ def _locked(name: str):
 
 
 def fetch_tree(name: str = DEFAULT_TREE, *, force: bool = False) -> FetchReport:
-    """Make sure trees_dir()/<name> holds the pinned tree; report phase times."""
+    """Make sure trees_dir()/<name> holds the pinned tree; report phase times.
+
+    When the archive no longer has the pinned version, its current version
+    stands in if every touched file hashes the same as the manifest says
+    (with a warning; the version used is recorded with the tree and shows
+    in Tree.package_version / Tree.note); otherwise the fetch fails naming
+    the version the archive has and the command that re-pins.
+    """
     m = load_manifest(name)
     dest = paths.trees_dir() / name
     phases: dict[str, float] = {}
@@ -475,28 +550,44 @@ def fetch_tree(name: str = DEFAULT_TREE, *, force: bool = False) -> FetchReport:
     with _locked(name):
         if not force and _is_fetched(dest):  # another process finished it meanwhile
             return FetchReport(open_pinned(name, fetch=False), phases, fetched=False)
+        if force:
+            shutil.rmtree(package_dir(m.package, m.package_version), ignore_errors=True)
         with _timed(phases, "package"):
-            tarball = ensure_tarball(m)
-            note = version_note(m, installed_version(m.package))
-            if note:
-                ui.warn("tree", note)
+            got = obtain_tarball(m)
+        used = m
         with _timed(phases, "sha256"):
-            check_tarball(m, tarball)
-        check_space(tarball, paths.trees_dir())
+            if got.substitute:
+                used = _substitute_manifest(m, got)
+            else:
+                check_tarball(m, got)
+        check_space(got.tarball, paths.trees_dir())
         work = Path(tempfile.mkdtemp(prefix=_partial_prefix(name), dir=paths.trees_dir()))
         try:
-            repo, commit = build_base(m, tarball, work, phases)
+            repo, commit = build_base(used, got.tarball, work, phases)
             diffs = _diffs(repo, m)
+            if diffs and got.substitute:
+                raise UserError(
+                    f"{got.substitute}, and its touched files differ from the pin: "
+                    f"{', '.join(diffs)}",
+                    hint=f"re-pin to {got.package_version} (maintainers): patchkit tree manifest "
+                         f"{name} --write, then review the touched-file changes and commit "
+                         f"{_rel(m.source)}")
             if diffs:
                 raise UserError(f"hash mismatch in {name}: {', '.join(diffs)} differ from "
                                 f"{_rel(m.source)} although the tarball's sha256 matches",
                                 hint=f"regenerate the manifest: patchkit tree manifest {name} "
                                      f"--write")
-            if commit != m.base_commit:
+            if got.substitute:
+                ui.warn("tree", f"{got.substitute}: using {got.package_version}, whose "
+                                f"{len(m.files)} touched files hash as pinned (base commit "
+                                f"{commit[:12]} instead of {m.base_commit[:12]}); re-pin: "
+                                f"patchkit tree manifest {name} --write")
+            elif commit != m.base_commit:
                 raise InfraError(
                     f"base commit of {name} is {commit} here, {_rel(m.source)} says "
                     f"{m.base_commit}: git did not reproduce the pinned commit",
                     hint="report this with `git --version`; nothing was written to the cache")
+            write_pin_record(repo, m, got, commit, used.tarball_sha256)
             _install(repo, dest)
         except BaseException:
             ui.info("tree", f"removing the unfinished tree {work}")
@@ -506,11 +597,59 @@ def fetch_tree(name: str = DEFAULT_TREE, *, force: bool = False) -> FetchReport:
     return FetchReport(open_pinned(name, fetch=False), phases, fetched=True)
 
 
+def _substitute_manifest(m: Manifest, got: Obtained) -> Manifest:
+    """m as it would read for the substitute version (its base commit message
+    names the version and tarball hash actually unpacked)."""
+    return dataclasses.replace(m, package_version=got.package_version,
+                               tarball_sha256=sha256_file(got.tarball),
+                               deb_sha256=got.deb_sha256 or "", base_commit="")
+
+
+# The record of what a fetch unpacked, kept in the tree's .git.
+PIN_RECORD = "patchkit-pin.json"
+
+
+def files_digest(files: dict[str, str]) -> str:
+    """One sha256 over a manifest's touched-file table."""
+    text = "".join(f"{p} {h}\n" for p, h in sorted(files.items()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def write_pin_record(repo: Path, m: Manifest, got: Obtained, commit: str,
+                     tarball_sha256: str) -> None:
+    record = {
+        "name": m.name, "package": m.package,
+        "package_version": got.package_version, "pinned_version": m.package_version,
+        "deb_sha256": got.deb_sha256, "tarball_sha256": tarball_sha256,
+        "base_commit": commit, "pinned_base_commit": m.base_commit,
+        "files_sha256": files_digest(m.files), "substitute": got.substitute,
+    }
+    (repo / ".git" / PIN_RECORD).write_text(json.dumps(record, indent=1) + "\n")
+
+
+def read_pin_record(dest: Path) -> dict | None:
+    try:
+        record = json.loads((dest / ".git" / PIN_RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def _dry_run(m: Manifest, dest: Path) -> FetchReport:
     """Print the commands a fetch runs; create nothing."""
     tarball = Path(m.tarball)
-    if not tarball.is_file():
-        ensure_tarball(m)
+    cached = _cached(m, m.package_version)
+    if cached:
+        tarball = cached.tarball
+    elif not tarball.is_file():
+        folder = package_dir(m.package, m.package_version)
+        root, euid = archive.root_dir(m.suite or "SUITE"), os.geteuid()
+        proc.run(archive.update_argv(root, euid=euid))
+        proc.run(archive.download_argv(root, m.package, m.package_version, euid=euid),
+                 cwd=folder)
+        proc.run(archive.deb_member_argv(folder / archive.deb_name(m.package, m.package_version),
+                                         m.tarball, folder))
+        tarball = folder / Path(m.tarball).name
     work = dest.parent / f"{_partial_prefix(m.name)}XXXXXX"
     repo = work / dest.name
     proc.run(tar_extract_argv(tarball, work))
@@ -579,13 +718,29 @@ def open_pinned(name: str, *, fetch: bool = True) -> Tree:
             raise UserError(f"tree {name} is not fetched (no {dest})",
                             hint=f"patchkit tree fetch {name}")
         return fetch_tree(name).tree
-    res = pinned_git(dest, "cat-file", "-e", f"{m.base_commit}^{{commit}}", check=False)
+    commit, version, note = m.base_commit, m.package_version, None
+    record = read_pin_record(dest)  # None: fetched before records were kept
+    if record and record.get("base_commit") != m.base_commit and _same_pin(record, m):
+        # the archive's version stood in for the pinned one (see fetch_tree)
+        commit, version = record["base_commit"], record["package_version"]
+        note = (f"{record.get('substitute') or 'not the pinned version'}: using "
+                f"{version}, whose touched files hash as pinned")
+    res = pinned_git(dest, "cat-file", "-e", f"{commit}^{{commit}}", check=False)
     if res.returncode != 0:
         raise UserError(f"cached tree {dest} is not the one {_rel(m.source)} pins "
-                        f"(no base commit {m.base_commit[:12]})",
+                        f"(no base commit {commit[:12]})",
                         hint=f"patchkit tree fetch {name} --force")
-    return Tree(path=dest, name=name, version=m.kernel_version, base_commit=m.base_commit,
-                manifest=m)
+    return Tree(path=dest, name=name, version=m.kernel_version, base_commit=commit,
+                manifest=m, package_version=version, note=note)
+
+
+def _same_pin(record: dict, m: Manifest) -> bool:
+    """Whether a substitute recorded by a fetch still stands for manifest m."""
+    return (record.get("pinned_version") == m.package_version
+            and record.get("pinned_base_commit") == m.base_commit
+            and record.get("files_sha256") == files_digest(m.files)
+            and isinstance(record.get("base_commit"), str)
+            and isinstance(record.get("package_version"), str))
 
 
 def worktree_argv(repo: Path, dest: Path, commit: str) -> list[str]:
@@ -752,25 +907,31 @@ def verify(tree: Tree) -> list[str]:
             ui.info("tree", f"{tree.path} is Linux {tree.version}; comparing with {m.name} "
                             f"(Linux {m.kernel_version})")
         return [f"touched file {d}" for d in describe_diffs(tree, m, touched_file_diffs(tree, m))]
-    tarball = Path(m.tarball)
-    if tarball.is_file():
-        digest = sha256_file(tarball)
-        if digest != m.tarball_sha256:
-            note = version_note(m, installed_version(m.package))
-            problems.append(f"{tarball}: sha256 {digest}, expected {m.tarball_sha256}"
-                            + (f" ({note})" if note else ""))
+    base = tree.base_commit or m.base_commit
+    if tree.note:
+        ui.warn("tree", tree.note)
     else:
-        ui.info("tree", f"{tarball} is not installed: tarball hash not checked")
+        host, cached = Path(m.tarball), _cached(m, m.package_version)
+        tarball = cached.tarball if cached else host
+        if tarball.is_file():
+            digest = sha256_file(tarball)
+            if digest != m.tarball_sha256:
+                note = version_note(m, installed_version(m.package)) if tarball == host else None
+                problems.append(f"{tarball}: sha256 {digest}, expected {m.tarball_sha256}"
+                                + (f" ({note})" if note else ""))
+        else:
+            ui.info("tree", f"neither {host} nor a downloaded copy is here: tarball hash "
+                            f"not checked")
     branch = pinned_git(tree.path, "rev-parse", "--verify", "-q", f"refs/heads/{BASE_BRANCH}",
                         check=False).stdout.strip()
-    if branch != m.base_commit:
+    if branch != base:
         problems.append(f"branch {BASE_BRANCH} is at {branch or 'nothing'}, "
-                        f"expected {m.base_commit}")
-    committed = hashes_at(tree.path, m.base_commit, sorted(m.files))
+                        f"expected {base}")
+    committed = hashes_at(tree.path, base, sorted(m.files))
     problems += [f"{p}: committed sha256 {h}, expected {m.files[p]}"
                  for p, h in committed.items() if h != m.files[p]]
     head = pinned_git(tree.path, "rev-parse", "HEAD", check=False).stdout.strip()
-    if head == m.base_commit:
+    if head == base:
         problems += [f"work tree {d}" for d in describe_diffs(tree, m, touched_file_diffs(tree, m))]
     else:
         ui.info("tree", f"work tree is at {head[:12]}, not the base: hashed the base commit")
@@ -781,14 +942,18 @@ def verify(tree: Tree) -> list[str]:
 
 def compute_manifest(name: str, package: str, tarball: Path, package_version: str,
                      workdir: Path | None = None,
-                     files: list[str] | None = None) -> tuple[Manifest, Path, Path]:
+                     files: list[str] | None = None, *, tarball_path: str | None = None,
+                     suite: str = "", deb_sha256: str = "") -> tuple[Manifest, Path, Path]:
     """Unpack tarball and pin it: (manifest, tree path, temp dir holding it).
 
+    tarball_path is what the manifest records as the tarball (the path the
+    package installs it to; default: where tarball is now).
     The caller owns the temp dir (rename the tree out of it, then remove it)."""
     files = touched_files() if files is None else files
     m = Manifest(name=name, package=package, package_version=package_version,
-                 kernel_version="", tarball=str(tarball),
-                 tarball_sha256=sha256_file(tarball), base_commit="")
+                 kernel_version="", tarball=tarball_path or str(tarball),
+                 tarball_sha256=sha256_file(tarball), base_commit="", suite=suite,
+                 deb_sha256=deb_sha256)
     parent = workdir or paths.trees_dir()
     parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=_partial_prefix(name), dir=parent))
@@ -799,6 +964,7 @@ def compute_manifest(name: str, package: str, tarball: Path, package_version: st
         m.kernel_version = kernel_version(repo / "Makefile")
         m.base_commit = commit_base(repo, m, Path(f"{log}-git-add.log"), {})
         m.files = {f: _hash_path(repo / f) for f in files}
+        m.swap_ops_base = swap_ops_in(_read_text(repo / SWAP_OPS_HEADER))
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -813,32 +979,83 @@ def write_manifest(m: Manifest, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def regenerate_manifest(name: str, *, write: bool) -> Manifest:
-    """Recompute <name>'s manifest from the installed package."""
+def regenerate_manifest(name: str, *, write: bool, suite: str | None = None,
+                        version: str | None = None) -> Manifest:
+    """Recompute <name>'s manifest from the archive: the version given, else
+    the one apt would install from the suite (the manifest's, or `suite`).
+    Downloads through the private apt state like a fetch, and leaves the
+    tree the new manifest pins in the cache."""
     try:
         old = load_manifest(name)
-        package, tarball = old.package, old.tarball
+        package, member, old_suite = old.package, old.tarball, old.suite
     except UserError:
         old = None
-        package, tarball = name, f"/usr/src/{name}.tar.xz"
-    stub = Manifest(name=name, package=package, package_version="", kernel_version="",
-                    tarball=tarball, tarball_sha256="", base_commit="", source=manifest_path(name))
-    tar = ensure_tarball(stub)
-    version = installed_version(package)
+        package, member, old_suite = name, f"/usr/src/{name}.tar.xz", ""
+    suite = suite or old_suite
+    if not suite:
+        raise UserError(f"no suite for {name}: say which Debian suite serves {package}",
+                        hint=f"patchkit tree manifest {name} --suite SUITE "
+                             f"(e.g. bookworm-security, experimental)")
+    arch = archive.Archive(suite, log_dir=logs_dir())
+    offers = arch.offers(package)
     if version is None:
-        raise UserError(f"{package} is not installed through dpkg: cannot pin its version",
-                        hint=f"apt-get install {package}")
+        picked = (arch.offers(package, candidate=True) or offers or [None])[0]
+    else:
+        picked = next((o for o in offers if o.version == version), None)
+    if picked is None:
+        have = ", ".join(o.version for o in offers) or "no version at all"
+        raise UserError(f"{package} {version or ''} is not in {suite} at {arch.mirror.uri} "
+                        f"(it has {have})".replace("  ", " "),
+                        hint=f"patchkit tree manifest {name} --version VERSION or --suite SUITE")
+    stub = Manifest(name=name, package=package, package_version=picked.version,
+                    kernel_version="", tarball=member, tarball_sha256="", base_commit="",
+                    suite=suite, source=manifest_path(name))
     with _locked(name):
-        m, repo, work = compute_manifest(name, package, tar, version)
+        got = _cached(stub, picked.version)
+        if got is None or got.deb_sha256 != picked.sha256:
+            got = _download(arch, stub, picked.version, expect=picked.sha256,
+                            expect_from=f"the {suite} index")
+        m, repo, work = compute_manifest(name, package, got.tarball, picked.version,
+                                         tarball_path=member, suite=suite,
+                                         deb_sha256=got.deb_sha256 or "")
+        m.source = manifest_path(name)
         try:
             dest = paths.trees_dir() / name
             if old is None or old.base_commit != m.base_commit or not _is_fetched(dest):
+                write_pin_record(repo, m, got, m.base_commit, m.tarball_sha256)
                 _install(repo, dest)  # the cache now holds the tree this manifest pins
         finally:
             shutil.rmtree(work, ignore_errors=True)
     if write:
         write_manifest(m, manifest_path(name))
     return m
+
+
+# ---------------------------------------------------------------- swap_ops base
+
+SWAP_OPS_HEADER = "include/linux/swap_ops.h"
+
+
+def swap_ops_in(header_text: str | None) -> bool:
+    """Whether a swap_ops.h text declares mainline's struct swap_ops."""
+    return bool(header_text) and re.search(r"^struct swap_ops\s*\{", header_text, re.M) is not None
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+def has_swap_ops_base(tree: Tree) -> bool:
+    """Whether mainline's swap_ops base layer (Linux 7.3: include/linux/swap_ops.h
+    with struct swap_ops) is in the tree's base commit, so a series for it
+    needs no base-layer series below it.  Read from the commit, not the work
+    tree, which a render or checkout may have moved."""
+    res = proc.run(["git", "-C", str(tree.path), "cat-file", "blob",
+                    f"{tree.base_commit}:{SWAP_OPS_HEADER}"], check=False)
+    return res.returncode == 0 and swap_ops_in(res.stdout)
 
 
 # ---------------------------------------------------------------- CLI
@@ -851,7 +1068,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     for action, help_text in (
         ("fetch", "install, check, unpack and commit a pinned tree into the cache"),
-        ("show", "print a tree's version, base commit, path and manifest"),
+        ("show", "print a tree's version, base commit, path and manifest (no NAME: "
+                 "one line per known tree)"),
         ("verify", "re-hash a tree's touched files and check its base commit"),
     ):
         p = sub.add_parser(action, help=help_text, description=help_text)
@@ -863,11 +1081,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            help="rebuild the cached tree even if present")
         else:
             p.add_argument("--tree", metavar="PATH", help="your own kernel checkout instead")
-    p = sub.add_parser("manifest", help="(maintainers) recompute a manifest from the "
-                                        "installed package",
+    p = sub.add_parser("manifest", help="(maintainers) pin a tree: recompute its manifest "
+                                        "from the archive",
                        description="Recompute kernel-fixtures/manifests/NAME.toml from the "
-                                   "installed Debian package and a fresh extraction.")
+                                   "Debian archive (the version apt would install from the "
+                                   "manifest's suite, or --version) and a fresh extraction.")
     p.add_argument("name", metavar="NAME")
+    p.add_argument("--suite", help="Debian suite that serves the package (default: the "
+                                   "manifest's; e.g. bookworm-security, experimental)")
+    p.add_argument("--version", dest="package_version", metavar="VERSION",
+                   help="pin this package version (default: the suite's current one)")
     p.add_argument("--write", action="store_true", help="write the file (default: print it)")
 
 
@@ -896,6 +1119,8 @@ def run(args: argparse.Namespace) -> int:
         ui.info("tree", f"{t.name} {state}: {t.path} (Linux {t.version}, base {t.base_commit})")
         return 0
     if args.action == "show":
+        if not args.name and not getattr(args, "tree", None):
+            return _show_all()
         return _show(args)
     if args.action == "verify":
         t = _selected(args)
@@ -909,7 +1134,8 @@ def run(args: argparse.Namespace) -> int:
                         f"{len(t.manifest.files)} touched files match)")
         return 0
     if args.action == "manifest":
-        m = regenerate_manifest(args.name, write=args.write)
+        m = regenerate_manifest(args.name, write=args.write, suite=args.suite,
+                                version=args.package_version)
         if args.write:
             ui.info("tree", f"wrote {_rel(manifest_path(args.name))} (base {m.base_commit})")
         else:
@@ -922,7 +1148,8 @@ def _show(args) -> int:
     if getattr(args, "tree", None):
         t = _selected(args)
         rows = [("checkout", str(t.path)), ("kernel", t.version), ("HEAD", t.base_commit),
-                ("manifest", _rel(t.manifest.source) if t.manifest else "none")]
+                ("manifest", _rel(t.manifest.source) if t.manifest else "none"),
+                ("swap_ops base", _base_text(has_swap_ops_base(t)))]
         if t.manifest:
             diffs = touched_file_diffs(t, t.manifest)
             rows.append(("touched files", f"{len(diffs)} of {len(t.manifest.files)} differ "
@@ -941,8 +1168,46 @@ def _show(args) -> int:
                 ("base commit", m.base_commit),
                 ("path", f"{dest} ({'fetched' if _is_fetched(dest) else 'not fetched'})"),
                 ("touched files", f"{len(m.files)} ({sum(h == ABSENT for h in m.files.values())} "
-                                  f"absent)")]
+                                  f"absent)"),
+                ("swap_ops base", _base_text(m.swap_ops_base))]
+        if _is_fetched(dest):
+            try:
+                t = open_pinned(m.name, fetch=False)
+            except UserError as exc:
+                rows.append(("cache", exc.msg))
+            else:
+                if t.note:
+                    rows.append(("in use", t.note))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key + ':' if key else '':<{width + 1}} {value}")
+    return 0
+
+
+def _base_text(present: bool | None) -> str:
+    if present is None:
+        return "unknown (manifest predates the check: patchkit tree manifest NAME --write)"
+    if present:
+        return f"yes ({SWAP_OPS_HEADER} has struct swap_ops): series go straight on top"
+    return "no: a series needs the base-layer series (swap-batching) below it"
+
+
+def _show_all() -> int:
+    """One line per known tree: version, pin, fetch state, swap_ops base."""
+    rows = [("TREE", "KERNEL", "PACKAGE VERSION", "SUITE", "CACHE", "SWAP_OPS BASE")]
+    for m in manifests():
+        dest = paths.trees_dir() / m.name
+        state = "not fetched"
+        if _is_fetched(dest):
+            try:
+                t = open_pinned(m.name, fetch=False)
+                state = "fetched" if not t.note else f"fetched ({t.package_version})"
+            except UserError:
+                state = "stale: fetch --force"
+        base = {True: "yes", False: "no (needs swap-batching)", None: "unknown"}[m.swap_ops_base]
+        rows.append((m.name + (" (default)" if m.name == DEFAULT_TREE else ""), m.kernel_version,
+                     m.package_version, m.suite or "-", state, base))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
     return 0

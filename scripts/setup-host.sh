@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs every Debian package patchkit needs (idempotent; root or sudo).
 # Called by `make setup`; nothing else should be installed by hand.
+# No linux-source-* package: `patchkit tree fetch` (make setup's `tree` step,
+# or any command that needs a tree) downloads exactly the version a manifest
+# pins, without installing it, and only for the trees a run asks for.
 set -euo pipefail
 PKGS=(
   git make gcc perl flex bison bc libelf-dev libssl-dev cpio dwarves ccache xz-utils rsync
-  linux-source-6.12 linux-source-6.1
   qemu-system-x86 busybox-static stress-ng e2fsprogs
   podman runc debootstrap uidmap
   python3-venv

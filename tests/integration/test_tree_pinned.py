@@ -23,10 +23,8 @@ NAME = tree.DEFAULT_TREE
 
 @pytest.fixture(scope="session")
 def pinned():
-    """(cache dir, FetchReport) of the default tree, fetched when missing."""
-    manifest = tree.load_manifest(NAME)
-    if not Path(manifest.tarball).is_file():
-        pytest.skip(f"{manifest.tarball} is not installed (make setup installs it)")
+    """(cache dir, FetchReport) of the default tree, fetched when missing
+    (downloaded from the archive unless the host has the pinned tarball)."""
     from patchkit import paths
     return paths.cache_dir(), tree.fetch_tree(NAME)
 
@@ -71,6 +69,16 @@ def test_open_tree_uses_the_cache_without_refetching(cache_env):
     t = tree.open_tree(None, fetch=False)
     assert (t.path, t.version, t.base_commit) == \
         (cache_env.path, "6.12.117", tree.load_manifest(NAME).base_commit)
+    assert t.package_version == tree.load_manifest(NAME).package_version and t.note is None
+
+
+def test_the_default_tree_lacks_mainlines_swap_ops_base(cache_env):
+    assert tree.has_swap_ops_base(cache_env) is False
+    assert tree.load_manifest(NAME).swap_ops_base is False
+
+
+def present(manifest) -> list[str]:
+    return [f for f, h in manifest.files.items() if h != tree.ABSENT]
 
 
 def _partial_clone(src: Path, dst: Path, paths: list[str]) -> Path:
@@ -84,7 +92,7 @@ def _partial_clone(src: Path, dst: Path, paths: list[str]) -> Path:
 
 def test_user_checkout_of_the_base_matches_the_manifest(cache_env, tmp_path):
     manifest = tree.load_manifest(NAME)
-    clone = _partial_clone(cache_env.path, tmp_path / "linux", ["Makefile", *manifest.files])
+    clone = _partial_clone(cache_env.path, tmp_path / "linux", ["Makefile", *present(manifest)])
     t = tree.open_tree(str(clone))
     assert (t.path, t.name, t.version, t.base_commit) == \
         (clone, NAME, "6.12.117", manifest.base_commit)
@@ -93,7 +101,7 @@ def test_user_checkout_of_the_base_matches_the_manifest(cache_env, tmp_path):
 
 def test_user_checkout_names_each_differing_touched_file(cache_env, tmp_path, capsys):
     manifest = tree.load_manifest(NAME)
-    clone = _partial_clone(cache_env.path, tmp_path / "linux", ["Makefile", *manifest.files])
+    clone = _partial_clone(cache_env.path, tmp_path / "linux", ["Makefile", *present(manifest)])
     with open(clone / "mm/swap.h", "a") as f:
         f.write("/* local change */\n")
     os.unlink(clone / "mm/zswap.c")

@@ -148,8 +148,12 @@ def make_series(root: Path, version: int = 1, changes: dict | None = None,
         make_dep_series(root)
     folder = root / "templates" / "zram-swap-ops"
     folder.mkdir(parents=True, exist_ok=True)
-    for p in ("0001-register-block-ops", "0002-zram-swap-ops"):
-        (folder / p).mkdir(exist_ok=True)
+    for v in range(1, version + 1):
+        for p in ("0001-register-block-ops", "0002-zram-swap-ops"):
+            (folder / f"v{v}" / p).mkdir(parents=True, exist_ok=True)
+        (folder / f"v{v}" / "version.toml").write_text(
+            'patches = ["0001-register-block-ops", "0002-zram-swap-ops"]\n'
+            + (f'[depends]\n"linux-source-6.12" = "{depends} v1"\n' if depends else ""))
     (folder / "cover.j2").write_text(COVER_J2)
     lines = [
         'name = "zram-swap-ops"',
@@ -159,8 +163,6 @@ def make_series(root: Path, version: int = 1, changes: dict | None = None,
         f"prefixes = {list(prefixes)!r}".replace("'", '"'),
         f"to = {list(to)!r}".replace("'", '"'),
         f"cc = {list(cc)!r}".replace("'", '"'),
-        'patches = ["0001-register-block-ops", "0002-zram-swap-ops"]',
-        *([f'depends = "{depends}"'] if depends else []),
     ]
     if changes:
         lines.append("[changes]")
@@ -173,7 +175,8 @@ def make_series(root: Path, version: int = 1, changes: dict | None = None,
 def make_dep_series(root: Path) -> series_mod.Series:
     """templates/swap-batching: the one-patch series (base0..dep) the zram series depends on."""
     folder = root / "templates" / "swap-batching"
-    (folder / "0001-batch").mkdir(parents=True, exist_ok=True)
+    (folder / "v1" / "0001-batch").mkdir(parents=True, exist_ok=True)
+    (folder / "v1" / "version.toml").write_text('patches = ["0001-batch"]\n')
     (folder / "cover.j2").write_text("Swap writes are batched per device.\n")
     (folder / "series.toml").write_text("\n".join([
         'name = "swap-batching"',
@@ -181,7 +184,6 @@ def make_dep_series(root: Path) -> series_mod.Series:
         'change-id = "20260520-swap-batching-6e1f2a7c9b30"',
         "version = 1",
         'to = ["Andrew Morton <akpm@example.org>"]',
-        'patches = ["0001-batch"]',
     ]) + "\n")
     return series_mod.load(str(folder))
 

@@ -1,6 +1,7 @@
 """patchkit render on mini trees: commits, patch files, profiles, errors."""
 
 import shutil
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def test_render_commits_each_patch_on_the_series_branch(make_mini_tree):
     assert git(tree.path, "symbolic-ref", "HEAD") == "refs/heads/master"
 
 
-def test_edits_land_where_the_anchors_point(make_mini_tree):
+def test_diffs_land_where_their_context_is(make_mini_tree):
     tree = make_mini_tree("zram-6.12")
     result = do_render(tree)
     swap_h = git(tree.path, "show", f"{result.tip}:include/linux/swap.h")
@@ -86,7 +87,7 @@ def test_rerender_resets_the_branch(make_mini_tree, tmp_path):
     tree = make_mini_tree("zram-6.12")
     first = do_render(tree)
     root = copy_series(tmp_path, "mini-base")
-    msg = root / "mini-base" / "0001-swap-ops" / "message.j2"
+    msg = root / "mini-base" / "v1" / "0001-swap-ops" / "message.j2"
     msg.write_text(msg.read_text().replace("table of I/O methods", "table of methods"))
     second = do_render(tree, root=root)
     assert second.tip != first.tip
@@ -94,7 +95,7 @@ def test_rerender_resets_the_branch(make_mini_tree, tmp_path):
     assert git(tree.path, "rev-parse", f"{second.tip}~2") == tree.base_commit
 
 
-def test_two_profiles_render_one_template_differently(make_mini_tree):
+def test_two_profiles_render_one_diff_differently(make_mini_tree):
     old = do_render(make_mini_tree("zram-6.12"), "mini-zram")
     new = do_render(make_mini_tree("mm-2026"), "mini-zram")
     old_c = git(old.repo, "show", f"{old.tip}:drivers/block/zram/zram_drv.c")
@@ -138,129 +139,192 @@ def test_render_on_a_user_checkout_leaves_it_alone(make_mini_tree):
     assert git(result.repo, "rev-parse", "patchkit/mini-base-v1") == result.tip
 
 
-def broken_series(tmp_path, edits: str, message: str | None = None):
+# ---------------------------------------------------------------- versions and trees
+
+def add_version(root, name, version, trees, patches=None, depends=None, src=None):
+    """Copy an existing version folder of series name as v<version>."""
+    folder = root / name
+    src = src or sorted(p for p in folder.glob("v*") if p.is_dir())[0]
+    dest = folder / f"v{version}"
+    shutil.copytree(src, dest)
+    lines = [f"trees = {trees!r}".replace("'", '"')]
+    if patches is not None:
+        lines.append(f"patches = {patches!r}".replace("'", '"'))
+    else:
+        lines.append([x for x in (src / "version.toml").read_text().splitlines()
+                      if x.startswith("patches")][0])
+    if isinstance(depends, str):
+        lines.append(f'depends = "{depends}"')
+    lines.append("date = 2026-07-01T12:00:00Z")
+    if isinstance(depends, dict):
+        lines.append("[depends]")
+        lines += [f'"{k}" = "{v}"' for k, v in depends.items()]
+    (dest / "version.toml").write_text("\n".join(lines) + "\n")
+    return dest
+
+
+def test_a_tree_with_its_own_diff_gets_it_others_get_change_diff(make_mini_tree, tmp_path):
     root = copy_series(tmp_path, "mini-base")
-    folder = root / "mini-base" / "0001-swap-ops"
-    (folder / "edits.toml").write_text(textwrap.dedent(edits))
+    patch = root / "mini-base" / "v1" / "0002-page-io"
+    own = (patch / "change.diff").read_text().replace(
+        'pr_debug("submit %d\\n", sio->nr_bvecs);', 'pr_info("submit %d\\n", sio->nr_bvecs);')
+    assert own != (patch / "change.diff").read_text()
+    (patch / "mm-2026.diff").write_text(own)
+    new = do_render(make_mini_tree("mm-2026"), root=root)
+    old = do_render(make_mini_tree("zram-6.12"), root=root)
+    assert 'pr_info("submit' in git(new.repo, "show", f"{new.tip}:mm/page_io.c")
+    assert 'pr_debug("submit' in git(old.repo, "show", f"{old.tip}:mm/page_io.c")
+
+
+def test_version_is_chosen_per_tree_and_by_request(make_mini_tree, tmp_path):
+    root = copy_series(tmp_path, "mini-base")
+    v2 = add_version(root, "mini-base", 2, ["mm-2026"])
+    msg = v2 / "0001-swap-ops" / "message.j2"
+    msg.write_text(msg.read_text().replace("add struct swap_ops", "add struct swap_ops (v2)"))
+    # series.toml says v1, which supports both trees
+    assert do_render(make_mini_tree("mm-2026"), root=root).series.version == 1
+    picked = do_render(make_mini_tree("mm-2026"), root=root, version=2)
+    assert picked.commits[0].subject == "mm/swap: add struct swap_ops (v2)"
+    assert git(picked.repo, "rev-parse", "patchkit/mini-base-v2") == picked.tip
+    assert "Subject: [PATCH v2 1/2] mm/swap: add struct swap_ops (v2)" in \
+        picked.patch_files[0].read_text()
+    with pytest.raises(UserError) as exc:
+        do_render(make_mini_tree("zram-6.12"), root=root, version=2)
+    assert str(exc.value).startswith(f"mini-base v2 does not support tree linux-source-6.12: "
+                                     f"{v2}/version.toml lists mm-2026")
+    assert "--version 1" in exc.value.hint
+    with pytest.raises(UserError, match=r"unknown version v7 of mini-base: .* holds v1, v2"):
+        do_render(make_mini_tree("zram-6.12"), root=root, version=7)
+    # when series.toml's version does not support the tree: the newest that does
+    spec = root / "mini-base" / "series.toml"
+    spec.write_text(spec.read_text().replace("version = 1", "version = 2"))
+    assert do_render(make_mini_tree("zram-6.12"), root=root).series.version == 1
+    assert do_render(make_mini_tree("mm-2026"), root=root).series.version == 2
+
+
+def test_dependency_is_declared_per_tree(make_mini_tree, tmp_path):
+    root = copy_series(tmp_path, "mini-base", "mini-zram")
+    v3 = add_version(root, "mini-zram", 3, ["linux-source-6.12", "mm-2026"],
+                     depends={"linux-source-6.12": "mini-base v1", "mm-2026": ""})
+    # on mm-2026 the base is "already there": commit it as the tree's base
+    base = make_mini_tree("mm-2026")
+    dep = do_render(base, root=root)
+    git(base.path, "update-ref", "refs/heads/master", dep.tip)
+    base.base_commit = dep.tip
+    alone = do_render(base, "mini-zram", root=root, version=3)
+    assert alone.dependencies == [] and alone.start == dep.tip
+    chained = do_render(make_mini_tree("zram-6.12"), "mini-zram", root=root, version=3)
+    assert [d.series.label for d in chained.dependencies] == ["mini-base v1"]
+    (v3 / "version.toml").write_text((v3 / "version.toml").read_text().replace(
+        '"mm-2026" = ""\n', ""))
+    with pytest.raises(UserError, match=r"\[depends\] has no entry for tree mm-2026"):
+        do_render(make_mini_tree("mm-2026"), "mini-zram", root=root, version=3)
+
+
+# ---------------------------------------------------------------- errors
+
+def broken_series(tmp_path, diff: str | None = None, message: str | None = None,
+                  patch: str = "0001-swap-ops"):
+    root = copy_series(tmp_path, "mini-base")
+    folder = root / "mini-base" / "v1" / patch
+    if diff is not None:
+        (folder / "change.diff").write_text(textwrap.dedent(diff))
     if message is not None:
         (folder / "message.j2").write_text(message)
     return root, folder
 
 
-def test_missing_anchor_names_template_file_anchor_and_tree(make_mini_tree, tmp_path):
-    root, folder = broken_series(tmp_path, """\
-        files = ["mm/swap.h"]
-
-        [[edit]]
-        file = "mm/swap.h"
-        op = "insert_after"
-        anchor = { function = "swap_no_such" }
-        code = "x"
-        """)
-    with pytest.raises(UserError) as exc:
-        do_render(make_mini_tree("zram-6.12"), root=root)
-    assert str(exc.value) == (f"{folder}/edits.toml:3: anchor not found in mm/swap.h on tree "
-                              "linux-source-6.12: function 'swap_no_such' matched nothing")
-
-
-def test_ambiguous_anchor_names_the_matching_lines(make_mini_tree, tmp_path):
-    root, folder = broken_series(tmp_path, """\
-        files = ["mm/swap.h"]
-
-        [[edit]]
-        file = "mm/swap.h"
-        op = "insert_after"
-        anchor = { function = "x", within = { function = "y" } }
-        code = "x"
-
-        [[edit]]
-        file = "mm/swap.h"
-        op = "replace"
-        anchor = { regex = 'swap_read_unplug\\(struct swap_iocb \\*plug\\)' }
-        code = "x"
-        """)
-    with pytest.raises(UserError) as exc:
-        do_render(make_mini_tree("zram-6.12"), root=root)
-    assert "edits.toml:3: anchor not found in mm/swap.h" in str(exc.value)
-    assert "scope function 'y' matched 0 times" in str(exc.value)
-    (folder / "edits.toml").write_text((folder / "edits.toml").read_text().replace(
-        'anchor = { function = "x", within = { function = "y" } }',
-        'anchor = { regex = "^struct swap_iocb;" }'))
-    with pytest.raises(UserError) as exc:
-        do_render(make_mini_tree("zram-6.12"), root=root)
-    assert str(exc.value).startswith(f"{folder}/edits.toml:9: anchor not unique in mm/swap.h "
-                                     "on tree linux-source-6.12: regex ")
-    assert "matched 3 times (at lines 12, 13, 22)" in str(exc.value)
-
-
-def test_anchor_values_are_templates_too(make_mini_tree, tmp_path):
-    root, _ = broken_series(tmp_path, """\
-        files = ["drivers/block/zram/zram_drv.c"]
-        [[edit]]
-        file = "drivers/block/zram/zram_drv.c"
-        op = "insert_after"
-        anchor = { function = "{{ slot_free }}" }
-        code = "/* after {{ slot_free }} */"
-        """)
-    for mini, name in (("zram-6.12", "zram_free_page"), ("mm-2026", "slot_free")):
-        result = do_render(make_mini_tree(mini), root=root)
-        text = git(result.repo, "show", f"{result.commits[0].sha}:drivers/block/zram/zram_drv.c")
-        assert f"\tatomic64_dec(&zram->stats.pages_stored);\n}}\n/* after {name} */\n" in text
-
-
-def test_bad_regex_and_undefined_anchor_name(make_mini_tree, tmp_path):
-    root, folder = broken_series(tmp_path, """\
-        files = ["mm/swap.h"]
-        [[edit]]
-        file = "mm/swap.h"
-        op = "delete"
-        anchor = { regex = '(unclosed' }
-        """)
-    with pytest.raises(UserError) as exc:
-        do_render(make_mini_tree("zram-6.12"), root=root)
-    assert str(exc.value).startswith(f"{folder}/edits.toml:2: bad anchor in mm/swap.h on tree "
-                                     "linux-source-6.12: bad regex '(unclosed'")
-    (folder / "edits.toml").write_text((folder / "edits.toml").read_text().replace(
-        "regex = '(unclosed'", 'function = "{{ nope }}"'))
-    with pytest.raises(UserError) as exc:
-        do_render(make_mini_tree("zram-6.12"), root=root)
-    assert str(exc.value).startswith(f"{folder}/edits.toml:2: 'nope' is undefined")
-
-
-def test_jinja_syntax_error_reports_file_and_line(make_mini_tree, tmp_path):
-    root, folder = broken_series(tmp_path, """\
-        files = ["mm/swap.h"]
-
-        [[edit]]
-        file = "mm/swap.h"
-        op = "insert_after"
-        anchor = { regex = '^struct swap_iocb;$' }
-        code = '''
-        one
-        {% if %}
-        '''
-        """)
-    with pytest.raises(UserError) as exc:
-        do_render(make_mini_tree("zram-6.12"), root=root)
-    assert str(exc.value).startswith(f"{folder}/edits.toml:9: template syntax error:")
-
-
-def test_code_file_errors_report_the_snippet_file_and_line(make_mini_tree, tmp_path):
+def test_a_diff_that_does_not_apply_is_one_line_naming_everything(make_mini_tree, tmp_path,
+                                                                   capsys, monkeypatch):
     root = copy_series(tmp_path, "mini-base")
-    snippet = root / "mini-base" / "0002-page-io" / "submit.c.j2"
-    snippet.write_text("\nstatic void f(void)\n{\n\t{{ undefined_helper }}();\n}\n")
+    diff = root / "mini-base" / "v1" / "0002-page-io" / "change.diff"
+    # the second hunk's context no longer matches the tree
+    diff.write_text(diff.read_text().replace(" \t\tsio_write_complete(&sio->iocb, ret);\n",
+                                             " \t\tsio_write_done(&sio->iocb, ret);\n"))
+    tree = make_mini_tree("zram-6.12")
+    with pytest.raises(UserError) as exc:
+        do_render(tree, root=root)
+    msg = str(exc.value)
+    assert "\n" not in msg
+    assert msg.startswith("mini-base v1 patch 0002-page-io on tree linux-source-6.12: "
+                          "mm/page_io.c hunk 2/2 (@@ -48,6 +48,11 @@, "
+                          f"{diff}:13) does not apply; show the conflict: GIT_INDEX_FILE=")
+    # the command it names shows the lines git looked for and did not find
+    show = msg.split("show the conflict: ", 1)[1]
+    res = subprocess.run(show, shell=True, capture_output=True, text=True)
+    assert res.returncode != 0
+    assert "while searching for:" in res.stderr and "sio_write_done" in res.stderr
+    assert "patch failed: mm/page_io.c:48" in res.stderr
+    # the CLI: the same line, exit 2
+    monkeypatch.setattr(render, "open_tree", lambda spec: tree)
+    monkeypatch.setattr(render.paths, "PROFILES", PROFILES)
+    assert cli.main(["render", str(root / "mini-base"), "--author", AUTHOR]) == 2
+    assert f"E: {msg}" in capsys.readouterr().err
+
+
+def test_a_diff_for_a_missing_file_names_the_file(make_mini_tree, tmp_path):
+    root, folder = broken_series(tmp_path, """\
+        diff --git a/mm/nowhere.c b/mm/nowhere.c
+        --- a/mm/nowhere.c
+        +++ b/mm/nowhere.c
+        @@ -1,3 +1,3 @@
+         a
+        -b
+        +c
+         d
+        """)
     with pytest.raises(UserError) as exc:
         do_render(make_mini_tree("zram-6.12"), root=root)
-    assert str(exc.value).startswith(f"{snippet}:4: 'undefined_helper' is undefined")
-    snippet.write_text("ok\n{% for %}\n")
+    assert str(exc.value).startswith(
+        "mini-base v1 patch 0001-swap-ops on tree linux-source-6.12: mm/nowhere.c hunk 1/1 "
+        f"(@@ -1,3 +1,3 @@, {folder}/change.diff:4), the file does not exist on the tree; "
+        "show the conflict: ")
+
+
+def test_no_diff_and_not_a_diff_are_clear_errors(make_mini_tree, tmp_path):
+    root, folder = broken_series(tmp_path, "just text\n")
+    with pytest.raises(UserError, match=r"change.diff: no 'diff --git' header: not a diff "
+                                        r"\(mini-base v1 patch 0001-swap-ops"):
+        do_render(make_mini_tree("zram-6.12"), root=root)
+    (folder / "change.diff").unlink()
+    with pytest.raises(UserError, match=r"no linux-source-6.12.diff and no change.diff"):
+        do_render(make_mini_tree("zram-6.12"), root=root)
+
+
+def test_literal_braces_in_a_diff_are_written_escaped(make_mini_tree, tmp_path):
+    root, folder = broken_series(tmp_path, """\
+        diff --git a/mm/swap_table.c b/mm/swap_table.c
+        new file mode 100644
+        --- /dev/null
+        +++ b/mm/swap_table.c
+        @@ -0,0 +1,2 @@
+        +static int t[1][1] = {{ '{{' }}0}};
+        +/* {{ slot_lock }} */
+        """)
+    result = do_render(make_mini_tree("zram-6.12"), root=root)
+    assert git(result.repo, "show", f"{result.commits[0].sha}:mm/swap_table.c") == \
+        "static int t[1][1] = {{0}};\n/* zram_slot_lock */"
+
+
+def test_undefined_name_and_syntax_error_in_a_diff_give_file_and_line(make_mini_tree, tmp_path):
+    root, folder = broken_series(tmp_path)
+    diff = folder / "change.diff"
+    lines = diff.read_text().splitlines(keepends=True)
+    lines[7] = lines[7].replace("I/O methods", "{{ no_such_name }}")
+    diff.write_text("".join(lines))
     with pytest.raises(UserError) as exc:
         do_render(make_mini_tree("zram-6.12"), root=root)
-    assert str(exc.value).startswith(f"{snippet}:2: template syntax error:")
+    assert str(exc.value).startswith(
+        f"{diff}:8: 'no_such_name' is undefined (tree linux-source-6.12)")
+    assert "linux-source-6.12.toml" in exc.value.hint
+    diff.write_text("".join(lines).replace("{{ no_such_name }}", "{% if %}"))
+    with pytest.raises(UserError) as exc:
+        do_render(make_mini_tree("zram-6.12"), root=root)
+    assert str(exc.value).startswith(f"{diff}:8: template syntax error:")
 
 
 def test_undefined_variable_in_message_reports_file_line_and_profile(make_mini_tree, tmp_path):
-    root, folder = broken_series(tmp_path, (SERIES / "mini-base/0001-swap-ops/edits.toml")
-                                 .read_text(), "subject\n\nbody\nuses {{ no_such_name }}\n")
+    root, folder = broken_series(tmp_path, message="subject\n\nbody\nuses {{ no_such_name }}\n")
     with pytest.raises(UserError) as exc:
         do_render(make_mini_tree("zram-6.12"), root=root)
     assert str(exc.value).startswith(
@@ -268,55 +332,56 @@ def test_undefined_variable_in_message_reports_file_line_and_profile(make_mini_t
     assert "linux-source-6.12.toml" in exc.value.hint
 
 
-def test_patch_must_touch_exactly_its_declared_files(make_mini_tree, tmp_path):
-    root, folder = broken_series(tmp_path, """\
-        files = ["mm/swap.h", "mm/page_io.c"]
-        [[edit]]
-        file = "mm/swap.h"
-        op = "insert_after"
-        anchor = { regex = '^struct swap_iocb;$' }
-        code = "struct swap_ops;"
-        """)
-    with pytest.raises(UserError) as exc:
-        do_render(make_mini_tree("zram-6.12"), root=root)
-    assert "declared but unchanged: mm/page_io.c" in str(exc.value)
-    assert str(exc.value).startswith(f"{folder}/edits.toml: on tree linux-source-6.12")
-
-
 def test_failed_render_leaves_branch_and_output_as_they_were(make_mini_tree, tmp_path):
     tree = make_mini_tree("zram-6.12")
     good = do_render(tree, out_root=tmp_path / "out")
     before = {p.name: p.read_bytes() for p in good.out_dir.iterdir()}
-    root, folder = broken_series(tmp_path, """\
-        files = ["mm/swap.h"]
-        [[edit]]
-        file = "mm/swap.h"
-        op = "replace"
-        anchor = { regex = '^struct swap_iocb;$' }
-        code = "struct swap_iocb;"
-        """)
-    with pytest.raises(UserError, match="the edits change nothing on tree linux-source-6.12"):
+    # patch 2 reverts patch 1's mm/swap.h change: applies, but changes nothing
+    root = copy_series(tmp_path, "mini-base")
+    v1 = root / "mini-base" / "v1"
+    first = (v1 / "0001-swap-ops" / "change.diff").read_text()
+    (v1 / "0001-swap-ops" / "change.diff").write_text(first)
+    (v1 / "0002-page-io" / "change.diff").write_text("")
+    with pytest.raises(UserError, match="not a diff"):
         do_render(tree, root=root, out_root=tmp_path / "out")
     assert git(tree.path, "rev-parse", "patchkit/mini-base-v1") == good.tip
     assert {p.name: p.read_bytes() for p in good.out_dir.iterdir()} == before
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["mini-base-v1"]
 
 
-def test_bad_edits_toml_is_one_clear_error(tmp_path):
+def test_a_diff_that_changes_nothing_is_refused(make_mini_tree, tmp_path):
     root, folder = broken_series(tmp_path, """\
-        [[edit]]
-        file = "mm/swap.h"
-        op = "move"
+        diff --git a/mm/swap.h b/mm/swap.h
+        --- a/mm/swap.h
+        +++ b/mm/swap.h
+        @@ -5,3 +5,3 @@
+         struct swap_iocb;
+        -
+        +
+         #ifdef CONFIG_SWAP
         """)
-    with pytest.raises(UserError, match=r"edits.toml:1 \(edit 1\): op 'move' is not one of"):
-        render.load_patch(folder)
-    (folder / "edits.toml").write_text('[[edit]]\nfile = "a"\nop = "replace"\ncode = "x"\n')
-    with pytest.raises(UserError, match="replace needs an anchor"):
-        render.load_patch(folder)
-    (folder / "edits.toml").write_text('files = ["b"]\n[[edit]]\nfile = "a"\nop = "create"\n'
-                                       'code = "x"\n')
-    with pytest.raises(UserError, match=r"edits touch a, not in files"):
-        render.load_patch(folder)
+    with pytest.raises(UserError, match="the diff changes nothing on tree linux-source-6.12 "
+                                        r"\(mini-base v1 patch 0001-swap-ops\)"):
+        do_render(make_mini_tree("zram-6.12"), root=root)
+
+
+def test_bad_version_toml_is_one_clear_error(tmp_path):
+    from patchkit import series as series_mod
+    root = copy_series(tmp_path, "mini-base")
+    vt = root / "mini-base" / "v1" / "version.toml"
+    vt.write_text(vt.read_text() + "colour = 1\n")
+    with pytest.raises(UserError, match=r"version.toml: unknown key\(s\) colour"):
+        series_mod.load("mini-base", root)
+    vt.write_text('patches = ["0001-swap-ops"]\n[depends]\nlinux-source-6.12 = "x"\n')
+    with pytest.raises(UserError, match="quote tree names"):
+        series_mod.load("mini-base", root)
+    vt.write_text('patches = ["0009-gone"]\n')
+    with pytest.raises(UserError, match="patch folder '0009-gone' does not exist"):
+        series_mod.load("mini-base", root)
+    spec = root / "mini-base" / "series.toml"
+    spec.write_text(spec.read_text() + 'patches = ["0001-swap-ops"]\n')
+    with pytest.raises(UserError, match="patches belong in v<N>/version.toml"):
+        series_mod.load("mini-base", root)
 
 
 def test_no_author_anywhere_is_a_clear_error(make_mini_tree):

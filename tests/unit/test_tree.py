@@ -211,22 +211,30 @@ def test_base_commit_ignores_hostile_user_git_config(env, tmp_path, monkeypatch)
     assert not (tmp_path / "elsewhere.git").exists()
 
 
-def test_tarball_hash_mismatch_is_one_error_and_leaves_nothing(env, tmp_path):
-    make_tarball(Path(env.tarball), files={**FILES, "mm/swap.h": (b"changed\n", 0o644)})
+def test_downloaded_tarball_hash_mismatch_is_one_error_and_leaves_nothing(env, tmp_path):
+    Path(env.tarball).unlink()
+    cached = tree.package_dir(PACKAGE, "9.9.1-1") / Path(env.tarball).name
+    cached.parent.mkdir(parents=True)
+    make_tarball(cached, files={**FILES, "mm/swap.h": (b"changed\n", 0o644)})
     with pytest.raises(UserError) as exc:
         tree.fetch_tree(FAKE)
-    assert exc.value.msg.startswith(f"hash mismatch: {env.tarball} has sha256")
+    assert exc.value.msg.startswith(f"hash mismatch: {cached} ({PACKAGE} 9.9.1-1) has sha256")
     assert env.tarball_sha256 in exc.value.msg
+    assert f"patchkit tree fetch {FAKE} --force" in exc.value.hint
     assert trees_dir_entries() == [f".{FAKE}.lock"]
 
 
-def test_hash_mismatch_says_installed_package_version_differs(env, monkeypatch):
+def test_host_tarball_of_another_version_is_not_used(env, monkeypatch, capsys):
     make_tarball(Path(env.tarball), files={**FILES, "mm/swap.h": (b"changed\n", 0o644)})
     monkeypatch.setattr(tree, "installed_version", lambda package: "9.9.2-1")
     with pytest.raises(UserError) as exc:
         tree.fetch_tree(FAKE)
-    assert f"installed {PACKAGE} is 9.9.2-1" in exc.value.msg
-    assert "pins 9.9.1-1" in exc.value.msg
+    # this manifest names no suite, so the pinned version cannot be downloaded
+    assert "names no suite" in exc.value.msg
+    assert f"patchkit tree manifest {FAKE} --suite SUITE --write" in exc.value.hint
+    err = capsys.readouterr().err
+    assert f"is not the pinned {PACKAGE} 9.9.1-1 (installed: 9.9.2-1)" in err
+    assert trees_dir_entries() == [f".{FAKE}.lock"]
 
 
 def test_interrupted_fetch_leaves_nothing_half_done(env, monkeypatch):
@@ -270,53 +278,6 @@ def test_force_fetch_replaces_a_damaged_tree(env):
 
 
 # ------------------------------------------------------------ installing the package
-
-def test_install_command_as_root_runs_apt_directly():
-    assert tree.install_command("linux-source-6.12", euid=0, have_sudo=False, reinstall=False) \
-        == ["apt-get", "install", "-y", "--no-install-recommends", "linux-source-6.12"]
-
-
-def test_install_command_uses_sudo_without_a_password_prompt():
-    assert tree.install_command("linux-source-6.12", euid=1000, have_sudo=True, reinstall=True) \
-        == ["sudo", "-n", "apt-get", "install", "-y", "--no-install-recommends", "--reinstall",
-            "linux-source-6.12"]
-
-
-def test_install_without_root_or_sudo_names_the_apt_command():
-    with pytest.raises(UserError) as exc:
-        tree.install_command("linux-source-6.12", euid=1000, have_sudo=False, reinstall=False)
-    assert "not root, no password-less sudo" in exc.value.msg
-    assert "apt-get install -y --no-install-recommends linux-source-6.12" in exc.value.hint
-
-
-def test_missing_tarball_is_installed_through_apt(env, monkeypatch):
-    tarball = Path(env.tarball)
-    saved = tarball.read_bytes()
-    tarball.unlink()
-    calls = []
-    real_run = proc.run
-
-    def fake_run(argv, **kwargs):
-        if argv[0] == "apt-get":
-            calls.append((list(argv), kwargs.get("env")))
-            tarball.write_bytes(saved)  # what installing the package does
-            return proc.Result(argv, 0, "", "", 0.0)
-        return real_run(argv, **kwargs)
-
-    monkeypatch.setattr(proc, "run", fake_run)
-    monkeypatch.setattr(tree.os, "geteuid", lambda: 0)
-    assert tree.fetch_tree(FAKE).tree.base_commit == env.base_commit
-    assert calls == [(["apt-get", "install", "-y", "--no-install-recommends", PACKAGE],
-                      {"DEBIAN_FRONTEND": "noninteractive"})]
-
-
-def test_missing_tarball_without_permission_fails_before_touching_the_cache(env, monkeypatch):
-    Path(env.tarball).unlink()
-    monkeypatch.setattr(tree.os, "geteuid", lambda: 1000)
-    monkeypatch.setattr(tree, "_have_sudo", lambda: False)
-    assert cli.main(["tree", "fetch", FAKE]) == 2
-    assert not (paths.trees_dir() / FAKE).exists()
-
 
 # ------------------------------------------------------------ opening trees
 
