@@ -45,6 +45,9 @@ def on_terminal() -> bool:
     return sys.stderr.isatty()
 
 
+_ACTIVE: list["Live"] = []
+
+
 class Live:
     """The live line of one stage: update(text) shows text after the
     elapsed time.  A terminal gets a rich status rewritten in place; a pipe
@@ -60,11 +63,20 @@ class Live:
         self.text = ""
         self._last_plain = self.start
         self._status = None
+        self._borrowed = False
         if self.tty and not QUIET:
-            from rich.console import Console
+            outer = next((x for x in reversed(_ACTIVE) if x._status is not None), None)
+            if outer is not None:
+                # one status line on the terminal: a stage inside a stage (bench
+                # builds, configure inside validate) takes it over until it ends
+                self._status, self._borrowed = outer._status, True
+                self._status.update(self._line())
+            else:
+                from rich.console import Console
 
-            self._status = Console(stderr=True).status(self._line())
-            self._status.start()
+                self._status = Console(stderr=True).status(self._line())
+                self._status.start()
+        _ACTIVE.append(self)
 
     def _line(self) -> str:
         parts = [duration(time.monotonic() - self.start)]
@@ -98,8 +110,15 @@ class Live:
             print(f"I: {self.name}: {msg}", file=sys.stderr, flush=True)
 
     def stop(self) -> None:
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
         if self._status is not None:
-            self._status.stop()
+            if self._borrowed:
+                outer = next((x for x in reversed(_ACTIVE) if x._status is self._status), None)
+                if outer is not None:
+                    self._status.update(outer._line())
+            else:
+                self._status.stop()
             self._status = None
 
 

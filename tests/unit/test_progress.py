@@ -31,6 +31,7 @@ def test_plain_live_line_is_rate_limited(capsys):
     live = ui.Live("build", tty=False, every=3600)
     for i in range(50):
         live.update(f"{i} objects")
+    live.stop()
     assert capsys.readouterr().err == ""
 
 
@@ -39,6 +40,7 @@ def test_quiet_prints_no_live_line_and_no_test_line(capsys, monkeypatch):
     live = ui.Live("boot", tty=False, every=0.0)
     live.update("running hog")
     live.event("hog: PASS in 1s")
+    live.stop()
     assert capsys.readouterr().err == ""
 
 
@@ -80,6 +82,7 @@ def test_guest_progress_prints_each_test_as_it_ends(capsys):
         g.line(line)
         if "test-start hog" in line:
             assert g.status() == "1 tests done, running hog"
+    live.stop()
     assert capsys.readouterr().err.splitlines() == ["I: boot: zram-setup: PASS in 0.84s",
                                                     "I: boot: hog: FAIL in 31.20s"]
 
@@ -115,3 +118,14 @@ def test_a_build_prints_live_lines_from_its_log_while_make_runs(tmp_path, capsys
     lines = "".join(got + [capsys.readouterr().err]).splitlines()
     assert "\r" not in "".join(lines)
     assert lines[-1].startswith("I: build: PASS in ")
+
+
+def test_a_stage_inside_a_stage_shares_one_terminal_status_line():
+    outer = ui.Live("bench build baseline", "building", tty=True)
+    inner = ui.Live("build", "bzImage", tty=True)
+    assert inner._status is outer._status           # one rich status, not two fighting
+    inner.update("10 objects")
+    inner.stop()
+    assert outer._status is not None                # the outer line is back
+    outer.stop()
+    assert outer not in ui._ACTIVE and inner not in ui._ACTIVE
