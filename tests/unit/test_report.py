@@ -213,3 +213,14 @@ def test_kcidb_export_of_check_results_has_a_build_per_patch_with_its_tests(tmp_
     assert [(t["path"], t["status"]) for t in out["tests"]] == [
         ("patchkit.checkpatch", PASS), ("patchkit.boot", PASS), ("patchkit.checkpatch", PASS), ("patchkit.boot", SKIP)]
     assert out["tests"][2]["build_id"] == out["builds"][1]["id"]
+
+
+def test_the_fault_matrix_results_follow_the_schema_too(tmp_path):
+    """validate --faults writes tests whose events are 'kind: text' lines."""
+    r = RunResult("validate --faults", [StageResult("faults:series", PASS, 100.0)],
+                  tests=[{"name": "fault-zram-full [series]", "status": FAIL, "seconds": 12.0,
+                          "figures": {"pages": 10, "errors": 2}, "events": ["oops: Oops: 0000"],
+                          "detail": "kernel oops"}],
+                  info={"series": "zram-swap-ops", "config": "minimal", "kernels": ["series"],
+                        "faults": [{"fault": "fault-zram-full", "kernel": "series"}]})
+    report.load_results(report.write_json(r, tmp_path / "results.json"))
