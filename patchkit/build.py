@@ -598,6 +598,16 @@ def _build_or_configure(source: Path, *, config: str, fragments, runtime: str, m
                 exc.metadata = write_metadata("FAIL")
                 exc.build_dir = build_dir
                 raise
+            except KeyboardInterrupt:
+                # Ctrl-C / SIGTERM: the record says where the build stopped (tuxmake
+                # writes its metadata in a finally, too)
+                targets[name] = {"status": "FAIL", "duration": round(time.monotonic() - t0, 1)}
+                meta_path.unlink(missing_ok=True)
+                try:
+                    write_metadata("FAIL")
+                except OSError:
+                    pass
+                raise
             targets[name] = {"status": "PASS", "duration": round(time.monotonic() - t0, 1)}
 
         stamp = build_dir / ".patchkit-configured"

@@ -426,3 +426,6 @@ def test_sigterm_unwinds_like_ctrl_c_so_the_runtime_is_closed(fake):
         build.build(source, jobs=2)
     assert state["rt"].closed
     assert signal.getsignal(signal.SIGTERM) is before
+    # the interrupted build leaves a record saying where it stopped
+    meta = json.loads((next(paths.builds_dir().iterdir()) / "metadata.json").read_text())
+    assert meta["results"]["status"] == "FAIL" and meta["results"]["targets"]["kernel"]["status"] == "FAIL"
