@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from patchkit import proc, render, series as series_mod, ui
+from patchkit import git, proc, render, series as series_mod, ui
 from patchkit.errors import CommandFailed, UserError
 
 ZERO = "0" * 7
@@ -112,7 +112,7 @@ def blobs_at(repo: Path, rev: str, paths: list[str]) -> dict[str, str]:
     """path -> full blob id at rev (absent paths are left out)."""
     if not paths:
         return {}
-    out = proc.git(repo, "ls-tree", "-r", "-z", rev, "--", *paths)
+    out = git.out(repo, "ls-tree", "-r", "-z", rev, "--", *paths)
     blobs = {}
     for entry in filter(None, out.split("\0")):
         meta, path = entry.split("\t", 1)
@@ -136,16 +136,16 @@ def differences(state: dict[str, str], blobs: dict[str, str]) -> list[str]:
 # ------------------------------------------------------------ the checkout
 
 def toplevel(path: Path) -> Path:
-    res = proc.run(["git", "-C", str(path), "rev-parse", "--show-toplevel"], check=False)
-    if res.returncode or not Path(path).is_dir():
+    top = git.toplevel(path) if Path(path).is_dir() else None
+    if top is None:
         raise UserError(f"{path} is not a git checkout",
                         hint="apply needs a git repository; for a plain source folder, "
                              "run git init && git add -A && git commit first")
-    return Path(res.stdout.strip())
+    return top
 
 
 def dirty_files(repo: Path) -> list[str]:
-    out = proc.git(repo, "status", "--porcelain=v1", "-z", "--untracked-files=no")
+    out = git.out(repo, "status", "--porcelain=v1", "-z", "--untracked-files=no")
     files = []
     for entry in filter(None, out.split("\0")):
         if len(entry) > 3 and entry[2] == " ":
@@ -156,33 +156,33 @@ def dirty_files(repo: Path) -> list[str]:
 
 
 def am_in_progress(repo: Path) -> bool:
-    git_dir = Path(proc.git(repo, "rev-parse", "--absolute-git-dir"))
+    git_dir = Path(git.out(repo, "rev-parse", "--absolute-git-dir"))
     return any((git_dir / d).exists() for d in ("rebase-apply", "rebase-merge", "MERGE_HEAD"))
 
 
 def am_argv(repo: Path, files: list[Path]) -> list[str]:
-    return ["git", "-C", str(repo), "am", "-3", "--keep-cr", *map(str, files)]
+    return git.am_argv(repo, files)
 
 
 def current_position(repo: Path) -> tuple[str | None, str]:
     """(branch ref or None when detached, HEAD commit)."""
-    ref = proc.run(["git", "-C", str(repo), "symbolic-ref", "-q", "HEAD"], check=False).stdout.strip()
-    return (ref or None), proc.git(repo, "rev-parse", "HEAD")
+    ref = git.run(repo, "symbolic-ref", "-q", "HEAD", check=False).stdout.strip()
+    return (ref or None), git.out(repo, "rev-parse", "HEAD")
 
 
 def restore(repo: Path, ref: str | None, head: str, branch: str) -> None:
     """Back to the original branch or detached HEAD at head; drop branch."""
     if ref:
         short = ref.removeprefix("refs/heads/")
-        proc.git(repo, "checkout", "-q", short)
+        git.run(repo, "checkout", "-q", short)
     else:
-        proc.git(repo, "checkout", "-q", "--detach", head)
-    proc.git(repo, "reset", "-q", "--hard", head)
-    proc.run(["git", "-C", str(repo), "branch", "-D", branch], check=False)
+        git.run(repo, "checkout", "-q", "--detach", head)
+    git.run(repo, "reset", "-q", "--hard", head)
+    git.run(repo, "branch", "-D", branch, check=False)
 
 
 def _conflict_report(repo: Path, exc: CommandFailed, files: list[Path]) -> tuple[str, list[str]]:
-    git_dir = Path(proc.git(repo, "rev-parse", "--absolute-git-dir"))
+    git_dir = Path(git.out(repo, "rev-parse", "--absolute-git-dir"))
     patch = "?"
     nxt = git_dir / "rebase-apply" / "next"
     if nxt.is_file():
@@ -190,7 +190,7 @@ def _conflict_report(repo: Path, exc: CommandFailed, files: list[Path]) -> tuple
             patch = files[int(nxt.read_text().strip()) - 1].name
         except (ValueError, IndexError):
             pass
-    unmerged = proc.git(repo, "diff", "--name-only", "--diff-filter=U").splitlines()
+    unmerged = git.out(repo, "diff", "--name-only", "--diff-filter=U").splitlines()
     text = exc.stdout + "\n" + exc.stderr
     failed = re.findall(r"patch failed: (\S+?):\d+", text)
     failed += re.findall(r"Merge conflict in (\S+)", text)
@@ -222,9 +222,7 @@ def apply_chain(checkout: Path, chain: list[SeriesPatches]) -> ApplyResult:
                          "nothing changed")
         result.already = True
         return result
-    exists = proc.run(["git", "-C", str(repo), "rev-parse", "--verify", "-q",
-                       f"refs/heads/{branch}"], check=False)
-    if exists.returncode == 0:
+    if git.rev_parse(repo, f"refs/heads/{branch}") is not None:
         if not differences(after[-1], blobs_at(repo, branch, paths)):
             ui.info("apply", f"{target.name} v{target.version} is already applied on branch "
                              f"{branch}; nothing changed (git checkout {branch})")
@@ -246,22 +244,21 @@ def apply_chain(checkout: Path, chain: list[SeriesPatches]) -> ApplyResult:
             f"{repo}: the files {target.name} touches do not match its base: {detail}",
             hint="check out the pinned base (patchkit tree show) or rebase onto it; "
                  "nothing was changed")
-    ident = proc.run(["git", "-C", str(repo), "var", "GIT_COMMITTER_IDENT"], check=False)
-    if ident.returncode:
+    if not git.ok(repo, "var", "GIT_COMMITTER_IDENT"):
         raise UserError(f"{repo}: git does not know who you are (git am commits as you)",
                         hint="git config --global user.name 'Your Name' && "
                              "git config --global user.email you@example.org")
     todo = chain[applied_upto:]
     for sp in chain[:applied_upto]:
         ui.info("apply", f"dependency {sp.series.name} v{sp.series.version} already applied")
-    proc.git(repo, "checkout", "-q", "-b", branch)
+    git.run(repo, "checkout", "-q", "-b", branch)
     for sp in todo:
         try:
             with ui.stage("apply", f"git am {sp.series.name}"):
-                proc.run(am_argv(repo, sp.files), env={"GIT_EDITOR": "true"})
+                proc.run(am_argv(repo, sp.files), env=git.no_editor_env())
         except CommandFailed as exc:
             patch, conflicting = _conflict_report(repo, exc, sp.files)
-            proc.run(["git", "-C", str(repo), "am", "--abort"], check=False)
+            git.run(repo, "am", "--abort", check=False)
             restore(repo, ref, head, branch)
             raise ApplyConflict(
                 f"{sp.series.name}: {patch} does not apply to {repo}: conflicts in "
@@ -270,7 +267,7 @@ def apply_chain(checkout: Path, chain: list[SeriesPatches]) -> ApplyResult:
                 hint="rebase your checkout on the series' base, or render on your tree "
                      "with patchkit render --tree PATH") from exc
         result.applied.append(sp.series.name)
-    result.head = proc.git(repo, "rev-parse", "HEAD")
+    result.head = git.out(repo, "rev-parse", "HEAD")
     ui.info("apply", f"{', '.join(result.applied)} applied on branch {branch} "
                      f"({result.head[:12]})")
     return result
@@ -331,7 +328,11 @@ def run(args) -> int:
     version = getattr(args, "series_version", None)
     on = getattr(args, "render_tree", None)
     if args.patches:
-        chain = chain_from_folder(args.series, args.patches, version=version, tree=on)
+        from patchkit import tree as trees
+
+        # the tree the patches were rendered on decides the dependencies
+        chain = chain_from_folder(args.series, args.patches, version=version,
+                                  tree=on or trees.DEFAULT_TREE)
     else:
         tree = render.open_tree(on)
         chain = chain_from_render(render.render(args.series, tree, author=args.author,

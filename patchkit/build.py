@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from patchkit import kconfig, paths, proc, runtimes, ui
+from patchkit import git, kconfig, paths, proc, runtimes, ui
 from patchkit.errors import InfraError, UserError
 
 SRC, OUT, CCACHE = "/src", "/build", "/ccache"  # where a container sees them
@@ -385,14 +385,14 @@ def source_identity(source: Path) -> tuple[str, str | None, str]:
     """(HEAD commit, hash of uncommitted changes or None, commit date)."""
     if not (source / "Makefile").is_file() or not (source / "Kconfig").is_file():
         raise UserError(f"{source} is not a kernel source tree (no Makefile/Kconfig)")
-    if proc.run(["git", "-C", str(source), "rev-parse", "--git-dir"], check=False).returncode:
+    if not git.is_repo(source):
         raise UserError(f"{source} is not a git repository; patchkit keys builds by commit",
                         hint="use the pinned tree (patchkit tree) or `git init && git add -A && git commit`")
-    commit = proc.git(source, "rev-parse", "HEAD")
-    date = proc.git(source, "log", "-1", "--format=%cd", "--date=format-local:%a %b %d %H:%M:%S UTC %Y",
-                    env={"TZ": "UTC"})
-    diff = proc.run(["git", "-C", str(source), "diff", "HEAD", "--binary"]).stdout
-    untracked = proc.git(source, "ls-files", "--others", "--exclude-standard", "-z")
+    commit = git.out(source, "rev-parse", "HEAD")
+    date = git.out(source, "log", "-1", "--format=%cd",
+                   "--date=format-local:%a %b %d %H:%M:%S UTC %Y", env={"TZ": "UTC"})
+    diff = git.run(source, "diff", "HEAD", "--binary").stdout
+    untracked = git.out(source, "ls-files", "--others", "--exclude-standard", "-z")
     names = sorted(n for n in untracked.split("\0") if n)
     if not diff and not names:
         return commit, None, date

@@ -215,12 +215,6 @@ def tail_of(path: Path, lines: int = 40) -> str:
         return ""
 
 
-def git(repo, *args, check=True, env=None, input=None, log=None) -> str:
-    """git -C repo args...; returns stdout without the trailing newline."""
-    res = run(["git", "-C", str(repo), *args], check=check, env=env, input=input, log=log)
-    return res.stdout.rstrip("\n")
-
-
 def spawn(argv, *, log: Path | None = None, env: dict | None = None) -> subprocess.Popen:
     """Start argv in the background (its own process group) and return it.
 

@@ -32,11 +32,6 @@ import jinja2
 from patchkit import git, paths, proc, series as series_mod, ui
 from patchkit.errors import UserError
 
-# Git must not read the user's global or system config for anything that
-# shapes the output (diff.noprefix, format.signOff, ...).
-CLEAN_GIT_ENV = git.CLEAN_ENV
-
-
 # ------------------------------------------------------------------ results
 
 @dataclass
@@ -212,15 +207,6 @@ def render_message(folder: Path, variables: dict, author: str, tree_name: str) -
 
 # ------------------------------------------------------------------ git side
 
-def parse_author(author: str) -> tuple[str, str]:
-    return git.parse_identity(author)
-
-
-def author_from_git(repo: Path | None = None) -> str:
-    """'Name <mail>' from git config user.name / user.email."""
-    return git.identity(repo)
-
-
 def git_date(series: series_mod.Series, index: int) -> str:
     """Commit date of the index-th patch (0-based): one second apart."""
     dt = series.commit_date + timedelta(seconds=index)
@@ -293,7 +279,7 @@ def render_diff(series: series_mod.Series, patch: str, tree_name: str,
 def _render_one(series: series_mod.Series, tree, repo: Path, start: str, author: str,
                 out_dir: Path, profile: dict) -> RenderResult:
     """Render one series version on start; commits, branch and patch files."""
-    name, mail = parse_author(author)
+    name, mail = git.parse_identity(author)
     variables = dict(tree=_TreeVars(tree), series=series)
     variables.update(profile)
     tmp = Path(tempfile.mkdtemp(prefix="patchkit-render-"))
@@ -314,6 +300,9 @@ def _render_one(series: series_mod.Series, tree, repo: Path, start: str, author:
             if res.returncode:
                 raise apply_error(series, patch, tree.name, path, rendered, text, res.stderr,
                                   index, parent)
+            for note in offsets(res.stdout + res.stderr):
+                ui.info("render", f"{series.label} patch {patch} on {tree.name}: {note} "
+                                  f"({path}; context matched exactly, no fuzz)")
             tree_id = index.write_tree()
             if tree_id == prev_tree:
                 raise UserError(f"{path}: the diff changes nothing on tree {tree.name} "
@@ -340,6 +329,21 @@ def _render_one(series: series_mod.Series, tree, repo: Path, start: str, author:
 
 
 # ------------------------------------------------------------------ a diff that does not apply
+
+def offsets(output: str) -> list[str]:
+    """'mm/page_io.c hunk 2 applied at line 57 (offset 3 lines)' for each hunk
+    git apply --verbose placed away from its @@ line."""
+    notes, current = [], "?"
+    for line in output.splitlines():
+        m = re.match(r"Checking patch (.+)\.\.\.$", line)
+        if m:
+            current = m[1]
+        m = re.match(r"Hunk #(\d+) succeeded at (\d+) \(offset (-?\d+) lines?\)", line)
+        if m:
+            notes.append(f"{current} hunk {m[1]} applied at line {m[2]} "
+                         f"(offset {m[3]} lines)")
+    return notes
+
 
 def hunks_of(text: str) -> list[tuple[str, int, int, str]]:
     """(file, old start line, line in the diff text, @@ header) of every hunk."""
@@ -432,7 +436,7 @@ def render(name: str, tree, *, author: str | None = None, out_root: Path | None 
     (default paths.out_dir()/<tree>/)."""
     chain = series_mod.chain(name, root, version=version, tree=tree.name)
     repo = work_repo(tree)
-    author = author or author_from_git(Path(tree.path))
+    author = author or git.identity(Path(tree.path))
     profile = load_profile(tree.name, profiles)
     start = tree.base_commit
     done: list[RenderResult] = []

@@ -44,7 +44,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
-from patchkit import cover as cover_mod, mail, proc, recipients, series as series_mod, ui
+from patchkit import cover as cover_mod, git, mail, proc, recipients, series as series_mod, ui
 from patchkit.errors import CommandFailed, InfraError, UserError
 
 PASSWORD_ENV = "PATCHKIT_SMTP_PASS"
@@ -469,8 +469,7 @@ def parse_sendemail(text: str, identity: str | None = None) -> dict:
 def sendemail_config(repo, identity: str | None = None) -> dict:
     """The tree's sendemail.* settings (parse_sendemail), for identity or
     sendemail.identity."""
-    res = proc.run(["git", "-C", str(repo), "config", "-z", "--get-regexp", r"^sendemail\."],
-                   check=False)
+    res = git.run(repo, "config", "-z", "--get-regexp", r"^sendemail\.", check=False)
     if identity is None:
         identity = parse_sendemail(res.stdout).get("identity")
     if identity and f"sendemail.{identity}.".lower() not in res.stdout.lower():
@@ -484,8 +483,7 @@ def sendemail_config(repo, identity: str | None = None) -> dict:
 
 
 def git_config(repo, key: str) -> str | None:
-    res = proc.run(["git", "-C", str(repo), "config", "--get", key], check=False)
-    return res.stdout.strip() or None
+    return git.config_get(repo, key) or None
 
 
 def identity(repo, explicit: str | None, config: dict, fallback: str = "") -> str:
@@ -494,14 +492,14 @@ def identity(repo, explicit: str | None, config: dict, fallback: str = "") -> st
         return mail.format_address(*mail.parse_address(explicit, "--from"))
     if config.get("from"):
         return mail.format_address(*mail.parse_address(config["from"], "git config sendemail.from"))
-    name, addr = git_config(repo, "user.name"), git_config(repo, "user.email")
-    if (not name or not addr) and fallback:
+    found = git.identity(repo, required=False)
+    if not found and fallback:
         return mail.format_address(*mail.parse_address(fallback, "the series' author"))
-    if not name or not addr:
+    if not found:
         raise UserError(f"no author identity: user.name / user.email are not set for {repo}",
                         hint=f"git -C {repo} config user.name 'Your Name'; "
                              f"git -C {repo} config user.email you@example.org (or pass --from)")
-    return mail.format_address(*mail.parse_address(f"{name} <{addr}>", "git config user.name/user.email"))
+    return mail.format_address(*mail.parse_address(found, "git config user.name/user.email"))
 
 
 def envelope_from(config: dict, sender: str) -> str:
@@ -680,8 +678,8 @@ def smtp_password(repo, host: str, port: int, user: str) -> str:
     if os.environ.get(PASSWORD_ENV):
         return os.environ[PASSWORD_ENV]
     query = f"protocol=smtp\nhost={host}:{port}\nusername={user}\n\n"
-    env = {} if sys.stdin.isatty() else {"GIT_TERMINAL_PROMPT": "0"}
-    res = proc.run(["git", "-C", str(repo), "credential", "fill"], input=query, env=env, check=False)
+    env = {} if sys.stdin.isatty() else git.no_prompt_env()
+    res = proc.run(git.credential_argv(repo, "fill"), input=query, env=env, check=False)
     for line in res.stdout.splitlines():
         if line.startswith("password="):
             return line[len("password="):]
@@ -694,7 +692,7 @@ def credential(repo, action: str, host: str, port: int, user: str, password: str
     if repo is None or os.environ.get(PASSWORD_ENV):
         return
     query = f"protocol=smtp\nhost={host}:{port}\nusername={user}\npassword={password}\n\n"
-    proc.run(["git", "-C", str(repo), "credential", action], input=query, check=False)
+    proc.run(git.credential_argv(repo, action), input=query, check=False)
 
 
 def _text(value) -> str:
@@ -810,16 +808,14 @@ def record_ref(name: str, version: int) -> str:
 
 
 def load_record_commit(repo, name: str, version: int) -> str | None:
-    res = proc.run(["git", "-C", str(repo), "rev-parse", "--verify", "-q", record_ref(name, version)],
-                   check=False)
-    return res.stdout.strip() or None
+    return git.rev_parse(repo, record_ref(name, version))
 
 
 def load_record(repo, name: str, version: int) -> Record | None:
     commit = load_record_commit(repo, name, version)
     if commit is None:
         return None
-    text = proc.git(repo, "log", "-1", "--format=%B", commit)
+    text = git.out(repo, "log", "-1", "--format=%B", commit)
     _, _, body = text.partition("\n\n")
     try:
         data = json.loads(body)
@@ -827,7 +823,7 @@ def load_record(repo, name: str, version: int) -> Record | None:
         raise UserError(f"{record_ref(name, version)} in {repo} is no patchkit sent record",
                         hint=f"git -C {repo} log -1 {record_ref(name, version)}") from exc
     data.pop("complete", None)
-    parents = proc.git(repo, "log", "-1", "--format=%P", commit).split()
+    parents = git.out(repo, "log", "-1", "--format=%P", commit).split()
     return Record(**data, previous=parents[1] if len(parents) > 1 else None)
 
 
@@ -840,8 +836,7 @@ class RecordStore:
         self.ref = record_ref(record.series, record.version)
         self.current = load_record_commit(repo, record.series, record.version)
         name, addr = mail.parse_address(sender)
-        self.env = {"GIT_COMMITTER_NAME": name or addr, "GIT_COMMITTER_EMAIL": addr,
-                    "GIT_AUTHOR_NAME": name or addr, "GIT_AUTHOR_EMAIL": addr}
+        self.env = git.ident_env(name or addr, addr, None)
 
     def sent(self, msgid: str) -> None:
         self.record.sent.append(msgid)
@@ -851,7 +846,7 @@ class RecordStore:
         parents = ["-p", r.tip]
         if r.previous:
             parents += ["-p", r.previous]
-        commit = proc.git(self.repo, "commit-tree", f"{r.tip}^{{tree}}", *parents,
-                          "-m", f"{summary}\n\n{r.to_json()}\n", env=self.env)
-        proc.git(self.repo, "update-ref", "-m", summary, self.ref, commit, self.current or "0" * 40)
+        commit = git.out(self.repo, "commit-tree", f"{r.tip}^{{tree}}", *parents,
+                         "-m", f"{summary}\n\n{r.to_json()}\n", env=self.env)
+        git.run(self.repo, "update-ref", "-m", summary, self.ref, commit, self.current or "0" * 40)
         self.current = commit
