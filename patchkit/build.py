@@ -297,7 +297,9 @@ def tuxmake_metadata(*, status: str, targets: dict[str, dict], environment: dict
 def git_info(source: Path, commit: str) -> dict:
     """tuxmake's git group: describe, branch, commit, origin URL."""
     def one(*args):
-        res = proc.run(["git", "-C", str(source), *args], check=False)
+        from patchkit import git
+
+        res = git.run(source, *args, check=False)
         return res.stdout.strip() if res.returncode == 0 and res.stdout.strip() else None
     return {"git_describe": one("describe", "--tags", "--always", "--dirty"),
             "git_branch": one("rev-parse", "--abbrev-ref", "HEAD"),
