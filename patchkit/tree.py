@@ -1044,6 +1044,10 @@ def has_swap_ops_base(tree: Tree) -> bool:
 
 # ---------------------------------------------------------------- CLI
 
+# what the global --dry-run does for this command (shown in its --help)
+DRY_RUN = "fetch prints the commands it would run; show reads only; verify and manifest are refused (they need the commands' output)"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     for action, help_text in (
