@@ -11,6 +11,8 @@ check that no page is lost or silently corrupted:
   fault-alloc      failslab / fail_page_alloc scoped to the hog task
   fault-race       swapoff, refused resets, writeback and swap in/out at once
   fault-module     rmmod zram refused while swapping, unload, reload, swap again
+  fault-stall      many readers in swap readahead under pressure, their iocb
+                   allocations failed: how long tasks wait for sio_pool
 
 Each kernel (baseline, base layer, series) is built with its config flavour
 plus faults.config (zram as a module, fault injection) and booted once with
@@ -28,7 +30,7 @@ from pathlib import Path
 from patchkit import paths
 
 FAULT_TESTS = ["fault-zram-full", "fault-wb-write", "fault-wb-read", "fault-alloc",
-               "fault-race", "fault-module"]
+               "fault-race", "fault-module", "fault-stall"]
 FRAGMENT = paths.GUEST / "faults" / "faults.config"
 # The guest module that probes swap_register_block_ops() (fault-module uses it).
 SWAPREG_MODULE = paths.GUEST / "kmod" / "pk_swapreg"
@@ -279,7 +281,7 @@ def kernel_commits(tree, rendered) -> dict[str, str]:
 
 def validate_faults(*, series: str, tree_spec, config: str, runtime: str, timeout: float,
                     output: Path, kernels: list[str] | None = None, tests: list[str] | None = None,
-                    memory_mb: int = 256):
+                    memory_mb: int = 256, info: dict | None = None):
     """patchkit validate --faults: tree -> render -> per kernel (checkout, build, boot
     with the fault tests) -> the fault table in results.json and on the terminal."""
     kernels = kernels or KERNELS
@@ -297,7 +299,7 @@ def validate_faults(*, series: str, tree_spec, config: str, runtime: str, timeou
     output = Path(output).resolve()
     output.mkdir(parents=True, exist_ok=True)
     result = RunResult(command="validate --faults",
-                       info={"series": series, "config": config, "kernels": kernels,
+                       info={**(info or {}), "series": series, "config": config, "kernels": kernels,
                              "memory_mb": memory_mb})
     pipe = Pipeline(result)
     tree = pipe.stage("tree", tree_mod.open_tree, tree_spec)
