@@ -822,9 +822,12 @@ def resolve_clock(requested: str, accel: str, kernel: Path | None) -> tuple[str,
 def run(args) -> int:
     if proc.DRY_RUN:
         raise UserError("--dry-run is not supported by bench: it measures, so it must run")
-    if args.rounds < 1:
+    if args.rounds is not None and args.rounds < 1:
         raise UserError(f"--rounds {args.rounds}: bench needs at least 1 round",
                         hint="patchkit bench --rounds 5 (interleaved rounds per kernel)")
+    if args.clock == "icount" and args.rounds is not None and args.rounds < 2:
+        raise UserError(f"--rounds {args.rounds}: the icount clock boots each kernel at least twice, "
+                        "to measure that its figures repeat", hint="use --rounds 2 (the default) or more")
     if args.output is not None and Path(args.output).exists() and not Path(args.output).is_dir():
         raise UserError(f"-o {args.output} is a file, not a folder")
     if not args.report:
@@ -844,9 +847,6 @@ def run(args) -> int:
         print_summary(result, out)
         return 0
     workloads = icount.select_workloads(getattr(args, "workloads", None))
-    if args.clock == "icount" and args.rounds is not None and args.rounds < 2:
-        raise UserError(f"--rounds {args.rounds}: the icount clock boots each kernel at least twice, "
-                        "to measure that its figures repeat", hint="use --rounds 2 (the default) or more")
     start = time.monotonic()
     load0 = os.getloadavg()[0]
     workdir = paths.cache_dir() / "bench"

@@ -365,8 +365,8 @@ def parse_compare(spec: str) -> tuple[str | None, str | None, str]:
 
 def fetch_compare_argv(repo: Path, source: Path, refs: list[tuple[str, str]]) -> list[str]:
     """git fetch of the previous version's commits from another tree's repository."""
-    return ["git", "-C", str(repo), "fetch", "--quiet", "--no-tags", str(source),
-            *[f"+{src}:{dst}" for src, dst in refs]]
+    return git.argv(repo, "fetch", "--quiet", "--no-tags", str(source),
+                    *[f"+{src}:{dst}" for src, dst in refs])
 
 
 def compare_range(spec: str | None, r: Rendered, prev) -> tuple[str, str] | None:

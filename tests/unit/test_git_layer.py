@@ -10,6 +10,10 @@ PACKAGE = Path(__file__).resolve().parents[2] / "patchkit"
 LAYER = PACKAGE / "git.py"
 
 
+# GitLab runner variables (how the runner clones), not git's own environment
+CI_VARIABLES = {"GIT_DEPTH", "GIT_STRATEGY", "GIT_SUBMODULE_STRATEGY"}
+
+
 def _is_git(node) -> bool:
     return (isinstance(node, ast.Constant) and isinstance(node.value, str)
             and (node.value == "git" or node.value.endswith("/git")))
@@ -34,7 +38,8 @@ def git_command_lines(path: Path) -> list[str]:
             found.append(f"{where}: shell git command")
         # git's environment: identity, dates, config files, index
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and \
-                node.value.startswith("GIT_") and node.value != "GIT_COMMITTER_IDENT":
+                node.value.startswith("GIT_") and node.value != "GIT_COMMITTER_IDENT" and \
+                node.value not in CI_VARIABLES:
             found.append(f"{where}: sets {node.value}")
         # proc.git / GitPython
         if isinstance(node, ast.Attribute) and node.attr == "git" and \
