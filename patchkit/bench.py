@@ -822,6 +822,19 @@ def resolve_clock(requested: str, accel: str, kernel: Path | None) -> tuple[str,
 def run(args) -> int:
     if proc.DRY_RUN:
         raise UserError("--dry-run is not supported by bench: it measures, so it must run")
+    if args.rounds < 1:
+        raise UserError(f"--rounds {args.rounds}: bench needs at least 1 round",
+                        hint="patchkit bench --rounds 5 (interleaved rounds per kernel)")
+    if args.output is not None and Path(args.output).exists() and not Path(args.output).is_dir():
+        raise UserError(f"-o {args.output} is a file, not a folder")
+    if not args.report:
+        sources = parse_assignments(args.source, "--source")
+        parse_assignments(args.kernel, "--kernel")
+        if not sources:
+            from patchkit import series as series_mod
+
+            series_mod.chain(args.series)
+            series_mod.chain(args.base_layer)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(args.output or paths.out_dir() / "bench" / stamp)
     if args.report:
@@ -894,8 +907,11 @@ def merge_reports(files: list[Path]) -> dict:
     for f in files:
         try:
             data = json.loads(Path(f).read_text())
-        except (OSError, ValueError) as exc:
-            raise UserError(f"cannot read bench results {f}: {exc}") from exc
+        except OSError as exc:
+            raise UserError(f"cannot read bench results {f}: {exc.strerror}") from exc
+        except ValueError as exc:
+            raise UserError(f"cannot read bench results {f}: not JSON ({exc})",
+                            hint="--report takes the bench.json files a bench run wrote") from exc
         if "rounds" not in data or "meta" not in data:
             raise UserError(f"{f} is not a patchkit bench.json (no rounds/meta)")
         metas.append(data["meta"])

@@ -25,13 +25,19 @@ PASS, FAIL, SKIP, ERROR = "PASS", "FAIL", "SKIP", "ERROR"
 DEFAULT_TESTS = ["zram-setup", "hog", "pageout", "swapoff", "writeback", "reset",
                  "selftests", "stress-ng", "swapfile-ext2", "swap-disk",
                  # skips unless the kernel has NFS and nfsd (--fragment patchkit/configs/nfs-swap.config)
-                 "swapfile-nfs"]
+                 "swapfile-nfs",
+                 # zram-swap-ops v2: skip unless the kernel is built with
+                 # --fragment patchkit/configs/swap-ops.config (and, for
+                 # swap-ops-driver, --extmod patchkit/guest/kmod/pk_swapdev)
+                 "zram-swap-ops", "zram-mthp", "swap-ops-disk", "swap-ops-driver"]
 
 # Scratch disks: test -> (serial the guest looks for, size in MiB, filesystem or None).
 DISKS = {
     "writeback": ("pk-wb", 256, None),
     "swapfile-ext2": ("pk-swapfs", 256, "ext2"),
     "swap-disk": ("pk-swapdev", 192, None),
+    "swap-ops-disk": ("pk-sodisk", 192, None),
+    "zram-swap-ops": ("pk-sowb", 256, None),
     "swapfile-nfs": ("pk-nfs", 256, "ext2"),  # the filesystem nfsd exports
     "bench-writeback": ("pk-bench-wb", 256, None),
     # the fault tests (patchkit/guest/faults/, run by patchkit/faults.py)
@@ -293,7 +299,13 @@ def run(args) -> int:
         return 0
     if args.kernel is None or args.source is None:
         raise UserError("patchkit boot needs --kernel BZIMAGE and --source TREE")
+    check_numbers(memory=args.memory, smp=args.smp, timeout=args.timeout)
     tests = [t for t in args.tests.split(",") if t] if args.tests is not None else None
+    select_tests(tests)
+    if not Path(args.source).is_dir():
+        raise UserError(f"{args.source}: no such kernel source folder",
+                        hint="--source names the tree the kernel was built from")
+    check_kernel(args.kernel)
     cmdline = list(args.append)
     if args.profile:
         require_profiling(args.kernel)
@@ -316,6 +328,23 @@ def run(args) -> int:
 # function in the guest by pk-profile (patchkit/guest/pk-profile.c).
 PROFILE_PARAM = "profile=2"
 PROFILE_FRAGMENT = paths.CONFIGS / "profile.config"
+
+
+def check_numbers(*, memory: int, smp: int = 1, timeout: float = 1) -> None:
+    """Guest sizes and limits that cannot work, refused before QEMU starts."""
+    if memory < 64:
+        raise UserError(f"--memory {memory}: the guest needs at least 64 MiB")
+    if smp < 1:
+        raise UserError(f"--smp {smp}: the guest needs at least 1 CPU")
+    if not timeout > 0:
+        raise UserError(f"--timeout {timeout:g}: give a number of seconds above 0")
+
+
+def check_kernel(kernel: Path) -> None:
+    kernel = Path(kernel)
+    if not kernel.is_file():
+        raise UserError(f"kernel image {kernel} does not exist",
+                        hint="build one: patchkit build (it prints the bzImage path)")
 
 
 def require_profiling(kernel: Path) -> None:

@@ -37,6 +37,7 @@ GUEST_PROGRAMS = {
     "pk-profile.c": "/patchkit/bin/pk-profile",  # kernel tick profile per test (boot --profile)
     "bench/pk-bench.c": "/patchkit/bin/pk-bench",  # patchkit bench's workloads
     "faults/pk-faulthog.c": "/patchkit/bin/pk-faulthog",
+    "faults/pk-rastall.c": "/patchkit/bin/pk-rastall",  # fault-stall's readers
 }
 GCC_FLAGS = ["-static", "-O2", "-Wall", "-Wextra", "-Werror"]
 # shared by the guest programs (#include "pk-guest.h"); part of every program's cache key

@@ -1,14 +1,15 @@
 #!/bin/sh
-# A swap file on NFS, the backend that does its own I/O (->swap_rw, so
-# swap_fs_ops): the guest serves NFSv4.2 to itself over loopback.  The
-# in-kernel nfsd exports ext2 on a virtio disk; there is no rpc.mountd, so
-# the export is written straight into nfsd's caches (/proc/net/rpc/*/channel,
-# the lines mountd would write), and no rpcbind or lockd, as NFSv4 needs
-# neither.  The in-kernel client mounts it via 127.0.0.1, a swap file on the
-# mount becomes the only swap, and pages forced out with MADV_PAGEOUT are
-# read back and verified.  The swap_io debugfs counters must show that
-# swap_fs_ops did the I/O.  Needs a kernel built with
-# --fragment patchkit/configs/nfs-swap.config; skips on one without.
+# A swap file on NFS, the backend that does its own I/O (->swap_rw and
+# swap_fs_ops, or nfs_swap_ops in the mainline backport): the guest serves
+# NFSv4.2 to itself over loopback.  The in-kernel nfsd exports ext2 on a
+# virtio disk; there is no rpc.mountd, so the export is written straight into
+# nfsd's caches (/proc/net/rpc/*/channel, the lines mountd would write), and
+# no rpcbind or lockd, as NFSv4 needs neither.  The in-kernel client mounts
+# it via 127.0.0.1, a swap file on the mount becomes the only swap, and pages
+# forced out with MADV_PAGEOUT are read back and verified.  The swap_io
+# debugfs counters must show that the file system's swap ops did the I/O.
+# Needs a kernel built with --fragment patchkit/configs/nfs-swap.config;
+# skips on one without.
 . /patchkit/lib.sh
 
 FRAGMENT=patchkit/configs/nfs-swap.config
@@ -111,11 +112,15 @@ require_swapped_out hog
 require_swapped_in hog
 
 # The series' counters name the submit method of the ops that did the I/O:
-# all of it must have gone through swap_fs_ops.  A kernel without them (the
-# baseline) has no swap_ops to check.
+# all of it must have gone through the file system's ops (swap_fs_ops of the
+# version 1 base layer, NFS's own nfs_swap_ops in the mainline backport).
+# A kernel without them (the baseline) has no swap_ops to check.
 [ -r /sys/kernel/debug/swap_io/devices ] || { detail "no /sys/kernel/debug/swap_io: which swap_ops served the I/O was not checked"; exit 0; }
 [ "$(figval nfs.areas)" = 1 ] || fail "swap_io counts I/O on $(figval nfs.areas) swap areas; the NFS swap file was the only swap"
 ops=$(figval nfs.ops)
-[ "$ops" = swap_fs_submit_write ] || fail "swap I/O to the NFS swap file went through ${ops:-no swap_ops at all}, not swap_fs_ops (swap_fs_submit_write)"
-[ "$(figval nfs.write_folios)" -gt 0 ] || fail "swap_fs_ops wrote no folio although pages went to swap"
-[ "$(figval nfs.read_folios)" -gt 0 ] || fail "swap_fs_ops read no folio although pages came back from swap"
+case "$ops" in
+swap_fs_submit_write|nfs_swap_submit_write) ;;
+*) fail "swap I/O to the NFS swap file went through ${ops:-no swap_ops at all}, not the file system's (swap_fs_submit_write or nfs_swap_submit_write)" ;;
+esac
+[ "$(figval nfs.write_folios)" -gt 0 ] || fail "$ops wrote no folio although pages went to swap"
+[ "$(figval nfs.read_folios)" -gt 0 ] || fail "the NFS swap ops read no folio although pages came back from swap"
