@@ -822,7 +822,7 @@ def resolve_clock(requested: str, accel: str, kernel: Path | None) -> tuple[str,
 def run(args) -> int:
     if proc.DRY_RUN:
         raise UserError("--dry-run is not supported by bench: it measures, so it must run")
-    if args.rounds < 1:
+    if args.rounds is not None and args.rounds < 1:
         raise UserError(f"--rounds {args.rounds}: bench needs at least 1 round",
                         hint="patchkit bench --rounds 5 (interleaved rounds per kernel)")
     if args.output is not None and Path(args.output).exists() and not Path(args.output).is_dir():
@@ -834,7 +834,8 @@ def run(args) -> int:
             from patchkit import series as series_mod
 
             series_mod.chain(args.series)
-            series_mod.chain(args.base_layer)
+            if "base-layer" in labels_for(args.base_layer):
+                series_mod.chain(args.base_layer)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(args.output or paths.out_dir() / "bench" / stamp)
     if args.report:

@@ -299,7 +299,8 @@ def run(args) -> int:
         return 0
     if args.kernel is None or args.source is None:
         raise UserError("patchkit boot needs --kernel BZIMAGE and --source TREE")
-    check_numbers(memory=args.memory, smp=args.smp, timeout=args.timeout)
+    smp = args.smp if args.smp is not None else (1 if args.clock == "icount" else 2)
+    check_numbers(memory=args.memory, smp=smp, timeout=args.timeout)
     tests = [t for t in args.tests.split(",") if t] if args.tests is not None else None
     select_tests(tests)
     if not Path(args.source).is_dir():
@@ -312,7 +313,7 @@ def run(args) -> int:
         cmdline.append(PROFILE_PARAM)
     result = boot(args.kernel, source=args.source, modules_dir=args.modules, tests=tests,
                   timeout=args.timeout, log_dir=args.log_dir, memory_mb=args.memory,
-                  smp=args.smp or (1 if args.clock == "icount" else 2), accel=args.accel, cmdline=cmdline,
+                  smp=smp, accel=args.accel, cmdline=cmdline,
                   clock=args.clock)
     # The stage line carries the guest's verdict, not just "QEMU ran".
     ui.info("boot", f"{result.status} in {ui.duration(result.seconds)}")
