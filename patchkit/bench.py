@@ -845,7 +845,8 @@ def run(args) -> int:
             from patchkit import series as series_mod
 
             series_mod.chain(args.series)
-            series_mod.chain(args.base_layer)
+            if "base-layer" in labels_for(args.base_layer):
+                series_mod.chain(args.base_layer)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(args.output or paths.out_dir() / "bench" / stamp)
     if args.report:
