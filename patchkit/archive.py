@@ -16,6 +16,8 @@ same mirror as bookworm).  PATCHKIT_DEBIAN_MIRROR overrides it.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import shlex
@@ -165,6 +167,28 @@ class Archive:
         self.log_dir = log_dir
         self.euid = os.geteuid()
         self._updated = False
+        self._held = 0
+
+    @contextlib.contextmanager
+    def locked(self):
+        """Hold the suite's private apt state (two fetches of trees from one
+        suite would otherwise run apt-get update on the same lists at once).
+        Re-entrant within one Archive."""
+        if self._held:
+            self._held += 1
+            try:
+                yield
+            finally:
+                self._held -= 1
+            return
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.root.parent / f".{self.suite}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._held = 1
+            try:
+                yield
+            finally:
+                self._held = 0
 
     def _prepare(self) -> None:
         for sub in ("sources.list.d", "preferences.d", "lists/partial",
@@ -180,18 +204,20 @@ class Archive:
         """apt-get update of the private lists (once per Archive)."""
         if self._updated:
             return
-        self._prepare()
-        proc.run(update_argv(self.root, euid=self.euid), env={"LC_ALL": "C"},
-                 log=self.log_dir / f"apt-{self.suite}-update.log",
-                 hint=f"the mirror {self.mirror.uri} (from {self.mirror.origin}) must serve "
-                      f"{self.suite}; another mirror: {MIRROR_ENV}=URI")
+        with self.locked():
+            self._prepare()
+            proc.run(update_argv(self.root, euid=self.euid), env={"LC_ALL": "C"},
+                     log=self.log_dir / f"apt-{self.suite}-update.log",
+                     hint=f"the mirror {self.mirror.uri} (from {self.mirror.origin}) must serve "
+                          f"{self.suite}; another mirror: {MIRROR_ENV}=URI")
         self._updated = True
 
     def offers(self, package: str, *, candidate: bool = False) -> list[Offer]:
         """Every version of package the suite has (or only apt's candidate)."""
-        self.update()
-        res = proc.run(show_argv(self.root, package, euid=self.euid, candidate=candidate),
-                       env={"LC_ALL": "C"}, check=False)
+        with self.locked():
+            self.update()
+            res = proc.run(show_argv(self.root, package, euid=self.euid, candidate=candidate),
+                           env={"LC_ALL": "C"}, check=False)
         if res.returncode != 0:
             if "No packages found" in res.stderr or "Unable to locate" in res.stderr \
                     or not res.stderr.strip():
@@ -202,10 +228,11 @@ class Archive:
     def download(self, package: str, version: str, dest: Path) -> Path:
         """apt-get download package=version into dest; the .deb's path."""
         dest.mkdir(parents=True, exist_ok=True)
-        self.update()
-        proc.run(download_argv(self.root, package, version, euid=self.euid), cwd=dest,
-                 env={"LC_ALL": "C"}, log=self.log_dir / f"apt-{package}-download.log",
-                 hint=f"{package} {version} from {self.mirror.uri} {self.suite}")
+        with self.locked():
+            self.update()
+            proc.run(download_argv(self.root, package, version, euid=self.euid), cwd=dest,
+                     env={"LC_ALL": "C"}, log=self.log_dir / f"apt-{package}-download.log",
+                     hint=f"{package} {version} from {self.mirror.uri} {self.suite}")
         deb = dest / deb_name(package, version)
         if not deb.is_file():
             found = sorted(p.name for p in dest.glob(f"{package}_*.deb"))

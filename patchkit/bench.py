@@ -29,6 +29,16 @@ and QEMU version (also when merging bench.json files with --report).
 For development, --source LABEL=PATH takes a kernel checkout instead of
 rendering (and --kernel LABEL=BZIMAGE a kernel already built from it, which
 skips the build); the report then says so.
+
+Clocks.  --clock icount (the default wherever KVM is not used) boots every
+kernel on one vCPU under TCG with -icount shift=0,sleep=off: the guest's
+timings become guest instruction counts that repeat from boot to boot, and
+the workloads of patchkit/icount.py are reported as instructions per unit
+of work, each kernel at least twice, with the spread of its repeats, and a
+per-function split from the QEMU plugin patchkit/plugins/pk-insn.c.
+--clock wall is the statistics above (TSC cycles against the host's rate).
+--base-layer none benches two kernels: the tree as it is and the series
+(a tree whose mainline already has the base layer, 7.3 and later).
 """
 
 from __future__ import annotations
@@ -44,7 +54,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from patchkit import layout, paths, proc, stats, ui
+from patchkit import icount, layout, paths, proc, stats, ui
 from patchkit.errors import InfraError, UserError
 
 LABELS = ("baseline", "base-layer", "series")
@@ -53,7 +63,12 @@ TESTS = ["bench-swapout", "bench-swapin", "bench-writeback"]
 MEMORY_MB = 256
 SMP = 2
 BOOT_TIMEOUT = 900.0
+# Under icount one host thread runs the guest: on a shared, loaded machine a boot takes longer,
+# while the guest's own clock (instructions) is unaffected.
+ICOUNT_BOOT_TIMEOUT = 2700.0
 MIN_ROUNDS = 3  # fewer rounds per kernel: ratios are shown, but no significance is claimed
+ICOUNT_ROUNDS = 2  # under icount a kernel repeats to the instruction: two boots show it
+CLOCKS = ("auto", "icount", "wall")
 TOO_FEW = f"too few rounds for a CI (< {MIN_ROUNDS})"
 
 
@@ -139,13 +154,32 @@ class Round:
     statuses: dict = field(default_factory=dict)  # test -> PASS/FAIL/SKIP/ERROR
     detail: str = ""
     console_log: str = ""
+    clock: str = "wall"
+    breakdown: dict | None = None  # icount: plugin counts per phase and function (icount.breakdown)
+    breakdown_note: str = ""
 
 
 # ---------------------------------------------------------------- pure helpers
 
 
-def parse_assignments(items: list[str] | None, option: str) -> dict[str, Path]:
+def labels_for(base_layer: str | None) -> tuple[str, ...]:
+    """The kernels a run compares: without a base layer, the tree and the series."""
+    return LABELS if base_layer not in (None, "", "none") else ("baseline", "series")
+
+
+def titles_for(tree: str | None, labels) -> dict[str, str]:
+    """Column titles: the tree's version for the baseline ('baseline 6.12', 'mainline 7.3')."""
+    import re
+
+    m = re.search(r"(\d+\.\d+)", tree or "linux-source-6.12")
+    version = m.group(1) if m else (tree or "tree")
+    first = f"baseline {version}" if "base-layer" in labels else f"mainline {version}"
+    return {"baseline": first, "base-layer": TITLES["base-layer"], "series": TITLES["series"]}
+
+
+def parse_assignments(items: list[str] | None, option: str, labels=LABELS) -> dict[str, Path]:
     """['baseline=/x', ...] -> {label: Path}; unknown labels and bad syntax are UserErrors."""
+    LABELS = labels  # noqa: N806 (the labels of this run)
     out: dict[str, Path] = {}
     for item in items or []:
         label, sep, value = item.partition("=")
@@ -173,12 +207,12 @@ def check_comparable(rounds: list[dict]) -> tuple[str, str]:
         raise UserError("no bench rounds to compare")
     first = rounds[0]
     for r in rounds[1:]:
-        for key, what in (("accel", "accelerators"), ("qemu_version", "QEMU versions")):
-            if r[key] != first[key]:
+        for key, what in (("accel", "accelerators"), ("qemu_version", "QEMU versions"), ("clock", "clocks")):
+            if r.get(key, "wall") != first.get(key, "wall"):
                 raise UserError(
                     f"refusing to compare results taken with different {what}: "
-                    f"round {first['index']} {first['label']} ran with {first[key]}, "
-                    f"round {r['index']} {r['label']} with {r[key]}",
+                    f"round {first['index']} {first['label']} ran with {first.get(key, 'wall')}, "
+                    f"round {r['index']} {r['label']} with {r.get(key, 'wall')}",
                     hint="timings are only comparable under one accelerator and one QEMU; "
                          "rerun every kernel in one `patchkit bench` (or pass --accel)")
     return first["accel"], first["qemu_version"]
@@ -369,16 +403,84 @@ def cover_block(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def failures(rounds: list[dict], labels=LABELS) -> list[str]:
+def icount_header(result: dict) -> list[str]:
+    """Who ran what: the lines above an icount table (cover block and summary alike)."""
+    meta = result["meta"]
+    titles = meta["titles"]
+    config = meta.get("config", "minimal") + "".join(f" + {Path(f).name}" for f in meta.get("fragments", []))
+    kernels = "; ".join(f"{titles[lb]} = {meta['kernels'][lb]['origin']}" for lb in meta["labels"])
+    return [
+        f"Instruction counts under emulation (patchkit bench --clock icount, {meta['date']}): "
+        f"guest instructions per unit of work, counted by QEMU {meta['qemu_version']} TCG with "
+        f"-icount shift=0,sleep=off (the guest clock advances one nanosecond per guest instruction), "
+        f"1 vCPU, {meta['memory_mb']} MiB, zram {meta.get('algorithm', '?')}, config {config}.",
+        "These are not times on hardware: they count the instructions the kernel and the benchmark "
+        "execute, not cache misses, stalls or device waits, and they repeat from boot to boot. "
+        f"Each kernel booted {meta['rounds']} times (interleaved); a cell lists every boot's figure and "
+        f"the spread Δ between them (flagged above {icount.REPEAT_LIMIT:g}%).",
+        f"Kernels: {kernels}.",
+    ]
+
+
+def cover_block_icount(result: dict) -> str:
+    """Markdown below the cover letter's '---': our instruction counts, the author's times beside."""
+    meta = result["meta"]
+    titles = meta["titles"]
+    lines = icount_header(result) + ["", icount.markdown(result, titles), ""]
+    why = icount.markdown_breakdown(result, titles)
+    if why:
+        lines += ["Where the instructions differ (kernel instructions per unit, by function; "
+                  "QEMU plugin counts of the same regions):", "", why, ""]
+    if result.get("findings"):
+        lines += ["Findings:"] + [f"- {f}" for f in result["findings"]] + [""]
+    lines += [
+        "The author's published numbers (theirs: times on their hardware, from the v1 thread; "
+        f"{AUTHOR_NUMBERS['method']}):",
+        "",
+        "| case | metric | theirs, with series | theirs, before |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {c} | {m} | {a} | {b} |" for c, m, a, b in AUTHOR_NUMBERS["rows"]]
+    lines += ["", "Our figures count instructions, theirs measure time: compare directions and ratios, "
+                  "not magnitudes."]
+    return "\n".join(lines) + "\n"
+
+
+def summary_icount(result: dict) -> str:
+    """The short record of a run for docs/bench-results/ (the raw bench.json stays in the output folder)."""
+    meta = result["meta"]
+    titles = meta["titles"]
+    lines = [f"# patchkit bench --clock icount, {meta['date']}: {meta.get('tree', '')}", ""]
+    lines += icount_header(result) + [""]
+    lines += [icount.markdown(result, titles), ""]
+    why = icount.markdown_breakdown(result, titles, top=8)
+    if why:
+        lines += ["Functions behind each difference (kernel instructions per unit):", "", why, ""]
+    tops = icount.markdown_top_functions(result, titles)
+    if tops:
+        lines += ["Where the instructions go, per kernel (QEMU plugin counts, mean of the boots; "
+                  "[user] is pk-bench itself, reclaim without its calibration fill):", "", tops]
+    if result.get("findings"):
+        lines += ["Findings:"] + [f"- {f}" for f in result["findings"]] + [""]
+    if "total_seconds" in meta:
+        boots = [r["seconds"] for r in result["rounds"]]
+        lines += [f"Time: {ui.duration(meta['total_seconds'])} in all, {len(boots)} boots of "
+                  f"{ui.duration(min(boots))} to {ui.duration(max(boots))}"
+                  + (f"; host load average {meta['load'][0]:.1f} at the start, {meta['load'][1]:.1f} at the end "
+                     f"({meta['machine']['cores']} cores)" if meta.get("load") else "") + ".", ""]
+    return "\n".join(lines)
+
+
+def failures(rounds: list[dict], labels=LABELS, *, tests=TESTS, titles=TITLES) -> list[str]:
     """One sentence per kernel and workload that did not pass in every round."""
     out = []
     for lb in labels:
         mine = [r for r in rounds if r["label"] == lb]
-        for test in TESTS:
+        for test in tests:
             bad = [r for r in mine if r["statuses"].get(test, "SKIP") != "PASS"]
             if bad:
                 first = bad[0]
-                out.append(f"{TITLES[lb]}: {test} did not pass in {len(bad)} of {len(mine)} rounds "
+                out.append(f"{titles[lb]}: {test} did not pass in {len(bad)} of {len(mine)} rounds "
                            f"(round {first['index']}: {first['statuses'].get(test, 'not run')}; "
                            f"{first['detail'][:160]})")
     return out
@@ -414,27 +516,30 @@ def machine() -> dict:
 
 
 def rendered_sources(args, workdir: Path) -> dict[str, Kernel]:
-    """The three kernels' sources, rendered from the series templates on the pinned tree."""
+    """The kernels' sources, rendered from the series templates on the pinned tree."""
     from patchkit import render
 
     tree = render.open_tree(args.tree)
     full = render.render_series(args.series, tree=tree)
-    base = render.render_series(args.base_layer, tree=tree)
     commits = {
         "baseline": (full.repo, full.base_commit, f"{getattr(tree, 'name', 'tree')} @ {full.base_commit[:12]}"),
-        "base-layer": (base.repo, base.tip, f"render {args.base_layer} @ {base.tip[:12]}"),
         "series": (full.repo, full.tip, f"render {args.series} @ {full.tip[:12]}"),
     }
+    if "base-layer" in labels_for(args.base_layer):
+        base = render.render_series(args.base_layer, tree=tree)
+        commits["base-layer"] = (base.repo, base.tip, f"render {args.base_layer} @ {base.tip[:12]}")
     from patchkit import tree as tree_mod
 
     name = getattr(tree, "name", "tree")
-    return {label: Kernel(label, tree_mod.worktree(repo, commit, f"{name}-bench-{label}"), origin)
-            for label, (repo, commit, origin) in commits.items()}
+    return {label: Kernel(label, tree_mod.worktree(*commits[label][:2], f"{name}-bench-{label}"),
+                          commits[label][2])
+            for label in labels_for(args.base_layer)}
 
 
 def resolve_kernels(args, workdir: Path) -> tuple[dict[str, Kernel], str]:
-    sources = parse_assignments(args.source, "--source")
-    prebuilt = parse_assignments(args.kernel, "--kernel")
+    LABELS = labels_for(getattr(args, "base_layer", "swap-batching"))  # noqa: N806 (this run's)
+    sources = parse_assignments(args.source, "--source", LABELS)
+    prebuilt = parse_assignments(args.kernel, "--kernel", LABELS)
     for label, path in prebuilt.items():
         if label not in sources:
             raise UserError(f"--kernel {label}={path} needs --source {label}=TREE it was built from")
@@ -445,7 +550,7 @@ def resolve_kernels(args, workdir: Path) -> tuple[dict[str, Kernel], str]:
         missing = [lb for lb in LABELS if lb not in sources]
         if missing:
             raise UserError(f"--source given for {', '.join(sources)} but not for {', '.join(missing)}",
-                            hint="give all three, or none to render the series")
+                            hint=f"give all of {', '.join(LABELS)}, or none to render the series")
         for label, path in sources.items():
             if not (path / "Makefile").is_file():
                 raise UserError(f"--source {label}={path}: not a kernel tree (no Makefile)")
@@ -454,6 +559,7 @@ def resolve_kernels(args, workdir: Path) -> tuple[dict[str, Kernel], str]:
                 + ", not rendered from the templates")
     else:
         kernels = rendered_sources(args, workdir)
+    kernels = {lb: kernels[lb] for lb in LABELS}
     for label, path in prebuilt.items():
         kernels[label].kernel = path.resolve()
         kernels[label].config_hash = config_hash_near(path)
@@ -502,23 +608,40 @@ def check_same_config(kernels: dict[str, Kernel]) -> None:
 
 
 def run_rounds(kernels: dict[str, Kernel], *, rounds: int, accel: str, out: Path,
-               initrd_source: Path, tsc_mhz: float, meta: dict | None = None) -> list[Round]:
+               initrd_source: Path, tsc_mhz: float | None, meta: dict | None = None,
+               clock: str = "wall", plugin: Path | None = None,
+               tests: list[str] | None = None) -> list[Round]:
     """Boot the kernels in interleaved order; after each boot, out/bench-partial.json holds
-    the rounds so far (patchkit bench --report reads it if the run is cut short)."""
+    the rounds so far (patchkit bench --report reads it if the run is cut short).
+
+    clock="icount": one vCPU, the icount workloads, and with plugin (pk-insn.so) each
+    boot's instruction counts per phase in its round folder, split per function."""
     from patchkit import boot as boot_mod
 
     done: list[Round] = []
-    order = schedule(LABELS, rounds)
+    order = schedule(list(kernels), rounds)
+    tests, smp = (tests or icount.TESTS, 1) if clock == "icount" else (tests or TESTS, SMP)
     for i, (rnd, label) in enumerate(order, start=1):
         k = kernels[label]
         start = time.monotonic()
-        res = boot_mod.boot(k.kernel, source=initrd_source, tests=TESTS, timeout=BOOT_TIMEOUT,
-                            log_dir=out / "rounds" / f"{rnd:02d}-{label}", memory_mb=MEMORY_MB, smp=SMP,
-                            accel=accel)
+        log_dir = out / "rounds" / f"{rnd:02d}-{label}"
+        counts = log_dir / icount.COUNTS_FILE
+        counts.unlink(missing_ok=True)
+        plugins = [icount.plugin_spec(plugin, counts)] if plugin else None
+        res = boot_mod.boot(k.kernel, source=initrd_source, tests=tests,
+                            timeout=ICOUNT_BOOT_TIMEOUT if clock == "icount" else BOOT_TIMEOUT,
+                            log_dir=log_dir, memory_mb=MEMORY_MB, smp=smp,
+                            accel=accel, clock=clock, plugins=plugins)
+        figures = {t.name: t.figures for t in res.tests}
         r = Round(rnd, label, res.status, res.accel, res.qemu_version, round(time.monotonic() - start, 1),
-                  figures=normalise({t.name: t.figures for t in res.tests}, tsc_mhz),
+                  figures=normalise(figures, tsc_mhz) if clock == "wall" else figures,
                   statuses={t.name: t.status for t in res.tests},
-                  detail=res.detail, console_log=str(res.console_log))
+                  detail=res.detail, console_log=str(res.console_log), clock=clock)
+        if plugin:
+            try:
+                r.breakdown, r.breakdown_note = icount.read_breakdown(counts, k.kernel)
+            except UserError as exc:
+                r.breakdown_note = str(exc)
         done.append(r)
         # the first boot settles the accelerator; every later one must use it
         accel = done[0].accel
@@ -538,10 +661,32 @@ def run_rounds(kernels: dict[str, Kernel], *, rounds: int, accel: str, out: Path
 def analyse(rounds: list[dict], meta: dict) -> dict:
     accel, qemu_version = check_comparable(rounds)
     meta = dict(meta, accel=accel, qemu_version=qemu_version)
+    if meta.get("clock") == "icount":
+        return analyse_icount(rounds, meta)
     summary = summarise(rounds, meta["labels"])
     result = {"meta": meta, "rounds": rounds, "summary": summary}
     result["findings"] = (failures(rounds, meta["labels"]) + findings(summary, meta["labels"])
                           + explain_slowdowns(rounds, summary) + layout_findings(meta))
+    algs = {r["figures"].get("bench-swapout", {}).get("bench.algorithm") for r in rounds} - {None}
+    if algs:
+        meta["algorithm"] = "/".join(sorted(algs))
+    return result
+
+
+def analyse_icount(rounds: list[dict], meta: dict) -> dict:
+    """Instruction counts: repeats, spread, ratios and the functions behind them (icount.py)."""
+    labels = meta["labels"]
+    meta.setdefault("titles", titles_for(meta.get("tree"), labels))
+    result = {"meta": meta, "rounds": rounds,
+              "icount": icount.analyse(rounds, labels, meta.get("workloads"))}
+    titles = meta["titles"]
+    out = failures(rounds, labels, tests=meta.get("tests", icount.TESTS), titles=titles)
+    out += [f"repeatability: {f}" for f in result["icount"]["flags"]]
+    out += [f"regression above {icount.REGRESSION_LIMIT:g}%: {f}" for f in result["icount"]["regressions"]]
+    for r in rounds:
+        if r.get("breakdown_note"):
+            out.append(f"round {r['index']} {r['label']}: per-function counts: {r['breakdown_note']}")
+    result["findings"] = out
     algs = {r["figures"].get("bench-swapout", {}).get("bench.algorithm") for r in rounds} - {None}
     if algs:
         meta["algorithm"] = "/".join(sorted(algs))
@@ -604,6 +749,13 @@ def write_outputs(result: dict, out: Path) -> None:
     from patchkit import plots
 
     out.mkdir(parents=True, exist_ok=True)
+    if result["meta"].get("clock") == "icount":
+        tmp = out / ".bench.json.tmp"
+        tmp.write_text(json.dumps(result, indent=1, default=str) + "\n")
+        tmp.replace(out / "bench.json")
+        (out / "cover-block.md").write_text(cover_block_icount(result))
+        (out / "summary.md").write_text(summary_icount(result))
+        return
     pngs = plots.write_all(result, out)
     result["meta"]["plots"] = [p.name for p in pngs]
     tmp = out / ".bench.json.tmp"
@@ -614,10 +766,19 @@ def write_outputs(result: dict, out: Path) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--rounds", "-n", type=int, default=5, help="interleaved rounds per kernel (default 5)")
+    p.add_argument("--rounds", "-n", type=int, default=None,
+                   help=f"interleaved rounds per kernel (default: {ICOUNT_ROUNDS} with --clock icount, 5 wall)")
+    p.add_argument("--clock", choices=CLOCKS, default="auto",
+                   help="icount: guest instructions per unit of work under TCG -icount (repeatable "
+                        "figures); wall: TSC time with bootstrap statistics; auto: wall under KVM, "
+                        "else icount")
+    p.add_argument("--workloads", default=None, metavar="LIST",
+                   help="with --clock icount: a comma-separated subset of "
+                        + ", ".join(w.key for w in icount.WORKLOADS) + " (default: all)")
     p.add_argument("--series", default="zram-swap-ops", help="the full series (default zram-swap-ops)")
     p.add_argument("--base-layer", default="swap-batching",
-                   help="the series the full one depends on, benched alone (default swap-batching)")
+                   help="the series the full one depends on, benched alone (default swap-batching); "
+                        "'none': bench the tree and the series only (trees that carry it already)")
     p.add_argument("--tree", default=None, help="tree name or checkout (default: the pinned tree)")
     p.add_argument("--config", default="minimal", help="build config flavour for all three (default minimal)")
     p.add_argument("--fragment", action="append", default=[], type=Path,
@@ -628,7 +789,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="QEMU accelerator for every boot (auto: probe once, then keep it)")
     p.add_argument("--source", action="append", metavar="LABEL=PATH",
                    help="development escape hatch: a kernel checkout instead of rendering; "
-                        f"LABEL is one of {', '.join(LABELS)}; give all three")
+                        f"LABEL is one of {', '.join(LABELS)}; give every kernel of the run")
     p.add_argument("--kernel", action="append", metavar="LABEL=BZIMAGE",
                    help="with --source: a bzImage already built from that checkout (skips the build)")
     p.add_argument("-o", "--output", type=Path, default=None,
@@ -640,9 +801,43 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "accelerator and QEMU version)")
 
 
+def resolve_clock(requested: str, accel: str, kernel: Path | None) -> tuple[str, str]:
+    """(clock, accel): icount needs TCG; auto is wall only where KVM really runs the guest."""
+    from patchkit import qemu
+
+    if requested == "wall":
+        return "wall", accel
+    if requested == "icount":
+        if accel == "kvm":
+            raise UserError("--clock icount needs TCG, not --accel kvm",
+                            hint="drop --accel kvm, or use --clock wall")
+        return "icount", "tcg"
+    if requested != "auto":
+        raise UserError(f"unknown clock {requested!r}", hint=f"clocks: {', '.join(CLOCKS)}")
+    if accel == "auto" and kernel is not None:
+        accel, _ = qemu.probe_accel(kernel, qemu_version=qemu.version(), requested="auto")
+    return ("wall", "kvm") if accel == "kvm" else ("icount", "tcg")
+
+
 def run(args) -> int:
     if proc.DRY_RUN:
         raise UserError("--dry-run is not supported by bench: it measures, so it must run")
+    if args.rounds is not None and args.rounds < 1:
+        raise UserError(f"--rounds {args.rounds}: bench needs at least 1 round",
+                        hint="patchkit bench --rounds 5 (interleaved rounds per kernel)")
+    if args.clock == "icount" and args.rounds is not None and args.rounds < 2:
+        raise UserError(f"--rounds {args.rounds}: the icount clock boots each kernel at least twice, "
+                        "to measure that its figures repeat", hint="use --rounds 2 (the default) or more")
+    if args.output is not None and Path(args.output).exists() and not Path(args.output).is_dir():
+        raise UserError(f"-o {args.output} is a file, not a folder")
+    if not args.report:
+        sources = parse_assignments(args.source, "--source")
+        parse_assignments(args.kernel, "--kernel")
+        if not sources:
+            from patchkit import series as series_mod
+
+            series_mod.chain(args.series)
+            series_mod.chain(args.base_layer)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(args.output or paths.out_dir() / "bench" / stamp)
     if args.report:
@@ -651,22 +846,34 @@ def run(args) -> int:
         write_outputs(result, out)
         print_summary(result, out)
         return 0
+    workloads = icount.select_workloads(getattr(args, "workloads", None))
     start = time.monotonic()
+    load0 = os.getloadavg()[0]
     workdir = paths.cache_dir() / "bench"
     kernels, note = resolve_kernels(args, workdir)
+    labels = list(kernels)
     build_kernels(kernels, args.config, args.runtime, args.fragment)
     check_same_config(kernels)
+    clock, accel = resolve_clock(args.clock, args.accel, kernels["baseline"].kernel)
+    rounds_n = args.rounds if args.rounds is not None else (ICOUNT_ROUNDS if clock == "icount" else 5)
+    if clock == "icount" and rounds_n < 2:
+        raise UserError(f"--rounds {rounds_n}: the icount clock boots each kernel at least twice, "
+                        "to measure that its figures repeat", hint="use --rounds 2 (the default) or more")
     from patchkit import initramfs
 
     initrd = initramfs.build_image(source=kernels["baseline"].source)
-    tsc_mhz = host_tsc_mhz()
+    tsc_mhz = host_tsc_mhz() if clock == "wall" else None
+    plugin = icount.plugin_path() if clock == "icount" else None
     meta = {
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
-        "rounds": args.rounds,
-        "labels": list(LABELS),
-        "tests": TESTS,
+        "clock": clock,
+        "rounds": rounds_n,
+        "labels": labels,
+        "titles": titles_for(args.tree, labels),
+        "tests": icount.tests_for(workloads) if clock == "icount" else TESTS,
+        "workloads": [w.key for w in workloads] if clock == "icount" else None,
         "memory_mb": MEMORY_MB,
-        "smp": SMP,
+        "smp": 1 if clock == "icount" else SMP,
         "machine": machine(),
         "tree": args.tree or "linux-source-6.12",
         "config": args.config,
@@ -676,12 +883,15 @@ def run(args) -> int:
                          "page_straddles": straddles_json(k.kernel)}
                     for lb, k in kernels.items()},
         "initramfs_sha256": hashlib.sha256(initrd.read_bytes()).hexdigest(),
-        "host_tsc_mhz": [tsc_mhz],
+        "host_tsc_mhz": [tsc_mhz] if tsc_mhz else [],
         "sources_note": note,
     }
-    rounds = run_rounds(kernels, rounds=args.rounds, accel=args.accel, out=out,
-                        initrd_source=kernels["baseline"].source, tsc_mhz=tsc_mhz, meta=meta)
-    meta["host_tsc_mhz"].append(host_tsc_mhz())
+    rounds = run_rounds(kernels, rounds=rounds_n, accel=accel, out=out,
+                        initrd_source=kernels["baseline"].source, tsc_mhz=tsc_mhz, meta=meta,
+                        clock=clock, plugin=plugin, tests=meta["tests"])
+    if clock == "wall":
+        meta["host_tsc_mhz"].append(host_tsc_mhz())
+    meta["load"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
     result = analyse([asdict(r) for r in rounds], meta)
     result["findings"] = list(args.note) + result["findings"]
     result["meta"]["total_seconds"] = round(time.monotonic() - start, 1)
@@ -697,13 +907,24 @@ def merge_reports(files: list[Path]) -> dict:
     for f in files:
         try:
             data = json.loads(Path(f).read_text())
-        except (OSError, ValueError) as exc:
-            raise UserError(f"cannot read bench results {f}: {exc}") from exc
+        except OSError as exc:
+            raise UserError(f"cannot read bench results {f}: {exc.strerror}") from exc
+        except ValueError as exc:
+            raise UserError(f"cannot read bench results {f}: not JSON ({exc})",
+                            hint="--report takes the bench.json files a bench run wrote") from exc
         if "rounds" not in data or "meta" not in data:
             raise UserError(f"{f} is not a patchkit bench.json (no rounds/meta)")
         metas.append(data["meta"])
         rounds += data["rounds"]
     meta = dict(metas[0])
+    clocks = {m.get("clock", "wall") for m in metas}
+    if len(clocks) > 1:
+        raise UserError(f"refusing to merge bench results taken with different clocks: {', '.join(sorted(clocks))}",
+                        hint="merge icount runs with icount runs, wall with wall")
+    labels = [lb for lb in meta["labels"] if all(lb in m["labels"] for m in metas)]
+    if labels != meta["labels"]:
+        raise UserError("refusing to merge bench results of different kernels: "
+                        + " vs ".join(",".join(m["labels"]) for m in metas))
     meta["rounds"] = min(sum(1 for r in rounds if r["label"] == lb) for lb in meta["labels"])
     meta["merged_from"] = [str(f) for f in files]
     meta.pop("plots", None)
@@ -715,6 +936,11 @@ def print_summary(result: dict, out: Path) -> None:
     from rich.table import Table
 
     meta = result["meta"]
+    if meta.get("clock") == "icount":
+        print(summary_icount(result))
+        print(f"report: {out / 'bench.json'}, {out / 'cover-block.md'}, {out / 'summary.md'}; "
+              f"per-boot counts: {out / 'rounds'}/*/{icount.COUNTS_FILE}")
+        return
     labels = meta["labels"]
     failed = [r for r in result["rounds"] if r["status"] != "PASS"]
     table = Table(title=f"patchkit bench: N={meta['rounds']}, {meta['accel']}, QEMU {meta['qemu_version']}")

@@ -25,13 +25,19 @@ PASS, FAIL, SKIP, ERROR = "PASS", "FAIL", "SKIP", "ERROR"
 DEFAULT_TESTS = ["zram-setup", "hog", "pageout", "swapoff", "writeback", "reset",
                  "selftests", "stress-ng", "swapfile-ext2", "swap-disk",
                  # skips unless the kernel has NFS and nfsd (--fragment patchkit/configs/nfs-swap.config)
-                 "swapfile-nfs"]
+                 "swapfile-nfs",
+                 # zram-swap-ops v2: skip unless the kernel is built with
+                 # --fragment patchkit/configs/swap-ops.config (and, for
+                 # swap-ops-driver, --extmod patchkit/guest/kmod/pk_swapdev)
+                 "zram-swap-ops", "zram-mthp", "swap-ops-disk", "swap-ops-driver"]
 
 # Scratch disks: test -> (serial the guest looks for, size in MiB, filesystem or None).
 DISKS = {
     "writeback": ("pk-wb", 256, None),
     "swapfile-ext2": ("pk-swapfs", 256, "ext2"),
     "swap-disk": ("pk-swapdev", 192, None),
+    "swap-ops-disk": ("pk-sodisk", 192, None),
+    "zram-swap-ops": ("pk-sowb", 256, None),
     "swapfile-nfs": ("pk-nfs", 256, "ext2"),  # the filesystem nfsd exports
     "bench-writeback": ("pk-bench-wb", 256, None),
     # the fault tests (patchkit/guest/faults/, run by patchkit/faults.py)
@@ -65,6 +71,7 @@ class BootResult:
     boot_seconds: float | None = None  # guest uptime when the first test started
     accel_reason: str = ""
     detail: str = ""
+    clock: str = "wall"  # "icount": guest time counts guest instructions (qemu.py)
 
 
 def available_tests(guest_dir: Path = paths.GUEST) -> list[str]:
@@ -92,6 +99,17 @@ def select_tests(tests: list[str] | None, guest_dir: Path = paths.GUEST) -> list
 
 def mkfs_argv(image: Path, fs: str) -> list[str]:
     return [f"mkfs.{fs}", "-F", "-q", "-b", "4096", str(image)]
+
+
+# Under icount these tests use no disk (bench-writeback backs zram with a second zram):
+# a disk the guest probes at boot waits for the host, and the guest's instruction counts
+# would move from boot to boot with the host's speed.
+ICOUNT_DISKLESS = ("bench-writeback",)
+
+
+def disk_tests(tests: list[str], clock: str) -> list[str]:
+    """The tests whose scratch disk this boot attaches."""
+    return [t for t in tests if not (clock == "icount" and t in ICOUNT_DISKLESS)]
 
 
 def make_disks(tests: list[str], workdir: Path) -> list[qemu.Disk]:
@@ -161,8 +179,12 @@ def results_from_console(con: console.Console, tests: list[str], *, guest_status
 
 def boot(kernel: Path, *, source: Path, modules_dir: Path | None = None, tests: list[str] | None = None,
          timeout: float = 900, log_dir: Path | None = None, memory_mb: int = 256, smp: int = 2,
-         accel: str = "auto", cmdline: list[str] | None = None) -> BootResult:
-    """Boot kernel under QEMU with the guest image, run tests, classify the console."""
+         accel: str = "auto", cmdline: list[str] | None = None, clock: str = "wall",
+         plugins: list[str] | None = None) -> BootResult:
+    """Boot kernel under QEMU with the guest image, run tests, classify the console.
+
+    clock="icount": one vCPU under single-threaded TCG with -icount (qemu.py), and
+    patchkit.clock=icount on the command line for the guest scripts that care."""
     start = time.monotonic()
     kernel = Path(kernel)
     if not kernel.is_file():
@@ -175,10 +197,24 @@ def boot(kernel: Path, *, source: Path, modules_dir: Path | None = None, tests: 
     log_dir.mkdir(parents=True, exist_ok=True)
     console_log = log_dir / "console.log"
 
+    if clock not in qemu.CLOCKS:
+        raise UserError(f"unknown clock {clock!r}", hint=f"clocks: {', '.join(qemu.CLOCKS)}")
+    if clock == "icount":
+        if accel == "kvm":
+            raise UserError("the icount clock needs TCG: drop --accel kvm or use --clock wall")
+        if smp != 1:
+            raise UserError(f"the icount clock runs one vCPU, not --smp {smp}")
     proc.require(qemu.QEMU)
     qemu_version = qemu.version()
     initrd = initramfs.build_image(source=Path(source), modules_dir=modules_dir, tests=names)
-    chosen, reason = qemu.probe_accel(kernel, qemu_version=qemu_version, requested=accel, log_dir=log_dir)
+    if clock == "icount":
+        chosen, reason = "tcg", "the icount clock needs TCG"
+        # the same addresses every boot (user mappings, and the kernel's where KASLR is built in):
+        # page-table and cache layouts that move would move instruction counts with them
+        cmdline = [*(cmdline or []), "patchkit.clock=icount", "norandmaps", "nokaslr"]
+    else:
+        chosen, reason = qemu.probe_accel(kernel, qemu_version=qemu_version, requested=accel,
+                                          log_dir=log_dir)
     ui.info("boot", f"{kernel} under {chosen} ({reason}), tests: {', '.join(names) or 'none'}")
 
     test_timeout = int(max(60, min(600, timeout * 0.6)))
@@ -187,12 +223,16 @@ def boot(kernel: Path, *, source: Path, modules_dir: Path | None = None, tests: 
     workdir.mkdir(exist_ok=True)
     try:
         while True:
-            disks = make_disks(names, workdir)
+            disks = make_disks(disk_tests(names, clock), workdir)
+            # under icount the console goes to its file directly (qemu.qemu_argv says why)
+            serial_file = console_log if clock == "icount" else None
             argv = qemu.qemu_argv(kernel=kernel, initrd=initrd, append=append, accel=chosen,
-                                  memory_mb=memory_mb, smp=smp, disks=disks)
+                                  memory_mb=memory_mb, smp=smp, disks=disks, clock=clock, plugins=plugins,
+                                  serial_file=serial_file)
             timed_out, returncode = False, None
             try:
-                returncode = proc.run(argv, log=console_log, timeout=timeout, check=False).returncode
+                returncode = proc.run(argv, log=log_dir / "qemu.log" if serial_file else console_log,
+                                      timeout=timeout, check=False).returncode
             except CommandFailed as exc:
                 if exc.returncode != -9:
                     raise
@@ -222,7 +262,7 @@ def boot(kernel: Path, *, source: Path, modules_dir: Path | None = None, tests: 
     return BootResult(accel=chosen, qemu_version=qemu_version, kernel=kernel, status=status,
                       tests=results, events=events, console_log=console_log,
                       seconds=time.monotonic() - start, boot_seconds=con.suite_start_uptime,
-                      accel_reason=reason, detail=detail)
+                      accel_reason=reason, detail=detail, clock=clock)
 
 
 # ---------------------------------------------------------------- CLI
@@ -237,9 +277,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"comma-separated guest tests (default: all: {','.join(DEFAULT_TESTS)})")
     p.add_argument("--timeout", type=float, default=900, help="hard limit for the whole boot, seconds")
     p.add_argument("--memory", type=int, default=256, help="guest RAM in MiB")
-    p.add_argument("--smp", type=int, default=2, help="guest CPUs")
+    p.add_argument("--smp", type=int, default=None, help="guest CPUs (default 2; 1 with --clock icount)")
     p.add_argument("--accel", choices=qemu.ACCELS, default="auto",
                    help="auto probes KVM with a real boot and falls back to TCG")
+    p.add_argument("--clock", choices=qemu.CLOCKS, default="wall",
+                   help="icount: one vCPU under TCG with -icount shift=0,sleep=off, so guest time "
+                        "counts guest instructions (use with --smp 1)")
     p.add_argument("--log-dir", type=Path, default=None, help="where console.log goes")
     p.add_argument("--append", action="append", default=[], metavar="PARAM",
                    help="extra kernel command line parameter, e.g. slab_debug=U,kmalloc-1k (repeatable)")
@@ -256,14 +299,22 @@ def run(args) -> int:
         return 0
     if args.kernel is None or args.source is None:
         raise UserError("patchkit boot needs --kernel BZIMAGE and --source TREE")
+    smp = args.smp if args.smp is not None else (1 if args.clock == "icount" else 2)
+    check_numbers(memory=args.memory, smp=smp, timeout=args.timeout)
     tests = [t for t in args.tests.split(",") if t] if args.tests is not None else None
+    select_tests(tests)
+    if not Path(args.source).is_dir():
+        raise UserError(f"{args.source}: no such kernel source folder",
+                        hint="--source names the tree the kernel was built from")
+    check_kernel(args.kernel)
     cmdline = list(args.append)
     if args.profile:
         require_profiling(args.kernel)
         cmdline.append(PROFILE_PARAM)
     result = boot(args.kernel, source=args.source, modules_dir=args.modules, tests=tests,
                   timeout=args.timeout, log_dir=args.log_dir, memory_mb=args.memory,
-                  smp=args.smp, accel=args.accel, cmdline=cmdline)
+                  smp=smp, accel=args.accel, cmdline=cmdline,
+                  clock=args.clock)
     # The stage line carries the guest's verdict, not just "QEMU ran".
     ui.info("boot", f"{result.status} in {ui.duration(result.seconds)}")
     print_table(result)
@@ -278,6 +329,23 @@ def run(args) -> int:
 # function in the guest by pk-profile (patchkit/guest/pk-profile.c).
 PROFILE_PARAM = "profile=2"
 PROFILE_FRAGMENT = paths.CONFIGS / "profile.config"
+
+
+def check_numbers(*, memory: int, smp: int = 1, timeout: float = 1) -> None:
+    """Guest sizes and limits that cannot work, refused before QEMU starts."""
+    if memory < 64:
+        raise UserError(f"--memory {memory}: the guest needs at least 64 MiB")
+    if smp < 1:
+        raise UserError(f"--smp {smp}: the guest needs at least 1 CPU")
+    if not timeout > 0:
+        raise UserError(f"--timeout {timeout:g}: give a number of seconds above 0")
+
+
+def check_kernel(kernel: Path) -> None:
+    kernel = Path(kernel)
+    if not kernel.is_file():
+        raise UserError(f"kernel image {kernel} does not exist",
+                        hint="build one: patchkit build (it prints the bzImage path)")
 
 
 def require_profiling(kernel: Path) -> None:

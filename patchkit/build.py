@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from patchkit import kconfig, paths, proc, runtimes, ui
+from patchkit import git, kconfig, paths, proc, runtimes, ui
 from patchkit.errors import InfraError, UserError
 
 SRC, OUT, CCACHE = "/src", "/build", "/ccache"  # where a container sees them
@@ -195,14 +195,14 @@ def source_identity(source: Path) -> tuple[str, str | None, str]:
     """(HEAD commit, hash of uncommitted changes or None, commit date)."""
     if not (source / "Makefile").is_file() or not (source / "Kconfig").is_file():
         raise UserError(f"{source} is not a kernel source tree (no Makefile/Kconfig)")
-    if proc.run(["git", "-C", str(source), "rev-parse", "--git-dir"], check=False).returncode:
+    if not git.is_repo(source):
         raise UserError(f"{source} is not a git repository; patchkit keys builds by commit",
                         hint="use the pinned tree (patchkit tree) or `git init && git add -A && git commit`")
-    commit = proc.git(source, "rev-parse", "HEAD")
-    date = proc.git(source, "log", "-1", "--format=%cd", "--date=format-local:%a %b %d %H:%M:%S UTC %Y",
-                    env={"TZ": "UTC"})
-    diff = proc.run(["git", "-C", str(source), "diff", "HEAD", "--binary"]).stdout
-    untracked = proc.git(source, "ls-files", "--others", "--exclude-standard", "-z")
+    commit = git.out(source, "rev-parse", "HEAD")
+    date = git.out(source, "log", "-1", "--format=%cd",
+                   "--date=format-local:%a %b %d %H:%M:%S UTC %Y", env={"TZ": "UTC"})
+    diff = git.run(source, "diff", "HEAD", "--binary").stdout
+    untracked = git.out(source, "ls-files", "--others", "--exclude-standard", "-z")
     names = sorted(n for n in untracked.split("\0") if n)
     if not diff and not names:
         return commit, None, date
@@ -372,7 +372,9 @@ def _build_or_configure(source: Path, *, config: str, fragments, runtime: str, m
                 step("allnoconfig", make_argv(src, out, ["allnoconfig"], jobs=jobs), out)
                 step("merge_config.sh", merge_argv(src, out, inside), out)
                 step("olddefconfig", make_argv(src, out, ["olddefconfig"], jobs=jobs), out)
-                misses = kconfig.not_landed(wanted, kconfig.values((build_dir / ".config").read_text()))
+                misses = kconfig.not_landed(
+                    wanted, kconfig.values((build_dir / ".config").read_text()),
+                    defined=lambda symbols: kconfig.defined_symbols(source, symbols))
                 if misses:
                     with open(log, "a") as f:
                         f.write("# config values that did not land:\n")
@@ -412,7 +414,8 @@ def _build_or_configure(source: Path, *, config: str, fragments, runtime: str, m
         meta = {
             "version": METADATA_VERSION,
             "status": "pass",
-            "tree": {"name": source.name, "path": str(source), "key": tree},
+            "tree": {"name": source.name, "path": str(source), "key": tree,
+                     "pinned": _pin_of(source)},
             "commit": commit,
             "dirty": dirty,
             "config": {"name": config, "hash": config_hash,
@@ -437,6 +440,65 @@ def _build_or_configure(source: Path, *, config: str, fragments, runtime: str, m
         }
         _write_atomic(meta_path, json.dumps(meta, indent=2) + "\n")
         return BuildResult(kernel, build_dir, modules_dir, meta, log)
+
+
+def _pin_of(source: Path) -> dict | None:
+    """The pinned tree (and Debian package version actually used) a source
+    belongs to, for the metadata; None for a user's own checkout."""
+    from patchkit import tree as tree_mod
+
+    return tree_mod.pin_of(source)
+
+
+# -- a kernel handed from one job to another ---------------------------------------
+
+EXPORTED = ["bzImage", ".config", "System.map", "metadata.json"]  # + modules-install/ when built
+
+
+def export(result: BuildResult, dest: Path) -> Path:
+    """Copy what booting needs (bzImage, .config, System.map, modules, metadata)
+    to dest: the build artifact a CI build job hands to its test jobs."""
+    dest = Path(dest)
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    sources = {"bzImage": result.kernel, ".config": result.build_dir / ".config",
+               "System.map": result.build_dir / "System.map"}
+    for name, src in sources.items():
+        if src.is_file():
+            shutil.copy2(src, dest / name)
+    if result.modules_dir and result.modules_dir.is_dir():
+        shutil.copytree(result.modules_dir, dest / "modules-install", symlinks=True)
+    meta = dict(result.metadata, exported_from=str(result.build_dir))
+    _write_atomic(dest / "metadata.json", json.dumps(meta, indent=2) + "\n")
+    return dest
+
+
+def prebuilt(directory: Path, *, source: Path, config: str = "minimal",
+             fragments: list[Path] = ()) -> BuildResult:
+    """The kernel export() left in directory, after checking it was built from
+    source's commit with this config: a test job never boots another kernel."""
+    directory = Path(directory)
+    meta = _read_json(directory / "metadata.json")
+    kernel = directory / "bzImage"
+    if meta is None or not kernel.is_file():
+        raise UserError(f"no exported kernel in {directory} (metadata.json and bzImage)",
+                        hint="the build cell exports it: patchkit matrix cell build-...")
+    commit, dirty, _ = source_identity(Path(source))
+    if (meta.get("commit"), meta.get("dirty")) != (commit, dirty):
+        raise UserError(f"the kernel in {directory} was built from {meta.get('commit')}, "
+                        f"but the source {source} is at {commit}" + (" with changes" if dirty else ""),
+                        hint="rebuild it from this source (its build cell)")
+    frag_paths = flavour_fragments(config) + [Path(f).resolve() for f in fragments]
+    config_hash = kconfig.fragments_hash([kconfig.read_fragment(p) for p in frag_paths])
+    if meta.get("config", {}).get("hash") != config_hash:
+        raise UserError(f"the kernel in {directory} was built with config {meta.get('config', {}).get('name')} "
+                        f"(hash {meta.get('config', {}).get('hash')}), not {config} + "
+                        f"{', '.join(str(f) for f in fragments) or 'no fragments'} ({config_hash})")
+    modules_dir = directory / "modules-install"
+    meta = dict(meta, prebuilt=str(directory))
+    return BuildResult(kernel, directory, modules_dir if modules_dir.is_dir() else None, meta,
+                       Path(meta.get("log", directory / "build.log")))
 
 
 def _host_compiler() -> str:
@@ -482,6 +544,16 @@ def run(args: argparse.Namespace) -> int:
         # run could only print guesses
         raise UserError("patchkit build has no --dry-run",
                         hint="the first line of each build log is the command that reproduces it")
+    # bad input fails before the tree is opened
+    flavour_fragments(args.config)
+    for frag in args.fragment:
+        kconfig.read_fragment(Path(frag).resolve())
+    if args.jobs is not None and args.jobs < 1:
+        raise UserError(f"-j {args.jobs}: give at least 1 job")
+    if args.source is not None and not Path(args.source).is_dir():
+        raise UserError(f"{args.source}: no such kernel source folder",
+                        hint="patchkit build /path/to/linux (a git checkout), or no argument "
+                             "for the pinned tree")
     source = args.source or default_source()
     if args.configure_only:
         dot_config = configure(source, config=args.config, fragments=args.fragment, runtime=args.runtime,

@@ -30,6 +30,9 @@ COMMANDS = {
     "bench": ("patchkit.bench", "A/B performance of baseline, base layer and series"),
     "template": ("patchkit.template", "turn kernel git commits into series templates"),
     "decls": ("patchkit.decls", "compare the swap I/O declarations of two kernel trees"),
+    "matrix": ("patchkit.matrix", "the whole matrix of matrix.toml: list, run, one cell, plan"),
+    "ci": ("patchkit.ci", "write the GitLab CI / GitHub Actions files of the matrix"),
+    "report": ("patchkit.report", "merge many runs' results.json into one report"),
 }
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import jinja2
 
+from patchkit import git
 from patchkit.errors import UserError
 
 
@@ -40,10 +41,10 @@ def changes_text(series, version: int) -> str:
     """The series' changelog for version; a clear error when it is missing."""
     text = series.changes.get(version)
     if text is None or not str(text).strip():
-        spec = series.folder / "series.toml"
+        spec = series.folder / f"v{version}" / "version.toml"
         raise UserError(
             f"{spec}: no changelog for v{version}",
-            hint=f"add to {spec}:\n    [changes]\n    {version} = \"\"\"\n    - what changed since v{version - 1}\n    \"\"\"",
+            hint=f"add to {spec}:\n    changes = \'\'\'\n    - what changed since v{version - 1}\n    \'\'\'",
         )
     return str(text).strip("\n")
 
@@ -126,7 +127,7 @@ def write_cover(result) -> Path | None:
 
     repo = Path(result.repo)
     sender = result.author or _git_identity(repo)
-    stamp = mail.proc.git(repo, "log", "-1", "--format=%cI", result.tip)
+    stamp = git.out(repo, "log", "-1", "--format=%cI", result.tip)
     messages = mail.build_messages(
         repo, result.base, result.tip, result.series,
         prerequisite_base=result.prerequisite_base, sender=sender,
@@ -138,11 +139,8 @@ def write_cover(result) -> Path | None:
 
 
 def _git_identity(repo: Path) -> str:
-    from patchkit import proc
-
-    name = proc.git(repo, "config", "user.name", check=False)
-    addr = proc.git(repo, "config", "user.email", check=False)
-    if not name or not addr:
+    sender = git.identity(repo, required=False)
+    if not sender:
         raise UserError(f"no author identity for the cover letter: user.name / user.email unset in {repo}",
                         hint="pass --author 'Name <mail>' to patchkit render")
-    return f"{name} <{addr}>"
+    return sender

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from patchkit import proc, ui
+from patchkit import git, ui
 from patchkit.errors import UserError
 
 # The headers compared, and for mm/swap.h the prototypes that count as
@@ -251,7 +251,7 @@ def read_tree_file(tree: str, path: str) -> str | None:
         repo, rev = tree.rsplit("@", 1)
         if not Path(repo, ".git").exists():
             raise UserError(f"decls: {repo} is not a git checkout (needed for @{rev})")
-        res = proc.run(["git", "-C", repo, "show", f"{rev}:{path}"], check=False, capture=True)
+        res = git.run(repo, "show", f"{rev}:{path}", check=False)
         return res.stdout if res.returncode == 0 else None
     p = Path(tree, path)
     if not Path(tree).is_dir():

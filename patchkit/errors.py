@@ -30,6 +30,19 @@ class InfraError(PatchkitError):
     exit_code = 3
 
 
+class Interrupted(PatchkitError):
+    """Ctrl-C or SIGTERM/SIGHUP, after the command put back what it had
+    changed; msg says what was restored (cli prints it, exit 130)."""
+    exit_code = 130
+
+
+def _text(value) -> str:
+    """Output of a command run in text or binary mode, as text."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value or ""
+
+
 class CommandFailed(InfraError):
     """A subprocess exited non-zero; carries everything needed to reproduce it."""
 
@@ -38,8 +51,8 @@ class CommandFailed(InfraError):
 
         self.argv = list(argv)
         self.returncode = returncode
-        self.stdout = stdout or ""
-        self.stderr = stderr or ""
+        self.stdout = _text(stdout)
+        self.stderr = _text(stderr)
         self.log = log
         tail = (self.stderr or self.stdout).strip().splitlines()[-15:]
         msg = f"command failed (exit {returncode}): {shlex.join(self.argv)}"

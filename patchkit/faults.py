@@ -34,6 +34,9 @@ FAULT_TESTS = ["fault-zram-full", "fault-wb-write", "fault-wb-read", "fault-allo
 FRAGMENT = paths.GUEST / "faults" / "faults.config"
 # The guest module that probes swap_register_block_ops() (fault-module uses it).
 SWAPREG_MODULE = paths.GUEST / "kmod" / "pk_swapreg"
+# The second block driver with its own swap_ops (zram-swap-ops v2: fault-module
+# and the swap-ops-driver guest test use it).
+SWAPDEV_MODULE = paths.GUEST / "kmod" / "pk_swapdev"
 KERNELS = ["baseline", "base-layer", "series"]
 BASELINE = "baseline"
 PASS, FAIL, SKIP, ERROR = "PASS", "FAIL", "SKIP", "ERROR"
@@ -229,6 +232,23 @@ def has_block_ops_registry(source: Path) -> bool:
     return header.exists() and "swap_register_block_ops(" in header.read_text(errors="replace")
 
 
+def has_block_swap_activate(source: Path) -> bool:
+    """Whether block drivers choose their swap_ops at swapon (->swap_activate() in
+    block_device_operations, zram-swap-ops v2): only then can pk_swapdev be built."""
+    header = Path(source) / "include" / "linux" / "blkdev.h"
+    return header.exists() and "(*swap_activate)(struct swap_info_struct" in header.read_text(errors="replace")
+
+
+def probe_modules(source: Path) -> list[Path]:
+    """The guest probe modules the tree can build: v1's registration probe, v2's second driver."""
+    mods = []
+    if has_block_ops_registry(source):
+        mods.append(SWAPREG_MODULE)
+    if has_block_swap_activate(source):
+        mods.append(SWAPDEV_MODULE)
+    return mods
+
+
 def run_kernel(source: Path, *, kernel: str, config: str = "minimal", runtime: str = "auto",
                timeout: float = 1800, log_dir: Path, tests: list[str] | None = None,
                build_root: Path | None = None, memory_mb: int = 256) -> list[FaultRow]:
@@ -237,7 +257,7 @@ def run_kernel(source: Path, *, kernel: str, config: str = "minimal", runtime: s
     from patchkit import build as build_mod
 
     tests = tests or FAULT_TESTS
-    extmods = [SWAPREG_MODULE] if has_block_ops_registry(Path(source)) else []
+    extmods = probe_modules(Path(source))
     built = build_mod.build(Path(source), config=config, fragments=[FRAGMENT], runtime=runtime,
                             modules=True, build_root=build_root, extmods=extmods)
     booted = boot_mod.boot(built.kernel, source=Path(source), modules_dir=built.modules_dir,
@@ -261,7 +281,7 @@ def kernel_commits(tree, rendered) -> dict[str, str]:
 
 def validate_faults(*, series: str, tree_spec, config: str, runtime: str, timeout: float,
                     output: Path, kernels: list[str] | None = None, tests: list[str] | None = None,
-                    memory_mb: int = 256):
+                    memory_mb: int = 256, info: dict | None = None):
     """patchkit validate --faults: tree -> render -> per kernel (checkout, build, boot
     with the fault tests) -> the fault table in results.json and on the terminal."""
     kernels = kernels or KERNELS
@@ -279,7 +299,7 @@ def validate_faults(*, series: str, tree_spec, config: str, runtime: str, timeou
     output = Path(output).resolve()
     output.mkdir(parents=True, exist_ok=True)
     result = RunResult(command="validate --faults",
-                       info={"series": series, "config": config, "kernels": kernels,
+                       info={**(info or {}), "series": series, "config": config, "kernels": kernels,
                              "memory_mb": memory_mb})
     pipe = Pipeline(result)
     tree = pipe.stage("tree", tree_mod.open_tree, tree_spec)

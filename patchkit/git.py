@@ -5,16 +5,19 @@ Every other module asks this one; none builds a `git ...` argv itself
 through patchkit/proc.py like every other program, so they get its
 reproducer lines, logs, dry run and process-group handling.
 
-Three environments, one per need:
+What used to be three determinism schemes (render, mail, tree) is two,
+both here:
 
-  * clean_env(): what shapes output is pinned (no user or system config:
-    diff.noprefix, format.signOff, ... cannot change a patch file; C
-    locale, UTC).  Render, import and mail use it.
-  * ident_env(name, mail, date): a commit with a fixed author, committer
-    and date (added to clean_env() for commit-tree).
-  * pinned_env(repo, ...) + pinned_argv(repo, ...): the pinned trees'
-    base commit, immune to anything the caller's environment says
-    (GIT_DIR, GIT_INDEX_FILE, alternates, config parameters).
+  * output: OUTPUT_CONFIG (-c diff.noprefix=false, format.signOff=false,
+    ...) on every command whose output becomes a patch file or a mail
+    (output_argv: render's format-patch, mail's format-patch, diff, log,
+    range-diff), and clean_env() (no global or system config, C locale,
+    UTC) where patchkit writes commits and patch files (render, import).
+    ident_env(name, mail, date) gives a commit its fixed author,
+    committer and date.
+  * pinned base: pinned_argv() + pinned_env() build a pinned tree's base
+    commit immune to anything around it (GIT_DIR, GIT_INDEX_FILE,
+    alternates, config parameters, BASE_CONFIG).
 
 GitPython is not used: its config reader ignores GIT_CONFIG_GLOBAL and
 GIT_CONFIG_NOSYSTEM (so it would find another identity than `git commit`
@@ -33,9 +36,49 @@ from patchkit.errors import UserError
 
 GIT = "git"
 
-# Output-shaping configuration switched off, for render, import and mail.
+# No global or system config, C locale, UTC: for render and import.
 CLEAN_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
              "LC_ALL": "C", "TZ": "UTC"}
+
+# Pinned git behaviour for building a pinned tree's base commit (passed as
+# `git -c`).  Changing any of these changes every manifest's base_commit.
+BASE_CONFIG = (
+    "core.autocrlf=false",
+    "core.safecrlf=false",
+    "core.eol=lf",
+    "core.fileMode=true",
+    "core.symlinks=true",
+    "core.ignoreCase=false",
+    "core.precomposeUnicode=false",
+    "core.hooksPath=/dev/null",
+    "core.attributesFile=/dev/null",
+    "core.excludesFile=/dev/null",
+    "core.fsmonitor=false",
+    "core.untrackedCache=false",
+    "core.preloadIndex=true",
+    "core.fsync=none",
+    "core.fsyncObjectFiles=false",
+    "core.looseCompression=1",
+    "core.compression=1",
+    "gc.auto=0",
+    "commit.gpgSign=false",
+    "i18n.commitEncoding=UTF-8",
+    "init.templateDir=",
+    "advice.detachedHead=false",
+)
+
+# What shapes mailed git output, pinned even against the repository's own
+# config (CLEAN_ENV only switches off the global and system files).
+OUTPUT_CONFIG = (
+    "diff.noprefix=false",
+    "diff.mnemonicPrefix=false",
+    "diff.relative=false",
+    "format.signOff=false",
+    "format.numbered=auto",
+    "format.coverLetter=false",
+    "format.useAutoBase=false",
+    "core.quotePath=true",
+)
 
 AUTHOR_RE = re.compile(r"^\s*([^<>]+?)\s*<([^<>\s]+@[^<>\s]+)>\s*$")
 
@@ -47,33 +90,109 @@ def argv(repo: Path | str | None, *args: str) -> list[str]:
     return [GIT, *(["-C", str(repo)] if repo is not None else []), *map(str, args)]
 
 
-def config_argv(config: dict[str, str] | tuple = ()) -> list[str]:
-    """`-c key=value` options for a git command line."""
-    items = config.items() if isinstance(config, dict) else config
-    out = []
-    for key, value in items:
-        out += ["-c", f"{key}={value}"]
-    return out
+def config_argv(items) -> list[str]:
+    """`-c key=value` options for a git command line, from 'key=value' strings."""
+    return [x for item in items for x in ("-c", item)]
 
 
-def pinned_argv(repo: Path, *args: str, config: tuple = ()) -> list[str]:
+def pinned_argv(repo: Path, *args: str) -> list[str]:
     """git on a pinned tree: --git-dir/--work-tree override any inherited
-    GIT_DIR / GIT_WORK_TREE; config: (key, value) pairs passed as -c."""
+    GIT_DIR / GIT_WORK_TREE, and BASE_CONFIG pins what shapes the commit."""
     return [GIT, f"--git-dir={Path(repo) / '.git'}", f"--work-tree={repo}",
-            *config_argv(config), *map(str, args)]
+            *config_argv(BASE_CONFIG),
+            *map(str, args)]
 
 
-def format_patch_argv(repo: Path, start: str, tip: str, out: Path, subject_prefix: str,
-                      extra: tuple = ()) -> list[str]:
-    return argv(repo, "format-patch", "--no-cover-letter", "--no-thread", "--no-signoff",
-                "--abbrev=12", f"--subject-prefix={subject_prefix}", *extra,
-                "-o", str(out), f"{start}..{tip}")
+def init_base_argv(repo: Path, branch: str) -> list[str]:
+    return pinned_argv(repo, "init", "--quiet", "--template=", f"--initial-branch={branch}",
+                       "--object-format=sha1")
+
+
+def add_all_argv(repo: Path) -> list[str]:
+    # -f: the kernel's own .gitignore files must not drop files of the tarball
+    return pinned_argv(repo, "add", "--force", "--all", "--", ".")
+
+
+def commit_tree_argv(repo: Path, tree_id: str, message: str) -> list[str]:
+    # plumbing: no hooks, no editor, no signing, no message clean-up surprises
+    return pinned_argv(repo, "commit-tree", "--no-gpg-sign", "-m", message, tree_id)
+
+
+def worktree_add_argv(repo: Path, dest: Path, commit: str) -> list[str]:
+    return argv(repo, "worktree", "add", "--detach", "--force", str(dest), commit)
+
+
+def checkout_detached_argv(dest: Path, commit: str) -> list[str]:
+    return argv(dest, "checkout", "--detach", "--force", "--quiet", commit)
+
+
+def am_argv(repo: Path, files) -> list[str]:
+    """git am -3 of patch files, carriage returns kept as they are."""
+    return argv(repo, "am", "-3", "--keep-cr", *map(str, files))
+
+
+# mail: what git prints into a message must not depend on anyone's config
+def output_argv(repo, *args: str) -> list[str]:
+    """git -C repo with OUTPUT_CONFIG pinned, for commands whose output is mailed."""
+    return [GIT, "-C", str(repo), *config_argv(OUTPUT_CONFIG), *map(str, args)]
+
+
+def rev_list_argv(repo, base: str, tip: str) -> list[str]:
+    return argv(repo, "rev-list", "--reverse", "--no-merges", f"{base}..{tip}")
+
+
+def mail_patch_argv(repo, commit: str, signature: str) -> list[str]:
+    """One commit as a patch on stdout, subject kept as it is."""
+    return output_argv(repo, "format-patch", "--stdout", "-1",
+                       "--keep-subject", "--no-thread", "--no-attach", "--no-to", "--no-cc",
+                       "--no-notes", "--no-signoff", "--find-renames", "--encoding=UTF-8",
+                       f"--signature={signature}", commit)
+
+
+def shortlog_argv(repo, base: str, tip: str) -> list[str]:
+    return argv(repo, "shortlog", "--no-merges", f"{base}..{tip}")
+
+
+def diffstat_argv(repo, base: str, tip: str) -> list[str]:
+    return output_argv(repo, "diff", "--stat=72", "--summary", "--find-renames",
+                       f"{base}..{tip}")
+
+
+def patch_log_argv(repo, start: str, end: str) -> list[str]:
+    """Commits start..end as diffs for `git patch-id --stable`."""
+    return output_argv(repo, "log", "--reverse", "--no-merges", "-p", "--no-renames",
+                       "--format=commit %H", f"{start}..{end}")
+
+
+def patch_id_argv(repo) -> list[str]:
+    return argv(repo, "patch-id", "--stable")
+
+
+def range_diff_argv(repo, old_base: str, old_tip: str, base: str, tip: str) -> list[str]:
+    return output_argv(repo, "range-diff", "--no-color", f"{old_base}..{old_tip}",
+                       f"{base}..{tip}")
+
+
+def version_argv() -> list[str]:
+    return [GIT, "--version"]
+
+
+def credential_argv(repo, action: str) -> list[str]:
+    """git credential fill|approve|reject."""
+    return argv(repo, "credential", action)
+
+
+def format_patch_argv(repo: Path, start: str, tip: str, out: Path,
+                      subject_prefix: str) -> list[str]:
+    return output_argv(repo, "format-patch", "--no-cover-letter", "--no-thread",
+                       "--no-signoff", "--abbrev=12", f"--subject-prefix={subject_prefix}",
+                       "-o", str(out), f"{start}..{tip}")
 
 
 def apply_cached_argv(repo: Path, diff: Path, *, check: bool = False) -> list[str]:
     """git apply on the index only: context must match, no fuzz, no whitespace fixing."""
-    return argv(repo, "apply", "--cached", "--whitespace=nowarn",
-                *(["--check", "--verbose"] if check else []), str(diff))
+    return argv(repo, "apply", "--cached", "--whitespace=nowarn", "--verbose",
+                *(["--check"] if check else []), str(diff))
 
 
 # ------------------------------------------------------------ environments
@@ -82,11 +201,24 @@ def clean_env(**extra: str) -> dict[str, str]:
     return dict(CLEAN_ENV, **extra)
 
 
-def ident_env(name: str, mail: str, date: str) -> dict[str, str]:
-    """Author and committer: name <mail> at date (git's raw or ISO form)."""
-    return {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": mail, "GIT_AUTHOR_DATE": date,
-            "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": mail,
-            "GIT_COMMITTER_DATE": date}
+def ident_env(name: str, mail: str, date: str | None) -> dict[str, str]:
+    """Author and committer: name <mail> at date (git's raw or ISO form;
+    None: now)."""
+    env = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": mail,
+           "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": mail}
+    if date is not None:
+        env.update(GIT_AUTHOR_DATE=date, GIT_COMMITTER_DATE=date)
+    return env
+
+
+def no_prompt_env() -> dict[str, str]:
+    """git must not ask on a terminal that is not there."""
+    return {"GIT_TERMINAL_PROMPT": "0"}
+
+
+def no_editor_env() -> dict[str, str]:
+    """git am / rebase must not start an editor."""
+    return {"GIT_EDITOR": "true"}
 
 
 def pinned_env(repo: Path, name: str, mail: str, date: str) -> dict[str, str]:
@@ -102,6 +234,7 @@ def pinned_env(repo: Path, name: str, mail: str, date: str) -> dict[str, str]:
         "GIT_OBJECT_DIRECTORY": str(Path(repo) / ".git" / "objects"),
         "GIT_ALTERNATE_OBJECT_DIRECTORIES": "",
         **ident_env(name, mail, date),
+        "TZ": "UTC",
     }
 
 
@@ -123,10 +256,8 @@ def out(repo, *args, **kw) -> str:
     return (data.decode() if isinstance(data, bytes) else data).rstrip("\n")
 
 
-def run_pinned(repo: Path, *args, env: dict, config: tuple = (), check=True, input=None,
-               log=None) -> proc.Result:
-    return proc.run(pinned_argv(repo, *args, config=config), env=env, check=check,
-                    input=input, log=log)
+def run_pinned(repo: Path, *args, env: dict, check=True, input=None, log=None) -> proc.Result:
+    return proc.run(pinned_argv(repo, *args), env=env, check=check, input=input, log=log)
 
 
 def ok(repo, *args, **kw) -> bool:

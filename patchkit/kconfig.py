@@ -5,6 +5,16 @@ are not met (CONFIG_ZRAM without CONFIG_BLK_DEV, DETECT_HUNG_TASK without
 DEBUG_KERNEL, ...).  A kernel built that way is not the kernel that was
 asked for, so every value of every fragment is compared with the final
 .config and the build stops naming the ones that did not land.
+
+Kernel lines differ: a symbol one tree has may be gone from another (Linux
+7.3 has no NFS_V4_1: v4.1 is part of NFS_V4).  A fragment says so on the
+line above the value, with the reason:
+
+    # patchkit: may be undefined: Linux 7.3 has no NFS_V4_1 (v4.1 is part of NFS_V4)
+    CONFIG_NFS_V4_1=y
+
+Such a value counts as landed on a tree whose Kconfig files do not define
+the symbol at all; where the symbol exists it must land like any other.
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ from patchkit.errors import UserError
 
 _SET = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 _UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
+MAY_BE_UNDEFINED = re.compile(r"^# patchkit: may be undefined: \S")
 
 
 @dataclass(frozen=True)
@@ -26,6 +37,7 @@ class Entry:
     value: str  # as written after '=' ("y", "m", "512", "\"lz4\""); "n" for "is not set"
     origin: str  # file the value came from
     line: int
+    may_be_undefined: bool = False  # the fragment says a tree may not define the symbol
 
 
 @dataclass(frozen=True)
@@ -48,21 +60,28 @@ def parse(text: str, origin: str = "<fragment>") -> dict[str, Entry]:
     'ZRAM=y' would otherwise be silently ignored by kconfig.
     """
     entries: dict[str, Entry] = {}
+    marked = False  # the line before was a "may be undefined" note
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
+        note, marked = marked, False
         if not line:
             continue
         m = _UNSET.match(line)
         if m:
-            entries[m.group(1)] = Entry(m.group(1), "n", origin, lineno)
+            entries[m.group(1)] = Entry(m.group(1), "n", origin, lineno, note)
             continue
         if line.startswith("#"):
+            marked = bool(MAY_BE_UNDEFINED.match(line))
+            if line.startswith("# patchkit:") and not marked:
+                raise UserError(f"{origin}:{lineno}: unknown patchkit note: {raw!r}",
+                                hint="write '# patchkit: may be undefined: <which tree, why>' "
+                                     "on the line above the value")
             continue
         m = _SET.match(line)
         if not m or m.group(2) == "":
             raise UserError(f"{origin}:{lineno}: not a kconfig line: {raw!r}",
                             hint="write CONFIG_NAME=value or '# CONFIG_NAME is not set'")
-        entries[m.group(1)] = Entry(m.group(1), m.group(2), origin, lineno)
+        entries[m.group(1)] = Entry(m.group(1), m.group(2), origin, lineno, note)
     return entries
 
 
@@ -80,10 +99,13 @@ def values(config_text: str) -> dict[str, str]:
     return {sym: e.value for sym, e in parse(config_text, ".config").items()}
 
 
-def not_landed(wanted: dict[str, Entry], config: dict[str, str]) -> list[Miss]:
+def not_landed(wanted: dict[str, Entry], config: dict[str, str],
+               defined=None) -> list[Miss]:
     """Entries of `wanted` whose value is not the one in `config` (a .config's
     values()).  'n' is satisfied by an absent symbol: kconfig omits symbols
-    whose menu is invisible."""
+    whose menu is invisible.  defined(symbols) -> the subset a tree's Kconfig
+    defines; an entry marked may_be_undefined is satisfied when its symbol is
+    not in it (without defined, nothing is excused)."""
     misses = []
     for sym, entry in wanted.items():
         got = config.get(sym)
@@ -92,7 +114,27 @@ def not_landed(wanted: dict[str, Entry], config: dict[str, str]) -> list[Miss]:
                 misses.append(Miss(entry, got))
         elif got != entry.value:
             misses.append(Miss(entry, got))
+    excusable = {m.entry.symbol for m in misses if m.entry.may_be_undefined and m.got is None}
+    if excusable and defined is not None:
+        present = defined(sorted(excusable))
+        misses = [m for m in misses if m.entry.symbol not in excusable - set(present)]
     return misses
+
+
+def defined_symbols(source: Path, symbols: list[str]) -> set[str]:
+    """The symbols (CONFIG_X) that some Kconfig file of the tree at source
+    defines (a `config X` or `menuconfig X` line)."""
+    names = {s.removeprefix("CONFIG_"): s for s in symbols}
+    pattern = re.compile(r"^\s*(?:menu)?config\s+(\w+)\s*$", re.M)
+    found = set()
+    for path in Path(source).rglob("Kconfig*"):
+        if not path.is_file():
+            continue
+        text = path.read_text(errors="replace")
+        for m in pattern.finditer(text):
+            if m.group(1) in names:
+                found.add(names[m.group(1)])
+    return found
 
 
 def fragments_hash(fragments: list[tuple[str, str]], base: str = "allnoconfig") -> str:
@@ -107,8 +149,16 @@ def fragments_hash(fragments: list[tuple[str, str]], base: str = "allnoconfig") 
 def read_fragment(path: Path) -> tuple[str, str]:
     """(origin, text) of a fragment file, or a UserError naming it."""
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_bytes().decode("utf-8")
+    except IsADirectoryError as exc:
+        raise UserError(f"config fragment {path} is a folder, not a file") from exc
     except OSError as exc:
         raise UserError(f"cannot read config fragment {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise UserError(f"config fragment {path} is not a text file (not UTF-8)",
+                        hint="a fragment holds lines like CONFIG_ZRAM=y") from exc
+    if "\0" in text:
+        raise UserError(f"config fragment {path} is not a text file (NUL bytes)",
+                        hint="a fragment holds lines like CONFIG_ZRAM=y")
     parse(text, str(path))  # fail early on a bad line
     return str(path), text

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from patchkit import proc
+from patchkit import git, proc
 from patchkit.errors import CommandFailed, UserError
 
 
@@ -54,16 +54,6 @@ MAX_LINE = 998
 
 # Config that would change what format-patch writes; pinned so the output
 # only depends on the commits.
-_GIT_PINS = [
-    "-c", "diff.noprefix=false",
-    "-c", "diff.mnemonicPrefix=false",
-    "-c", "diff.relative=false",
-    "-c", "format.signOff=false",
-    "-c", "format.numbered=auto",
-    "-c", "format.coverLetter=false",
-    "-c", "format.useAutoBase=false",
-    "-c", "core.quotePath=true",
-]
 
 
 @dataclass
@@ -130,40 +120,14 @@ def dedup(addresses, *, drop=()) -> list[str]:
 
 # ------------------------------------------------------------ argv builders
 
-def rev_list_argv(repo, base: str, tip: str) -> list[str]:
-    return ["git", "-C", str(repo), "rev-list", "--reverse", "--no-merges", f"{base}..{tip}"]
-
-
-def format_patch_argv(repo, commit: str, signature: str) -> list[str]:
-    """One commit as a patch on stdout, subject kept as it is."""
-    return ["git", "-C", str(repo), *_GIT_PINS, "format-patch", "--stdout", "-1",
-            "--keep-subject", "--no-thread", "--no-attach", "--no-to", "--no-cc",
-            "--no-notes", "--no-signoff", "--find-renames", "--encoding=UTF-8",
-            f"--signature={signature}", commit]
-
-
-def shortlog_argv(repo, base: str, tip: str) -> list[str]:
-    return ["git", "-C", str(repo), "shortlog", "--no-merges", f"{base}..{tip}"]
-
-
-def diffstat_argv(repo, base: str, tip: str) -> list[str]:
-    return ["git", "-C", str(repo), *_GIT_PINS, "diff", "--stat=72", "--summary",
-            "--find-renames", f"{base}..{tip}"]
-
-
-def patch_log_argv(repo, start: str, end: str) -> list[str]:
-    """Commits start..end as diffs for `git patch-id --stable`."""
-    return ["git", "-C", str(repo), *_GIT_PINS, "log", "--reverse", "--no-merges",
-            "-p", "--no-renames", "--format=commit %H", f"{start}..{end}"]
-
-
-def patch_id_argv(repo) -> list[str]:
-    return ["git", "-C", str(repo), "patch-id", "--stable"]
-
-
-def range_diff_argv(repo, old_base: str, old_tip: str, base: str, tip: str) -> list[str]:
-    return ["git", "-C", str(repo), *_GIT_PINS, "range-diff", "--no-color",
-            f"{old_base}..{old_tip}", f"{base}..{tip}"]
+# (git.py owns them; these names are what mail's readers call)
+rev_list_argv = git.rev_list_argv
+format_patch_argv = git.mail_patch_argv
+shortlog_argv = git.shortlog_argv
+diffstat_argv = git.diffstat_argv
+patch_log_argv = git.patch_log_argv
+patch_id_argv = git.patch_id_argv
+range_diff_argv = git.range_diff_argv
 
 
 # ------------------------------------------------------------ git readers
@@ -180,7 +144,7 @@ def run_bytes(argv, *, input: bytes = b"", cwd=None, timeout=None) -> bytes:
 
 def git_signature() -> str:
     """The footer git writes under '-- ': its version number."""
-    out = proc.run(["git", "--version"]).stdout.strip()
+    out = proc.run(git.version_argv()).stdout.strip()
     return out.split()[-1] if out else "git"
 
 
@@ -235,13 +199,11 @@ def range_diff(repo, old_base: str, old_tip: str, base: str, tip: str) -> str:
 
 
 def rev_parse(repo, rev: str) -> str:
-    return proc.git(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+    return git.out(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
 
 
 def rev_parse_ok(repo, rev: str) -> bool:
-    res = proc.run(["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
-                   check=False)
-    return res.returncode == 0
+    return git.rev_parse(repo, rev, kind="commit") is not None
 
 
 # ------------------------------------------------------------ naming

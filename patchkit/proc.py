@@ -193,6 +193,20 @@ def sigterm_as_interrupt():
             signal.signal(sig, handler)
 
 
+@contextlib.contextmanager
+def signals_held():
+    """Ctrl-C / SIGTERM / SIGHUP wait until the block is done.  For short
+    steps that must not be cut in half: publishing a render (renames and one
+    ref transaction), rolling a checkout back, recording a sent message.
+    The signal is delivered (as KeyboardInterrupt) when the block ends."""
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def kill_group(proc: subprocess.Popen) -> None:
     """SIGTERM then SIGKILL the process group proc leads."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -213,12 +227,6 @@ def tail_of(path: Path, lines: int = 40) -> str:
             return "".join(f.readlines()[-lines:])
     except OSError:
         return ""
-
-
-def git(repo, *args, check=True, env=None, input=None, log=None) -> str:
-    """git -C repo args...; returns stdout without the trailing newline."""
-    res = run(["git", "-C", str(repo), *args], check=check, env=env, input=input, log=log)
-    return res.stdout.rstrip("\n")
 
 
 def spawn(argv, *, log: Path | None = None, env: dict | None = None) -> subprocess.Popen:

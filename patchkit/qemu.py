@@ -10,6 +10,13 @@ timeout) means the guest did not finish.
 hypervisor here: "emulation failure").  So KVM is used only after a real
 boot under it worked; the verdict is cached per host and QEMU version, and
 TCG (multi-threaded) is the fallback.
+
+The icount clock (patchkit bench --clock icount): single-threaded TCG with
+`-icount shift=0,sleep=off` on one vCPU advances the guest clock, and the TSC
+the guest reads, one nanosecond per guest instruction, and jumps it to the
+next timer when the guest idles.  Guest timings become instruction counts
+that repeat from boot to boot (docs/bench.md).  A TCG plugin
+(patchkit/plugins/pk-insn.c) can ride along with -plugin.
 """
 
 from __future__ import annotations
@@ -31,6 +38,10 @@ DEBUG_EXIT = "isa-debug-exit,iobase=0xf4,iosize=0x04"
 PROBE_STATUS = 42  # pk-exit's status when it runs as /init (patchkit/guest/pk-exit.c)
 PROBE_TIMEOUT = 25.0  # a KVM boot that works reaches /init in a few seconds
 ACCELS = ("auto", "kvm", "tcg")
+CLOCKS = ("wall", "icount")
+ICOUNT = "shift=0,sleep=off"  # one guest ns per guest instruction; idle time jumps, never waits
+ICOUNT_SEED = "1"
+ICOUNT_RTC = "base=2026-01-01T00:00:00,clock=vm"
 # QEMU's own words when KVM cannot run the guest.
 KVM_FAILURE = re.compile(r"KVM internal error|emulation failure|kvm run failed|KVM: entry failed"
                          r"|error: failed to set MSR", re.I)
@@ -44,7 +55,17 @@ class Disk:
     serial: str
 
 
-def accel_args(accel: str) -> list[str]:
+def accel_args(accel: str, clock: str = "wall") -> list[str]:
+    if clock == "icount":
+        if accel != "tcg":
+            raise ValueError(f"the icount clock needs TCG, not {accel!r}")
+        # icount runs TCG single-threaded: thread=multi would be refused.  -seed: RDRAND and
+        # every other random number the guest gets from QEMU repeat too (freelist and
+        # stack-offset randomisation would otherwise move the counts from boot to boot)
+        # -rtc: the CMOS clock from the guest's own time and a fixed date, not the host's
+        return ["-accel", "tcg", "-icount", ICOUNT, "-seed", ICOUNT_SEED, "-rtc", ICOUNT_RTC]
+    if clock != "wall":
+        raise ValueError(f"clock must be one of {', '.join(CLOCKS)}, not {clock!r}")
     if accel == "kvm":
         return ["-accel", "kvm"]
     if accel == "tcg":
@@ -66,16 +87,31 @@ def kernel_cmdline(tests: list[str], *, test_timeout: int, extra: list[str] | No
     return " ".join(words + list(extra or []))
 
 
+def plugin_args(plugins: list[str] | None) -> list[str]:
+    """-plugin SPEC for each "PATH.so,key=value,..." given."""
+    return [a for spec in plugins or [] for a in ("-plugin", spec)]
+
+
 def qemu_argv(*, kernel: Path, initrd: Path, append: str, accel: str, memory_mb: int = 256,
-              smp: int = 2, disks: list[Disk] | None = None, qemu: str = QEMU) -> list[str]:
-    """The full QEMU command line for one guest boot."""
+              smp: int = 2, disks: list[Disk] | None = None, qemu: str = QEMU, clock: str = "wall",
+              plugins: list[str] | None = None, serial_file: Path | None = None) -> list[str]:
+    """The full QEMU command line for one guest boot.
+
+    serial_file: the console goes straight to this file instead of stdout.  Under
+    icount that matters: a console write that finds the host's pipe full is retried
+    when the host gets to it, the guest's driver polls meanwhile, and the guest's
+    instruction counts stop repeating; a file never pushes back."""
+    if clock == "icount" and smp != 1:
+        raise ValueError(f"the icount clock runs one vCPU, not {smp}")
     return [
-        qemu, "-machine", "pc", *accel_args(accel),
+        qemu, "-machine", "pc", *accel_args(accel, clock),
         "-m", f"{memory_mb}M", "-smp", str(smp),
         "-kernel", str(kernel), "-initrd", str(initrd), "-append", append,
         "-nographic", "-no-reboot", "-nic", "none",
+        *(["-serial", f"file:{serial_file}", "-monitor", "none"] if serial_file else []),
         "-device", DEBUG_EXIT,
         *disk_args(disks or []),
+        *plugin_args(plugins),
     ]
 
 

@@ -30,12 +30,7 @@ from pathlib import Path
 import jinja2
 
 from patchkit import git, paths, proc, series as series_mod, ui
-from patchkit.errors import UserError
-
-# Git must not read the user's global or system config for anything that
-# shapes the output (diff.noprefix, format.signOff, ...).
-CLEAN_GIT_ENV = git.CLEAN_ENV
-
+from patchkit.errors import InfraError, Interrupted, UserError
 
 # ------------------------------------------------------------------ results
 
@@ -213,7 +208,18 @@ def render_message(folder: Path, variables: dict, author: str, tree_name: str) -
 # ------------------------------------------------------------------ git side
 
 def parse_author(author: str) -> tuple[str, str]:
-    return git.parse_identity(author)
+    """(name, mail) of 'Name <mail>'; refused here, before anything is written,
+    when any later step (git, the Signed-off-by line, the cover's From:)
+    would refuse it."""
+    from patchkit import mail as mail_mod
+
+    text = author or ""
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise UserError(f"author {text!r} has a control character",
+                        hint="give it as 'Your Name <you@example.org>'")
+    name, mail = git.parse_identity(text)
+    mail_mod.parse_address(mail, "the author's address")
+    return name, mail
 
 
 def author_from_git(repo: Path | None = None) -> str:
@@ -249,10 +255,15 @@ def work_repo(tree) -> Path:
     patchkit's own cached trees are used in place.  Any other checkout (a
     user's) is never written to: render uses a bare repository in the cache
     that borrows the checkout's objects (git alternates)."""
+    return _work_repo(tree)[0]
+
+
+def _work_repo(tree) -> tuple[Path, bool]:
+    """(work_repo(tree), whether this call created it)."""
     path = Path(tree.path).resolve()
     try:
         path.relative_to(paths.cache_dir().resolve())
-        return path
+        return path, False
     except ValueError:
         pass
     objects = Path(git.out(path, "rev-parse", "--git-common-dir"))
@@ -261,14 +272,15 @@ def work_repo(tree) -> Path:
     objects = (objects / "objects").resolve()
     digest = hashlib.sha256(str(path).encode()).hexdigest()[:10]
     repo = paths.cache_dir() / "render-repos" / f"{tree.name}-{digest}.git"
-    if not (repo / "HEAD").is_file():
-        tmp = repo.with_name(repo.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        git.run(None, "init", "-q", "--bare", str(tmp))
-        (tmp / "objects" / "info" / "alternates").write_text(f"{objects}\n")
-        tmp.rename(repo)
-    return repo
+    if (repo / "HEAD").is_file():
+        return repo, False
+    tmp = repo.with_name(repo.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    git.run(None, "init", "-q", "--bare", str(tmp))
+    (tmp / "objects" / "info" / "alternates").write_text(f"{objects}\n")
+    tmp.rename(repo)
+    return repo, True
 
 
 def default_out_dir(tree, series: series_mod.Series) -> Path:
@@ -287,20 +299,31 @@ def render_diff(series: series_mod.Series, patch: str, tree_name: str,
     if not re.search(r"^diff --git ", text, re.M):
         raise UserError(f"{path}: no 'diff --git' header: not a diff "
                         f"({series.label} patch {patch} on tree {tree_name})")
+    for n, line in enumerate(text.splitlines(), 1):
+        m = re.match(r"diff --git a/(\S+) b/(\S+)$|(?:---|\+\+\+) [ab]/(\S+)", line)
+        for name in filter(None, m.groups() if m else ()):
+            check_tree_path(name, f"{path}:{n}")
     return path, text
 
 
+def check_tree_path(path: str, where: str) -> None:
+    """A path a template touches must stay inside the tree: relative, no '..'."""
+    parts = path.split("/")
+    if (not path or path.startswith("/") or ".." in parts or "." in parts or "" in parts
+            or "\\" in path or parts[0] == ".git"):
+        raise UserError(f"{where}: file {path!r} is outside the tree or not a plain path",
+                        hint="give the path from the tree's top folder, e.g. a/mm/page_io.c")
+
+
 def _render_one(series: series_mod.Series, tree, repo: Path, start: str, author: str,
-                out_dir: Path, profile: dict) -> RenderResult:
-    """Render one series version on start; commits, branch and patch files."""
+                stage: Path, profile: dict) -> RenderResult:
+    """Render one series version on start: its commits (unreferenced objects)
+    and its patch files in stage.  Publishing (branch, output folder) is
+    render()'s, once the whole chain is rendered."""
     name, mail = parse_author(author)
     variables = dict(tree=_TreeVars(tree), series=series)
     variables.update(profile)
     tmp = Path(tempfile.mkdtemp(prefix="patchkit-render-"))
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    # private staging folder beside the output: two renders never share one
-    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    stage.chmod(0o755)
     try:
         index = git.Index(repo, tmp / "index", start)
         parent = start
@@ -311,9 +334,17 @@ def _render_one(series: series_mod.Series, tree, repo: Path, start: str, author:
             rendered = tmp / f"{i + 1:04d}-{patch}.diff"
             rendered.write_text(text, encoding="utf-8", errors="surrogateescape")
             res = index.apply(rendered)
+            if res.returncode and damaged(res.stderr):
+                raise InfraError(f"git cannot read the tree's objects in {tree.path}: "
+                                 f"{damaged(res.stderr)}",
+                                 hint=f"git -C {tree.path} fsck says what is damaged; for a "
+                                      f"pinned tree: patchkit tree fetch {tree.name} --force")
             if res.returncode:
                 raise apply_error(series, patch, tree.name, path, rendered, text, res.stderr,
                                   index, parent)
+            for note in offsets(res.stdout + res.stderr):
+                ui.info("render", f"{series.label} patch {patch} on {tree.name}: {note} "
+                                  f"({path}; context matched exactly, no fuzz)")
             tree_id = index.write_tree()
             if tree_id == prev_tree:
                 raise UserError(f"{path}: the diff changes nothing on tree {tree.name} "
@@ -325,21 +356,39 @@ def _render_one(series: series_mod.Series, tree, repo: Path, start: str, author:
             shas.append(parent)
         proc.run(format_patch_argv(repo, start, parent, stage, series), env=git.clean_env())
         patch_files = sorted(stage.glob("*.patch"))
-        commits = [Commit(sha, subject, patch, out_dir / pfile.name, diffstat_of(pfile))
+        commits = [Commit(sha, subject, patch, pfile, diffstat_of(pfile))
                    for sha, subject, patch, pfile in zip(shas, subjects, series.patches,
                                                          patch_files, strict=True)]
-        # only a fully rendered series moves the branch and replaces the output
-        _replace_dir(stage, out_dir)
-        git.run(repo, "update-ref", f"refs/heads/{series.branch}", parent)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(stage, ignore_errors=True)
     return RenderResult(tree=tree, series=series, repo=repo, base_commit=tree.base_commit,
-                        start=start, tip=parent, commits=commits, out_dir=out_dir,
-                        author=author)
+                        start=start, tip=parent, commits=commits, out_dir=stage,
+                        author=_mail_author(name, mail))
+
+
+def _mail_author(name: str, mail: str) -> str:
+    """'Name <mail>' as a mail header writes it (quoted when the name needs it)."""
+    from patchkit import mail as mail_mod
+
+    return mail_mod.format_address(name, mail)
 
 
 # ------------------------------------------------------------------ a diff that does not apply
+
+def offsets(output: str) -> list[str]:
+    """'mm/page_io.c hunk 2 applied at line 57 (offset 3 lines)' for each hunk
+    git apply --verbose placed away from its @@ line."""
+    notes, current = [], "?"
+    for line in output.splitlines():
+        m = re.match(r"Checking patch (.+)\.\.\.$", line)
+        if m:
+            current = m[1]
+        m = re.match(r"Hunk #(\d+) succeeded at (\d+) \(offset (-?\d+) lines?\)", line)
+        if m:
+            notes.append(f"{current} hunk {m[1]} applied at line {m[2]} "
+                         f"(offset {m[3]} lines)")
+    return notes
+
 
 def hunks_of(text: str) -> list[tuple[str, int, int, str]]:
     """(file, old start line, line in the diff text, @@ header) of every hunk."""
@@ -353,6 +402,22 @@ def hunks_of(text: str) -> list[tuple[str, int, int, str]]:
         if m and current is not None:
             out.append((current, int(m[1]), n, m[0]))
     return out
+
+
+_DAMAGE = [re.compile(p) for p in (      # most telling first
+    r"loose object \S+ .*is corrupt", r"object file \S+ is empty", r"unable to unpack \S+",
+    r"fatal: bad object \S+", r"packfile \S+ .*(?:corrupt|bad)", r"inflate: data stream error")]
+
+
+def damaged(stderr) -> str | None:
+    """The line of git's error output that says the object store is damaged
+    (a machine fault, exit 3), or None (the diff itself does not apply)."""
+    text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else (stderr or "")
+    for pattern in _DAMAGE:
+        m = pattern.search(text)
+        if m:
+            return m[0]
+    return None
 
 
 def apply_error(series, patch: str, tree_name: str, path: Path, rendered: Path, text: str,
@@ -396,13 +461,43 @@ class _TreeVars:
         self.version = tree.version
 
 
-def _replace_dir(stage: Path, out_dir: Path) -> None:
-    """Swap stage in as out_dir so a reader never sees half the files."""
-    old = stage.with_name(stage.name + ".old")
-    if out_dir.exists():
-        out_dir.rename(old)
-    stage.rename(out_dir)
-    shutil.rmtree(old, ignore_errors=True)
+def _publish(repo: Path, staged: list[tuple[RenderResult, Path]]) -> None:
+    """Every staged folder becomes its output folder and every branch moves,
+    all or none: folders are swapped first (the old ones kept aside), then
+    the branches move in one git transaction; a failure puts the old folders
+    back.  A reader never sees half a folder."""
+    swapped: list[tuple[Path, Path, Path | None]] = []   # (out_dir, stage, old)
+    try:
+        for result, out_dir in staged:
+            stage = result.out_dir
+            old = None
+            if out_dir.exists() or out_dir.is_symlink():
+                old = stage.with_name(stage.name + ".old")
+                out_dir.rename(old)
+            try:
+                stage.rename(out_dir)
+            except OSError:
+                if old is not None:
+                    old.rename(out_dir)
+                raise
+            swapped.append((out_dir, stage, old))
+        updates = "".join(f"update refs/heads/{r.series.branch} {r.tip}\n" for r, _ in staged)
+        git.run(repo, "update-ref", "--stdin", input=f"start\n{updates}commit\n")
+    except BaseException:
+        for out_dir, stage, old in reversed(swapped):
+            out_dir.rename(stage)
+            if old is not None:
+                old.rename(out_dir)
+        raise
+    for _, _, old in swapped:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    for result, out_dir in staged:
+        result.out_dir = out_dir
+        for c in result.commits:
+            c.patch_file = out_dir / c.patch_file.name
+        if result.cover_letter is not None:
+            result.cover_letter = out_dir / result.cover_letter.name
 
 
 def diffstat_of(pfile: Path) -> list[FileStat]:
@@ -422,6 +517,15 @@ def write_cover_letter(result: RenderResult) -> Path | None:
     return cover.write_cover(result)
 
 
+def check_out_root(out_root: Path, option: str = "-o") -> Path:
+    """The folder receiving <series>-v<N>/ (absolute); a file there is refused."""
+    out_root = Path(out_root).expanduser().absolute()
+    if out_root.exists() and not out_root.is_dir():
+        raise UserError(f"{option} {out_root} is a file, not a folder",
+                        hint="name a folder (it is created when missing)")
+    return out_root
+
+
 def render(name: str, tree, *, author: str | None = None, out_root: Path | None = None,
            root: Path | None = None, profiles: Path | None = None,
            version: int | None = None) -> RenderResult:
@@ -429,22 +533,84 @@ def render(name: str, tree, *, author: str | None = None, out_root: Path | None 
     it depends on on tree; returns the last result.
 
     out_root: folder that receives one <series>-v<N>/ per series of the chain
-    (default paths.out_dir()/<tree>/)."""
+    (default paths.out_dir()/<tree>/).  All or nothing: every series of the
+    chain, its patch files and its cover letter are made first (commits as
+    unreferenced objects, files in private folders); only then do the output
+    folders and branches change, at once.  A failure or an interruption
+    before that leaves them, and the cache, as they were."""
+    if version is not None:
+        series_mod.check_version(version, "the version")
     chain = series_mod.chain(name, root, version=version, tree=tree.name)
-    repo = work_repo(tree)
+    if out_root is not None:
+        out_root = check_out_root(out_root)
     author = author or author_from_git(Path(tree.path))
+    parse_author(author)
     profile = load_profile(tree.name, profiles)
+    outs = [(out_root / f"{s.name}-v{s.version}") if out_root else default_out_dir(tree, s)
+            for s in chain]
+    made_dirs = {_first_missing(o.parent) for o in outs} - {None}
+    made_cache = _first_missing(paths.cache_dir() / "render-repos")
+    repo, created = _work_repo(tree)
+    stages: list[Path] = []
+    staged: list[tuple[RenderResult, Path]] = []
     start = tree.base_commit
     done: list[RenderResult] = []
-    for s in chain:
-        out = (out_root / f"{s.name}-v{s.version}") if out_root else default_out_dir(tree, s)
-        with ui.stage("render", f"{s.name} on {tree.name}"):
-            result = _render_one(s, tree, repo, start, author, out, profile)
-        result.dependencies = list(done)
-        result.cover_letter = write_cover_letter(result)
-        done.append(result)
-        start = result.tip
+    names = " + ".join(s.name for s in chain)
+    published = False
+    try:
+        with ui.stage("render", f"{names} on {tree.name}"):
+            for s, out in zip(chain, outs):
+                out.parent.mkdir(parents=True, exist_ok=True)
+                # private staging folder beside the output: two renders never share one
+                stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+                stages.append(stage)
+                stage.chmod(0o755)
+                result = _render_one(s, tree, repo, start, author, stage, profile)
+                result.dependencies = list(done)
+                result.cover_letter = write_cover_letter(result)
+                staged.append((result, out))
+                done.append(result)
+                start = result.tip
+            with proc.signals_held():
+                _publish(repo, staged)
+                published = True
+    except BaseException as exc:
+        if published:
+            if isinstance(exc, KeyboardInterrupt):
+                raise Interrupted(f"interrupted as render of {names} ended: its branches and "
+                                  f"folders are complete ({', '.join(str(o) for o in outs)})"
+                                  ) from None
+            raise
+        for stage in stages:
+            shutil.rmtree(stage, ignore_errors=True)
+        for d in sorted(made_dirs, key=lambda p: len(p.parts), reverse=True):
+            if not _has_files(d):
+                shutil.rmtree(d, ignore_errors=True)
+        if created:
+            shutil.rmtree(repo, ignore_errors=True)
+            for d in [repo.parent, *repo.parent.parents]:    # folders made for it, if empty
+                if made_cache is None or not d.is_relative_to(made_cache) or any(d.iterdir()):
+                    break
+                d.rmdir()
+        if isinstance(exc, KeyboardInterrupt):
+            raise Interrupted(f"interrupted while rendering {names}: no branch, output folder "
+                              "or cache entry was changed") from None
+        raise
     return done[-1]
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder of path that does not exist yet (None: it exists)."""
+    missing = None
+    for p in [path, *path.parents]:
+        if p.exists():
+            break
+        missing = p
+    return missing
+
+
+def _has_files(path: Path) -> bool:
+    return any(p.is_file() for p in path.rglob("*"))
 
 
 def render_series(name: str, *, tree, author: str | None = None,
@@ -455,8 +621,18 @@ def render_series(name: str, *, tree, author: str | None = None,
 
 def renderer_for_send(args, series: series_mod.Series) -> RenderResult:
     """send.RENDERER: render the series (at the version send asked for) on the pinned tree."""
-    return render(str(series.folder), open_tree(getattr(args, "tree", None)),
-                  version=series.version)
+    tree = open_tree(getattr(args, "tree", None))
+    author = getattr(args, "author", None)
+    if author is None:
+        try:
+            author = author_from_git(Path(tree.path))
+        except UserError:
+            raise UserError("no author identity for the rendered commits: git config "
+                            "user.name/user.email are not set",
+                            hint=f"patchkit send {args.series} --author 'Your Name "
+                                 "<you@example.org>' (or git config --global user.name ... "
+                                 "and user.email ...)") from None
+    return render(str(series.folder), tree, version=series.version, author=author)
 
 
 def open_tree(spec: str | None):
@@ -479,12 +655,23 @@ def add_arguments(parser) -> None:
                              "version when it supports the tree, else the newest that does)")
 
 
+def check_version_option(version: int | None, option: str = "-v/--version") -> None:
+    if version is not None and version < 1:
+        raise UserError(f"{option} {version}: a version is a whole number from 1",
+                        hint="leave it out to use the version in series.toml")
+
+
 def run(args) -> int:
     if proc.DRY_RUN:
         raise UserError("--dry-run is not supported by render: its git queries must run",
                         hint="render writes only patchkit's cache branch and -o DIR; "
                              "apply checks everything before it changes the checkout")
-    # an unknown series or version fails before any tree work
+    # bad input fails before any tree work
+    check_version_option(args.series_version)
+    if args.output is not None:
+        check_out_root(args.output)
+    if args.author is not None:
+        parse_author(args.author)
     series_mod.chain(args.series, version=args.series_version)
     tree = open_tree(args.tree)
     result = render(args.series, tree, author=args.author, out_root=args.output,

@@ -22,6 +22,7 @@ Message-IDs and which of them were delivered.  Sending a version again needs
 from __future__ import annotations
 
 import argparse
+import email.utils
 import json
 import os
 import smtplib
@@ -33,8 +34,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from patchkit import mail, proc, recipients, series as series_mod, ui
-from patchkit.errors import CommandFailed, InfraError, UserError
+from patchkit import git, mail, proc, recipients, series as series_mod, ui
+from patchkit.errors import CommandFailed, InfraError, Interrupted, UserError
 
 PASSWORD_ENV = "PATCHKIT_SMTP_PASS"
 SENT_REF = "refs/patchkit/sent"
@@ -76,15 +77,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     msg = parser.add_argument_group("messages")
     msg.add_argument("--from", dest="sender", metavar="ADDR",
                      help="sender (default: sendemail.from, else user.name <user.email>)")
-    msg.add_argument("--to", action="append", default=[], metavar="ADDR")
-    msg.add_argument("--cc", action="append", default=[], metavar="ADDR")
+    msg.add_argument("--to", action="append", default=[], metavar="ADDR",
+                     help="add a recipient (repeatable; one value may list several, "
+                          "comma-separated)")
+    msg.add_argument("--cc", action="append", default=[], metavar="ADDR",
+                     help="add a Cc (repeatable, comma-separated lists allowed)")
+    msg.add_argument("--author", metavar="'NAME <MAIL>'",
+                     help="who the rendered commits are by when send renders the series "
+                          "(default: git config user.name/email)")
     msg.add_argument("--no-auto-to-cc", action="store_true",
                      help="do not ask scripts/get_maintainer.pl")
     msg.add_argument("--rfc", action="store_true", help="prefix subjects with RFC")
     msg.add_argument("--prefix", action="append", default=[], metavar="P",
                      help="extra subject prefix inside the brackets (e.g. mm-new)")
     msg.add_argument("--compare-to", metavar="REF",
-                     help="previous version's branch for the range-diff "
+                     help="previous version for the range-diff: REF, BASE..TIP, or "
+                          "TREE:BASE..TIP to fetch it from another pinned tree "
                           "(default: patchkit/<series>-v<N-1> when it exists)")
     msg.add_argument("--date", metavar="ISO8601",
                      help="date of the cover letter (fixed clock; default: now)")
@@ -134,6 +142,94 @@ def rendered(args, series) -> Rendered:
     return Rendered(repo, args.base, tip, args.prerequisite_base, series)
 
 
+def split_addresses(values, option: str) -> list[str]:
+    """Every address of repeated --to/--cc/--preview-to values, each value a
+    comma-separated list as in a To: header ("a@b.org, Name <c@d.org>");
+    a part that is no address is an error, never dropped."""
+    out = []
+    for value in values:
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise UserError(f"{option} {value!r} has a control character")
+        parts = [p for p in email.utils.getaddresses([value]) if any(p)]
+        if len(parts) <= 1:
+            out.append(mail.format_address(*mail.parse_address(value, option)))
+            continue
+        if not all(addr for _, addr in parts):
+            raise UserError(f"{option} {value!r}: cannot read the addresses in it",
+                            hint="'Name <user@example.org>, other@example.org'; quote a name "
+                                 "with a comma: '\"Doe, John\" <jd@example.org>'")
+        for name, addr in parts:
+            text = mail.format_address(name, addr)
+            out.append(mail.format_address(*mail.parse_address(text, option)))
+    return out
+
+
+def check_args(args) -> None:
+    """Bad input fails before rendering or reading the repository."""
+    if args.version is not None and args.version < 1:
+        raise UserError(f"--version {args.version}: a version is a whole number from 1",
+                        hint="leave it out to mail the version in series.toml")
+    if args.output_dir is not None and args.output_dir.exists() and not args.output_dir.is_dir():
+        raise UserError(f"-o {args.output_dir} is a file, not a folder",
+                        hint="name a folder (it is created when missing)")
+    args.to = split_addresses(args.to, "--to")
+    args.cc = split_addresses(args.cc, "--cc")
+    args.preview_to = split_addresses(args.preview_to, "--preview-to")
+    if args.author is not None:
+        from patchkit import render
+
+        render.parse_author(args.author)
+
+
+class SendLock:
+    """One `send --send` of a series version at a time per repository: a
+    second one started while the first runs stops before reading the record
+    (which the first is still writing) and before sending anything."""
+
+    def __init__(self, repo, name: str, version: int):
+        git_dir = Path(git.out(repo, "rev-parse", "--git-common-dir"))
+        if not git_dir.is_absolute():
+            git_dir = Path(repo) / git_dir
+        self.path = git_dir / f"patchkit-send-{name}-v{version}.lock"
+        self.what = f"{name} v{version}"
+        self.repo = repo
+        self.fd = None
+
+    def __enter__(self):
+        import fcntl
+
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                raise UserError(f"another patchkit send of {self.what} is running on "
+                                f"{self.repo} (pid {holder})",
+                                hint="wait for it to finish, then check what it sent: "
+                                     f"git -C {self.repo} log -1 "
+                                     f"{SENT_REF}/{self.what.replace(' ', '/')}") from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)          # the holder removed it as we opened it: again
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        os.close(self.fd)
+
+
 def parse_date(text: str | None) -> datetime:
     if not text:
         return datetime.now(timezone.utc).astimezone().replace(microsecond=0)
@@ -154,8 +250,19 @@ def run(args: argparse.Namespace) -> int:
             ui.info("send", "--dry-run: composing only, nothing will be sent")
         args.send = args.reflect = False
         args.preview_to = []
+    check_args(args)
     series = load_series(args)
-    r = rendered(args, series)
+    try:
+        r = rendered(args, series)
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted while rendering: nothing was sent or recorded") from None
+    if args.send:
+        with SendLock(r.repo, series.name, series.version):
+            return _run(args, series, r)
+    return _run(args, series, r)
+
+
+def _run(args, series, r) -> int:
     repo = r.repo
     config = sendemail_config(repo)
     sender = identity(repo, args.sender or None, config, fallback=r.author)
@@ -192,7 +299,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--resend: {series.name} v{series.version} was never sent from {repo}",
                         hint="drop --resend")
 
-    messages = compose(args, r, sender, date, prefixes, config)
+    try:
+        messages = compose(args, r, sender, date, prefixes, config)
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted while composing: nothing was sent, written or "
+                          "recorded") from None
     show_summary(messages)
 
     if args.output_dir:
@@ -208,7 +319,7 @@ def run(args: argparse.Namespace) -> int:
 
     transport = make_transport(repo, config)
     if args.reflect or args.preview_to:
-        only = [sender] if args.reflect else normalize(args.preview_to, "--preview-to")
+        only = [sender] if args.reflect else args.preview_to
         deliver(transport, messages, envelope_from(config, sender), reflect_to=only)
         ui.info("send", f"sent {len(messages)} messages only to {', '.join(only)} (not recorded)")
         return 0
@@ -238,6 +349,54 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_compare(spec: str) -> tuple[str | None, str | None, str]:
+    """--compare-to [TREE:][OLD_BASE..]OLD_TIP -> (tree or None, old base or None, old tip)."""
+    tree, sep, revs = spec.partition(":")
+    if not sep:
+        tree, revs = None, spec
+    base, sep, tip = revs.partition("..")
+    if not sep:
+        base, tip = None, revs
+    if not tip or (sep and not base) or (tree is not None and not (tree and base)):
+        raise UserError(f"--compare-to {spec!r}: expected REF, BASE..TIP or TREE:BASE..TIP",
+                        hint="e.g. --compare-to linux-source-6.12:patchkit/swap-batching-v1..patchkit/zram-swap-ops-v1")
+    return tree, base or None, tip
+
+
+def fetch_compare_argv(repo: Path, source: Path, refs: list[tuple[str, str]]) -> list[str]:
+    """git fetch of the previous version's commits from another tree's repository."""
+    return git.argv(repo, "fetch", "--quiet", "--no-tags", str(source),
+                    *[f"+{src}:{dst}" for src, dst in refs])
+
+
+def compare_range(spec: str | None, r: Rendered, prev) -> tuple[str, str] | None:
+    """The previous version's commits as (old base, old tip) in r.repo, for the range-diff.
+
+    Default: branch patchkit/<series>-v<N-1> when it exists, from the base its
+    send recorded (else this version's base).  --compare-to names it: REF,
+    BASE..TIP, or TREE:BASE..TIP when the previous version was rendered on
+    another pinned tree (v1 on 6.12, v2 on 7.3): its commits are fetched into
+    refs/patchkit/compare/ of this repository, as b4 compares with a version
+    that has another base."""
+    series = r.series
+    recorded = prev.base if prev is not None and mail.rev_parse_ok(r.repo, prev.base) else r.base
+    if spec is None:
+        tip = f"patchkit/{series.name}-v{series.version - 1}"
+        return (recorded, tip) if mail.rev_parse_ok(r.repo, tip) else None
+    tree_name, base, tip = parse_compare(spec)
+    if tree_name is not None:
+        from patchkit import tree as tree_mod
+
+        source = tree_mod.open_tree(tree_name, fetch=False).path
+        ns = f"refs/patchkit/compare/{series.name}-v{series.version - 1}"
+        proc.run(fetch_compare_argv(r.repo, source, [(base, f"{ns}/base"), (tip, f"{ns}/tip")]))
+        base, tip = f"{ns}/base", f"{ns}/tip"
+    for rev in filter(None, (base, tip)):
+        if not mail.rev_parse_ok(r.repo, rev):
+            raise UserError(f"--compare-to {spec!r}: {rev!r} is no commit in {r.repo}")
+    return base or recorded, tip
+
+
 def compose(args, r: Rendered, sender: str, date: datetime, prefixes, config=None) -> list:
     config = config or {}
     series = r.series
@@ -246,13 +405,9 @@ def compose(args, r: Rendered, sender: str, date: datetime, prefixes, config=Non
     previous_link = None
     if series.version > 1:
         prev = load_record(r.repo, series.name, series.version - 1)
-        compare = args.compare_to or f"patchkit/{series.name}-v{series.version - 1}"
-        if mail.rev_parse_ok(r.repo, compare):
-            # the previous version's own base when its send was recorded
-            old_base = prev.base if prev is not None and mail.rev_parse_ok(r.repo, prev.base) else r.base
-            rdiff = mail.range_diff(r.repo, old_base, compare, r.base, r.tip)
-        elif args.compare_to:
-            raise UserError(f"--compare-to {compare!r} is no commit in {r.repo}")
+        old = compare_range(args.compare_to, r, prev)
+        if old is not None:
+            rdiff = mail.range_diff(r.repo, old[0], old[1], r.base, r.tip)
         if prev is not None:
             previous_link = LORE + prev.message_ids[0].strip("<>")
     return mail.build_messages(
@@ -277,8 +432,7 @@ def show_summary(messages) -> None:
 def sendemail_config(repo) -> dict:
     """The tree's sendemail.* settings, keys lower-cased without the prefix;
     to and cc are lists (git allows them many times)."""
-    res = proc.run(["git", "-C", str(repo), "config", "-z", "--get-regexp", r"^sendemail\."],
-                   check=False)
+    res = git.run(repo, "config", "-z", "--get-regexp", r"^sendemail\.", check=False)
     out: dict = {"to": [], "cc": []}
     for entry in res.stdout.split("\0"):
         if not entry:
@@ -293,8 +447,7 @@ def sendemail_config(repo) -> dict:
 
 
 def git_config(repo, key: str) -> str | None:
-    res = proc.run(["git", "-C", str(repo), "config", "--get", key], check=False)
-    return res.stdout.strip() or None
+    return git.config_get(repo, key) or None
 
 
 def identity(repo, explicit: str | None, config: dict, fallback: str = "") -> str:
@@ -303,14 +456,14 @@ def identity(repo, explicit: str | None, config: dict, fallback: str = "") -> st
         return mail.format_address(*mail.parse_address(explicit, "--from"))
     if config.get("from"):
         return mail.format_address(*mail.parse_address(config["from"], "git config sendemail.from"))
-    name, addr = git_config(repo, "user.name"), git_config(repo, "user.email")
-    if (not name or not addr) and fallback:
+    found = git.identity(repo, required=False)
+    if not found and fallback:
         return mail.format_address(*mail.parse_address(fallback, "the series' author"))
-    if not name or not addr:
+    if not found:
         raise UserError(f"no author identity: user.name / user.email are not set for {repo}",
                         hint=f"git -C {repo} config user.name 'Your Name'; "
                              f"git -C {repo} config user.email you@example.org (or pass --from)")
-    return mail.format_address(*mail.parse_address(f"{name} <{addr}>", "git config user.name/user.email"))
+    return mail.format_address(*mail.parse_address(found, "git config user.name/user.email"))
 
 
 def envelope_from(config: dict, sender: str) -> str:
@@ -474,8 +627,8 @@ def smtp_password(repo, host: str, port: int, user: str) -> str:
     if os.environ.get(PASSWORD_ENV):
         return os.environ[PASSWORD_ENV]
     query = f"protocol=smtp\nhost={host}:{port}\nusername={user}\n\n"
-    env = {} if sys.stdin.isatty() else {"GIT_TERMINAL_PROMPT": "0"}
-    res = proc.run(["git", "-C", str(repo), "credential", "fill"], input=query, env=env, check=False)
+    env = {} if sys.stdin.isatty() else git.no_prompt_env()
+    res = proc.run(git.credential_argv(repo, "fill"), input=query, env=env, check=False)
     for line in res.stdout.splitlines():
         if line.startswith("password="):
             return line[len("password="):]
@@ -487,7 +640,7 @@ def credential(repo, action: str, host: str, port: int, user: str, password: str
     if repo is None or os.environ.get(PASSWORD_ENV):
         return
     query = f"protocol=smtp\nhost={host}:{port}\nusername={user}\npassword={password}\n\n"
-    proc.run(["git", "-C", str(repo), "credential", action], input=query, check=False)
+    proc.run(git.credential_argv(repo, action), input=query, check=False)
 
 
 def _text(value) -> str:
@@ -525,28 +678,42 @@ def deliver(transport, messages, env_from: str, *, reflect_to: list[str] | None 
             msgid = str(msg["Message-Id"])
             if msgid in skip:
                 continue
-            try:
-                transport.send(env_from, rcpts, mail.message_bytes(msg))
-            except (OSError, smtplib.SMTPException, CommandFailed) as exc:
-                raise InfraError(failure_report(transport, messages, msg, exc, skip, sent_now),
-                                 hint="fix the cause and run the same command again: "
-                                      "it sends only the messages not sent yet") from None
-            sent_now.append(msgid)
-            if on_sent:
-                try:
-                    on_sent(msgid)
-                except (CommandFailed, OSError) as exc:
-                    went = [str(m["Subject"]) for m in messages
-                            if str(m["Message-Id"]) in skip or str(m["Message-Id"]) in sent_now]
-                    raise InfraError(
-                        f"{msg['Subject']} was delivered, but recording it in git failed: "
-                        f"{str(exc).splitlines()[0]}\n  delivered so far:\n"
-                        + "\n".join(f"    {s}" for s in went),
-                        hint="fix the repository, then record by hand or resend with a new "
-                             "version: rerunning now would send these messages twice") from None
+            # Ctrl-C / SIGTERM wait until this message is delivered and recorded
+            # (the transports time out), so the record always says what went out.
+            with proc.signals_held():
+                _send_one(transport, messages, msg, rcpts, env_from, skip, sent_now, on_sent)
             ui.info("send", f"sent {msg['Subject']}")
+    except KeyboardInterrupt:
+        went = len(sent_now) + len([m for m in messages if str(m["Message-Id"]) in skip])
+        raise Interrupted(
+            f"interrupted after {went} of {len(messages)} messages went out"
+            + ("; each is recorded: run the same command again to send the rest"
+               if on_sent else "")) from None
     finally:
         transport.close()
+
+
+def _send_one(transport, messages, msg, rcpts, env_from, skip, sent_now, on_sent) -> None:
+    msgid = str(msg["Message-Id"])
+    try:
+        transport.send(env_from, rcpts, mail.message_bytes(msg))
+    except (OSError, smtplib.SMTPException, CommandFailed) as exc:
+        raise InfraError(failure_report(transport, messages, msg, exc, skip, sent_now),
+                         hint="fix the cause and run the same command again: "
+                              "it sends only the messages not sent yet") from None
+    sent_now.append(msgid)
+    if on_sent:
+        try:
+            on_sent(msgid)
+        except (CommandFailed, OSError) as exc:
+            went = [str(m["Subject"]) for m in messages
+                    if str(m["Message-Id"]) in skip or str(m["Message-Id"]) in sent_now]
+            raise InfraError(
+                f"{msg['Subject']} was delivered, but recording it in git failed: "
+                f"{str(exc).splitlines()[0]}\n  delivered so far:\n"
+                + "\n".join(f"    {s}" for s in went),
+                hint="fix the repository, then record by hand or resend with a new "
+                     "version: rerunning now would send these messages twice") from None
 
 
 def failure_report(transport, messages, failed, exc, skip, sent_now) -> str:
@@ -600,16 +767,14 @@ def record_ref(name: str, version: int) -> str:
 
 
 def load_record_commit(repo, name: str, version: int) -> str | None:
-    res = proc.run(["git", "-C", str(repo), "rev-parse", "--verify", "-q", record_ref(name, version)],
-                   check=False)
-    return res.stdout.strip() or None
+    return git.rev_parse(repo, record_ref(name, version))
 
 
 def load_record(repo, name: str, version: int) -> Record | None:
     commit = load_record_commit(repo, name, version)
     if commit is None:
         return None
-    text = proc.git(repo, "log", "-1", "--format=%B", commit)
+    text = git.out(repo, "log", "-1", "--format=%B", commit)
     _, _, body = text.partition("\n\n")
     try:
         data = json.loads(body)
@@ -617,7 +782,7 @@ def load_record(repo, name: str, version: int) -> Record | None:
         raise UserError(f"{record_ref(name, version)} in {repo} is no patchkit sent record",
                         hint=f"git -C {repo} log -1 {record_ref(name, version)}") from exc
     data.pop("complete", None)
-    parents = proc.git(repo, "log", "-1", "--format=%P", commit).split()
+    parents = git.out(repo, "log", "-1", "--format=%P", commit).split()
     return Record(**data, previous=parents[1] if len(parents) > 1 else None)
 
 
@@ -630,8 +795,7 @@ class RecordStore:
         self.ref = record_ref(record.series, record.version)
         self.current = load_record_commit(repo, record.series, record.version)
         name, addr = mail.parse_address(sender)
-        self.env = {"GIT_COMMITTER_NAME": name or addr, "GIT_COMMITTER_EMAIL": addr,
-                    "GIT_AUTHOR_NAME": name or addr, "GIT_AUTHOR_EMAIL": addr}
+        self.env = git.ident_env(name or addr, addr, None)
 
     def sent(self, msgid: str) -> None:
         self.record.sent.append(msgid)
@@ -641,7 +805,7 @@ class RecordStore:
         parents = ["-p", r.tip]
         if r.previous:
             parents += ["-p", r.previous]
-        commit = proc.git(self.repo, "commit-tree", f"{r.tip}^{{tree}}", *parents,
-                          "-m", f"{summary}\n\n{r.to_json()}\n", env=self.env)
-        proc.git(self.repo, "update-ref", "-m", summary, self.ref, commit, self.current or "0" * 40)
+        commit = git.out(self.repo, "commit-tree", f"{r.tip}^{{tree}}", *parents,
+                         "-m", f"{summary}\n\n{r.to_json()}\n", env=self.env)
+        git.run(self.repo, "update-ref", "-m", summary, self.ref, commit, self.current or "0" * 40)
         self.current = commit

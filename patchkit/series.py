@@ -170,7 +170,8 @@ def _read_toml(path: Path) -> dict:
     try:
         return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path}: {exc}") from exc
+        raise UserError(f"{path}: not valid TOML: {exc}",
+                        hint="see the format at the top of patchkit/series.py") from exc
 
 
 def series_folder(name: str, root: Path | None = None) -> Path:
@@ -197,6 +198,9 @@ def load(name: str, root: Path | None = None, version: int | None = None,
     if "patches" in data:
         raise UserError(f"{spec}: patches belong in v<N>/version.toml now "
                         "(one folder per version)", hint="see docs/templates.md")
+    check_types(data, spec)
+    if version is not None:
+        check_version(version, "the version")
     versions = versions_of(folder)
     if not versions:
         raise UserError(f"{folder}: no version (v<N>/version.toml)",
@@ -213,16 +217,14 @@ def load(name: str, root: Path | None = None, version: int | None = None,
                         + ", ".join(f"v{v}" for v in versions),
                         hint=f"create {folder}/v{version}/ (patchkit template import "
                              f"--version {version} ...)")
-    try:
-        changes = {int(k): str(v) for k, v in data.get("changes", {}).items()}
-    except ValueError as exc:
-        raise UserError(f"{spec}: [changes] keys must be version numbers") from exc
+    changes = {int(k): str(v) for k, v in data.get("changes", {}).items()}
     for v in versions:
         vdata = _read_toml(folder / f"v{v}" / "version.toml")
         if "changes" in vdata:
             changes[v] = str(vdata["changes"])
     vspec = folder / f"v{version}" / "version.toml"
     vdata = _read_toml(vspec)
+    check_version_types(vdata, vspec)
     unknown = sorted(set(vdata) - {"trees", "patches", "date", "subject", "changes", "depends"})
     if unknown:
         raise UserError(f"{vspec}: unknown key(s) {', '.join(unknown)}")
@@ -269,6 +271,71 @@ def load(name: str, root: Path | None = None, version: int | None = None,
             raise UserError(f"{vspec}: patch folder {patch!r} does not exist in "
                             f"{series.version_dir}")
     return series
+
+
+def check_version(value, where: str) -> int:
+    """A series version: a whole number from 1 (bool and str refused)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UserError(f"{where} must be a whole number from 1, not {value!r}",
+                        hint="versions count from 1: version = 1, then 2 for the next revision")
+    return value
+
+
+def _bad(data: dict, key: str, what: str, spec: Path) -> UserError:
+    return UserError(f"{spec}: {key} must be {what}, not {data[key]!r}",
+                     hint="see the format at the top of patchkit/series.py")
+
+
+def _names_ok(value: str) -> bool:
+    return not ("/" in value or value.startswith(".") or any(c.isspace() for c in value))
+
+
+def _no_control(data: dict, key: str, spec: Path) -> None:
+    if key in data and isinstance(data[key], str) and any(ord(c) < 32 or ord(c) == 127
+                                                          for c in data[key]):
+        raise UserError(f"{spec}: {key} has a control character: {data[key]!r}")
+
+
+def check_types(data: dict, spec: Path) -> None:
+    """Every known key of series.toml has the type the rest of patchkit expects;
+    the message names the key, what it must be and what it is."""
+    for key in ("name", "subject", "change-id", "cover"):
+        if key in data and (not isinstance(data[key], str) or not data[key].strip()):
+            raise _bad(data, key, "a non-empty string", spec)
+    if not _names_ok(data["name"]):
+        raise _bad(data, "name", "a series name (no '/', no spaces, not starting with '.')", spec)
+    _no_control(data, "subject", spec)
+    check_version(data["version"], f"{spec}: version")
+    for key in ("prefixes", "to", "cc"):
+        if key in data and (not isinstance(data[key], list)
+                            or not all(isinstance(x, str) and x.strip() for x in data[key])):
+            raise _bad(data, key, 'a list of strings, e.g. ["a", "b"]', spec)
+    changes = data.get("changes", {})
+    if not isinstance(changes, dict):
+        raise _bad(data, "changes", 'a table: [changes] with 2 = "- what changed"', spec)
+    for k, v in changes.items():
+        if not k.isdigit() or int(k) < 1:
+            raise UserError(f"{spec}: [changes] key {k!r} must be a version number (2, 3, ...)")
+        if not isinstance(v, str):
+            raise UserError(f"{spec}: [changes] {k} must be a string, not {v!r}")
+
+
+def check_version_types(vdata: dict, vspec: Path) -> None:
+    """The same for v<N>/version.toml."""
+    patches = vdata.get("patches")
+    if patches is not None:
+        if not isinstance(patches, list) or not all(isinstance(p, str) for p in patches):
+            raise _bad(vdata, "patches", 'a list of patch folder names', vspec)
+        if not patches:
+            raise UserError(f"{vspec}: patches must name at least one patch folder")
+        for p in patches:
+            if not p or not _names_ok(p):
+                raise UserError(f"{vspec}: patch folder {p!r} must be a folder name beside "
+                                "version.toml (no '/', not starting with '.')")
+    for key in ("subject", "changes"):
+        if key in vdata and not isinstance(vdata[key], str):
+            raise _bad(vdata, key, "a string", vspec)
+    _no_control(vdata, "subject", vspec)
 
 
 def _parse_date(value, spec: Path) -> datetime | None:

@@ -37,7 +37,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from patchkit import archive, paths, proc, ui
+from patchkit import archive, git, paths, proc, ui
 from patchkit.errors import CommandFailed, InfraError, UserError
 
 DEFAULT_TREE = "linux-source-6.12"
@@ -74,31 +74,6 @@ BASE_BRANCH = "patchkit/base"
 BASE_IDENTITY = ("patchkit", "patchkit@localhost")
 BASE_DATE = "946684800 +0000"  # 2000-01-01T00:00:00Z, git's raw date format
 
-# Pinned git behaviour for building the base (passed as `git -c`).
-GIT_CONFIG = (
-    "core.autocrlf=false",
-    "core.safecrlf=false",
-    "core.eol=lf",
-    "core.fileMode=true",
-    "core.symlinks=true",
-    "core.ignoreCase=false",
-    "core.precomposeUnicode=false",
-    "core.hooksPath=/dev/null",
-    "core.attributesFile=/dev/null",
-    "core.excludesFile=/dev/null",
-    "core.fsmonitor=false",
-    "core.untrackedCache=false",
-    "core.preloadIndex=true",
-    "core.fsync=none",
-    "core.fsyncObjectFiles=false",
-    "core.looseCompression=1",
-    "core.compression=1",
-    "gc.auto=0",
-    "commit.gpgSign=false",
-    "i18n.commitEncoding=UTF-8",
-    "init.templateDir=",
-    "advice.detachedHead=false",
-)
 
 # Unpacked tree + .git, as a multiple of the .tar.xz size (6.12: 152 MB ->
 # 1.7 GB + 0.6 GB); checked before extracting so a full disk is reported
@@ -239,56 +214,33 @@ def declared_files(templates: Path | None = None) -> list[tuple[Path, list[str]]
 # ---------------------------------------------------------------- argv builders
 
 def git_env(repo: Path) -> dict:
-    """Environment for the base-commit git commands: no user or system config,
-    a fixed identity and date, and every repository location spelled out (an
-    inherited GIT_DIR / GIT_INDEX_FILE must not redirect us)."""
+    """Environment for the base-commit git commands (git.pinned_env): no user
+    or system config, a fixed identity and date, and every repository
+    location spelled out."""
     name, email = BASE_IDENTITY
-    return {
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_CONFIG_PARAMETERS": "",
-        "GIT_CONFIG_COUNT": "0",
-        "GIT_ATTR_NOSYSTEM": "1",
-        "GIT_INDEX_FILE": str(repo / ".git" / "index"),
-        "GIT_OBJECT_DIRECTORY": str(repo / ".git" / "objects"),
-        "GIT_ALTERNATE_OBJECT_DIRECTORIES": "",
-        "GIT_AUTHOR_NAME": name,
-        "GIT_AUTHOR_EMAIL": email,
-        "GIT_AUTHOR_DATE": BASE_DATE,
-        "GIT_COMMITTER_NAME": name,
-        "GIT_COMMITTER_EMAIL": email,
-        "GIT_COMMITTER_DATE": BASE_DATE,
-        "TZ": "UTC",
-    }
+    return git.pinned_env(repo, name, email, BASE_DATE)
 
 
 def git_argv(repo: Path, *args: str) -> list[str]:
-    """git with the pinned configuration, on repo (as --git-dir/--work-tree,
-    which override any inherited GIT_DIR / GIT_WORK_TREE)."""
-    argv = ["git", f"--git-dir={repo / '.git'}", f"--work-tree={repo}"]
-    for item in GIT_CONFIG:
-        argv += ["-c", item]
-    return argv + list(args)
+    """git with the pinned configuration on repo (git.pinned_argv)."""
+    return git.pinned_argv(repo, *args)
 
 
 def git_init_argv(repo: Path) -> list[str]:
-    return git_argv(repo, "init", "--quiet", "--template=", f"--initial-branch={BASE_BRANCH}",
-                    "--object-format=sha1")
+    return git.init_base_argv(repo, BASE_BRANCH)
 
 
 def git_add_argv(repo: Path) -> list[str]:
-    # -f: the kernel's own .gitignore files must not drop files of the tarball
-    return git_argv(repo, "add", "--force", "--all", "--", ".")
+    return git.add_all_argv(repo)
 
 
 def git_commit_tree_argv(repo: Path, tree_id: str, message: str) -> list[str]:
-    # plumbing: no hooks, no editor, no signing, no message clean-up surprises
-    return git_argv(repo, "commit-tree", "--no-gpg-sign", "-m", message, tree_id)
+    return git.commit_tree_argv(repo, tree_id, message)
 
 
 def pinned_git(repo: Path, *args: str, check: bool = True, input=None) -> proc.Result:
     """Run git on a pinned tree, immune to the caller's git environment."""
-    return proc.run(git_argv(repo, *args), env=git_env(repo), check=check, input=input)
+    return git.run_pinned(repo, *args, env=git_env(repo), check=check, input=input)
 
 
 def tar_extract_argv(tarball: Path, dest: Path) -> list[str]:
@@ -743,12 +695,46 @@ def _same_pin(record: dict, m: Manifest) -> bool:
             and isinstance(record.get("package_version"), str))
 
 
+def pin_info(t: Tree) -> dict:
+    """What results.json and build metadata record about a tree's pin."""
+    info = {"name": t.name, "version": t.version, "base_commit": t.base_commit}
+    m = getattr(t, "manifest", None)
+    if m is not None:
+        info["package"] = m.package
+        info["pinned_version"] = m.package_version
+        info["package_version"] = getattr(t, "package_version", None) or m.package_version
+        if getattr(t, "note", None):
+            info["note"] = t.note
+    return info
+
+
+def pin_of(source: Path) -> dict | None:
+    """pin_info() of the pinned tree a source directory belongs to (the tree
+    itself, or a work tree of its repository such as cache/worktrees/*),
+    None for anything else (a user's own checkout)."""
+    res = git.run(source, "rev-parse", "--path-format=absolute", "--git-common-dir",
+                  check=False)
+    if res.returncode != 0 or not res.stdout.strip():
+        return None
+    common = Path(res.stdout.strip()).resolve()
+    trees = paths.trees_dir().resolve()
+    if common.name != ".git" or common.parent.parent != trees:
+        return None
+    name = common.parent.name
+    if not manifest_path(name).is_file():
+        return None
+    try:
+        return pin_info(open_pinned(name, fetch=False))
+    except UserError:
+        return None
+
+
 def worktree_argv(repo: Path, dest: Path, commit: str) -> list[str]:
-    return ["git", "-C", str(repo), "worktree", "add", "--detach", "--force", str(dest), commit]
+    return git.worktree_add_argv(repo, dest, commit)
 
 
 def checkout_argv(dest: Path, commit: str) -> list[str]:
-    return ["git", "-C", str(dest), "checkout", "--detach", "--force", "--quiet", commit]
+    return git.checkout_detached_argv(dest, commit)
 
 
 _HELD_WORKTREES: dict[Path, object] = {}
@@ -785,7 +771,7 @@ def worktree(repo: Path, commit: str, name: str) -> Path:
         proc.run(checkout_argv(dest, commit))
     else:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        proc.run(["git", "-C", str(repo), "worktree", "prune"])
+        git.run(repo, "worktree", "prune")
         proc.run(worktree_argv(repo, dest, commit))
     return dest
 
@@ -828,22 +814,20 @@ def matching_manifest(version: str, candidates: list[Manifest] | None = None) ->
 def open_checkout(path: Path) -> Tree:
     """A user's own kernel checkout: must be a git repository with a commit."""
     path = Path(path).expanduser().resolve()
-    res = proc.run(["git", "-C", str(path), "rev-parse", "--show-toplevel"], check=False)
-    if res.returncode != 0:
+    top = git.toplevel(path)
+    if top is None:
         raise UserError(f"{path} is not a git repository",
                         hint=f"commit it first (cd {path} && git init && git add -A && "
                              f"git commit -m base) or use a pinned tree: patchkit tree fetch")
-    top = Path(res.stdout.strip())
-    head = proc.run(["git", "-C", str(top), "rev-parse", "--verify", "-q", "HEAD^{commit}"],
-                    check=False)
-    if head.returncode != 0:
+    head = git.rev_parse(top, "HEAD", kind="commit")
+    if head is None:
         raise UserError(f"{top} has no commit yet", hint="commit the tree first")
     version = kernel_version(top / "Makefile")
     m = matching_manifest(version)
     # The name selects the render profile: a checkout of a pinned kernel line
     # uses that line's profile.
     name = m.name if m else f"linux-{version}"
-    return Tree(path=top, name=name, version=version, base_commit=head.stdout.strip(),
+    return Tree(path=top, name=name, version=version, base_commit=head,
                 manifest=m)
 
 
@@ -1053,8 +1037,8 @@ def has_swap_ops_base(tree: Tree) -> bool:
     with struct swap_ops) is in the tree's base commit, so a series for it
     needs no base-layer series below it.  Read from the commit, not the work
     tree, which a render or checkout may have moved."""
-    res = proc.run(["git", "-C", str(tree.path), "cat-file", "blob",
-                    f"{tree.base_commit}:{SWAP_OPS_HEADER}"], check=False)
+    res = git.run(tree.path, "cat-file", "blob", f"{tree.base_commit}:{SWAP_OPS_HEADER}",
+                  check=False)
     return res.returncode == 0 and swap_ops_in(res.stdout)
 
 
@@ -1154,13 +1138,17 @@ def _show(args) -> int:
     else:
         m = load_manifest(args.name or DEFAULT_TREE)
         dest = paths.trees_dir() / m.name
-        installed = installed_version(m.package)
-        pkg = f"{m.package} {m.package_version}"
-        if installed != m.package_version:
-            pkg += f" (installed: {installed or 'not installed'})"
+        pkg = f"{m.package} {m.package_version}" + (f" from {m.suite}" if m.suite else "")
+        host, cached = Path(m.tarball), _cached(m, m.package_version)
+        if cached:
+            tarball = f"{cached.tarball} (downloaded)"
+        elif host.is_file():
+            tarball = f"{host} (on the host; used when its sha256 is the pinned one)"
+        else:
+            tarball = f"not here: patchkit tree fetch {m.name} downloads it"
         rows = [("tree", m.name), ("manifest", _rel(m.source)), ("package", pkg),
                 ("kernel", m.kernel_version),
-                ("tarball", f"{m.tarball} ({'present' if Path(m.tarball).is_file() else 'missing'})"),
+                ("tarball", tarball),
                 ("base commit", m.base_commit),
                 ("path", f"{dest} ({'fetched' if _is_fetched(dest) else 'not fetched'})"),
                 ("touched files", f"{len(m.files)} ({sum(h == ABSENT for h in m.files.values())} "

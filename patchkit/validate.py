@@ -73,7 +73,38 @@ def add_arguments(p):
                    help="where results.json, junit.xml and logs go (default ./results)")
 
 
+def check_args(args) -> None:
+    """Bad input fails here, before a tree is opened or anything is written."""
+    from patchkit import proc, series as series_mod
+
+    if proc.DRY_RUN:
+        raise UserError("--dry-run is not supported by validate: it builds and boots, so it "
+                        "must run (nothing was written)",
+                        hint="each log under -o starts with the command that reproduces it; "
+                             "patchkit --dry-run boot ... prints the QEMU command")
+    if args.series != "none":
+        series_mod.chain(args.series)
+    from patchkit import boot as boot_mod, build as build_mod
+
+    boot_mod.check_numbers(memory=args.memory, timeout=args.timeout)
+    build_mod.flavour_fragments(args.config)
+    if args.output.exists() and not args.output.is_dir():
+        raise UserError(f"-o {args.output} is a file, not a folder",
+                        hint="name a folder (it is created when missing)")
+    if args.tests is not None:
+        if not [t for t in args.tests.split(",") if t.strip()]:
+            raise UserError(f"--tests {args.tests!r} names no test",
+                            hint="patchkit boot --list-tests prints them")
+        if not args.faults:
+            boot_mod.select_tests([t for t in args.tests.split(",") if t])
+    from patchkit import kconfig
+
+    for frag in args.fragment:
+        kconfig.read_fragment(Path(frag).resolve())
+
+
 def run(args) -> int:
+    check_args(args)
     if getattr(args, "faults", False):
         if getattr(args, "profile", False):
             raise UserError("--profile does not apply to --faults",
@@ -104,7 +135,14 @@ def run(args) -> int:
 
 
 def validate(*, series, tree_spec, config, author=None, fragments, modules, runtime, tests, timeout, output: Path,
-             build_only: bool = False, memory_mb: int = 256, profile: bool = False) -> RunResult:
+             build_only: bool = False, memory_mb: int = 256, profile: bool = False,
+             worktree_name: str | None = None, info: dict | None = None,
+             export: Path | None = None, prebuilt: Path | None = None) -> RunResult:
+    """The pipeline.  worktree_name: the source work tree (default <tree>-validate);
+    info: extra keys for results.json (the matrix cell); export: copy the built
+    kernel there (build.export); prebuilt: boot the kernel exported there
+    instead of building (build.prebuilt checks it was built from this source
+    and config)."""
     from patchkit import boot as boot_mod
     from patchkit import build as build_mod
     from patchkit import render as render_mod
@@ -112,31 +150,40 @@ def validate(*, series, tree_spec, config, author=None, fragments, modules, runt
 
     output = Path(output).resolve()
     output.mkdir(parents=True, exist_ok=True)
-    result = RunResult(command="validate", info={"series": series or "none", "config": config})
+    result = RunResult(command="validate", info={**(info or {}), "series": series or "none", "config": config})
     pipe = Pipeline(result)
 
     tree = pipe.stage("tree", tree_mod.open_tree, tree_spec)
     if tree is not None:
-        result.info["tree"] = {"name": tree.name, "version": tree.version, "base_commit": tree.base_commit}
+        # the Debian version actually unpacked, and the manifest's pin
+        result.info["tree"] = tree_mod.pin_info(tree)
+        if getattr(tree, "note", None):
+            ui.warn("tree", tree.note)
     source = None
     if series:
         rendered = pipe.stage("render", render_mod.render_series, series, tree=tree, author=author)
         if rendered is not None:
             source = pipe.stage("checkout", tree_mod.worktree, rendered.repo, rendered.tip,
-                                f"{tree.name}-validate")
+                                worktree_name or f"{tree.name}-validate")
             result.info["series_tip"] = rendered.tip
     elif tree is not None:
         if tree.manifest is not None and tree.path.is_relative_to(paths.trees_dir()):
             source = pipe.stage("checkout", tree_mod.worktree, tree.path, tree.base_commit,
-                                f"{tree.name}-validate")
+                                worktree_name or f"{tree.name}-validate")
         else:
             source = tree.path  # the user's own checkout, built as it is
     if profile:
         fragments = [*fragments, boot_mod.PROFILE_FRAGMENT]
-    built = pipe.stage("build", build_mod.build, source, config=config, fragments=fragments,
-                       runtime=runtime, modules=modules)
+    if prebuilt is not None:
+        built = pipe.stage("build", build_mod.prebuilt, prebuilt, source=source, config=config,
+                           fragments=fragments)
+    else:
+        built = pipe.stage("build", build_mod.build, source, config=config, fragments=fragments,
+                           runtime=runtime, modules=modules)
     if built is not None:
         result.info["build"] = built.metadata
+        if export is not None:
+            pipe.stage("export", build_mod.export, built, export)
     if build_only:
         pipe.failed = pipe.failed or "--build-only"  # not a failure: nothing after the build
     booted = pipe.stage("boot", boot_mod.boot, built.kernel if built else None, source=source,

@@ -144,3 +144,36 @@ wait_for() {
 		usleep 100000
 	done
 }
+
+# --- swap_ops checks (zram-swap-ops v2) -----------------------------------
+# A bio meter for one disk that never fails anything: fail_make_request armed
+# on the disk (make-it-fail) with a budget ("space") so large that it is not
+# used up, so each bio submitted to the disk only takes its size off the
+# budget.  What the budget lost is exactly the bytes of bios the disk got.
+# Needs CONFIG_FAIL_MAKE_REQUEST + CONFIG_FAULT_INJECTION_DEBUG_FS
+# (--fragment patchkit/configs/swap-ops.config); tests skip without them.
+FMR=/sys/kernel/debug/fail_make_request
+BIO_BUDGET=2000000000
+require_bio_meter() {
+	[ -d $FMR ] || skip "no $FMR: build with --fragment patchkit/configs/swap-ops.config (CONFIG_FAIL_MAKE_REQUEST, CONFIG_FAULT_INJECTION_DEBUG_FS)"
+}
+# bio_meter_on DISK (a /sys/block name, e.g. zram0)
+bio_meter_on() {
+	echo 0 > $FMR/verbose
+	echo 1 > $FMR/interval
+	echo -1 > $FMR/times
+	echo $BIO_BUDGET > $FMR/space || fail "cannot set $FMR/space"
+	echo 100 > $FMR/probability
+	echo 1 > "/sys/block/$1/make-it-fail" || fail "cannot set make-it-fail on $1"
+}
+# bio_meter_bytes: bytes of bios so far, on every metered disk together
+bio_meter_bytes() { echo $((BIO_BUDGET - $(cat $FMR/space))); }
+bio_meter_off() {
+	echo 0 > "/sys/block/$1/make-it-fail"
+	echo 0 > $FMR/probability
+}
+# blk_stat DISK FIELD: one field of /sys/block/DISK/stat (Documentation/block/stat.rst:
+# 1 read I/Os, 3 read sectors, 5 write I/Os, 7 write sectors, 9 in_flight)
+blk_stat() { awk -v f="$2" '{ print $f }' "/sys/block/$1/stat"; }
+# zram_io_stat FIELD: 1 failed_reads 2 failed_writes 3 invalid_io 4 notify_free
+zram_io_stat() { awk -v f="$1" '{ print $f }' $ZRAM/io_stat; }

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from patchkit import apply, proc, render
+from patchkit import apply, git, render
 
 pytestmark = pytest.mark.integration
 
@@ -23,23 +23,23 @@ def pinned():
 
 def sparse_checkout(tree, dest: Path) -> Path:
     """A user-like checkout of the base with only the touched folders on disk."""
-    proc.run(["git", "clone", "-q", "--shared", "--no-checkout", str(tree.path), str(dest)])
-    proc.git(dest, "sparse-checkout", "set", "drivers/block/zram", "mm", "include/linux")
-    proc.git(dest, "checkout", "-q", "-b", "work", tree.base_commit)
-    proc.git(dest, "config", "user.name", "User")
-    proc.git(dest, "config", "user.email", "user@example.org")
+    git.run(None, "clone", "-q", "--shared", "--no-checkout", str(tree.path), str(dest))
+    git.out(dest, "sparse-checkout", "set", "drivers/block/zram", "mm", "include/linux")
+    git.out(dest, "checkout", "-q", "-b", "work", tree.base_commit)
+    git.out(dest, "config", "user.name", "User")
+    git.out(dest, "config", "user.email", "user@example.org")
     return dest
 
 
 def test_render_then_apply_on_the_real_tree(tmp_path, monkeypatch):
+    tree = pinned()    # the user's cache: fetched once, not per test
     monkeypatch.setenv("PATCHKIT_CACHE", str(tmp_path / "cache"))
-    tree = pinned()
     result = render.render(str(SERIES), tree, author=AUTHOR, profiles=PROFILES,
                            out_root=tmp_path / "out")
     assert [c.subject for c in result.commits] == [
         "mm/swap: give swap_info_struct an ops pointer",
         "zram: a helper taking zram_slot_lock"]
-    zram = proc.git(result.repo, "show", f"{result.tip}:drivers/block/zram/zram_drv.c")
+    zram = git.out(result.repo, "show", f"{result.tip}:drivers/block/zram/zram_drv.c")
     assert "\tzram_slot_lock(zram, index);\n\tzram_accessed(zram, index);\n" in zram
     again = render.render(str(SERIES), tree, author=AUTHOR, profiles=PROFILES,
                           out_root=tmp_path / "out2")
@@ -50,6 +50,6 @@ def test_render_then_apply_on_the_real_tree(tmp_path, monkeypatch):
     checkout = sparse_checkout(tree, tmp_path / "linux")
     applied = apply.apply_chain(checkout, apply.chain_from_render(result))
     assert applied.applied == ["kernel-smoke"]
-    assert proc.git(checkout, "rev-parse", "HEAD^{tree}") == \
-        proc.git(result.repo, "rev-parse", f"{result.tip}^{{tree}}")
+    assert git.out(checkout, "rev-parse", "HEAD^{tree}") == \
+        git.out(result.repo, "rev-parse", f"{result.tip}^{{tree}}")
     assert apply.apply_chain(checkout, apply.chain_from_render(result)).already

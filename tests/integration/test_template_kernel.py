@@ -32,8 +32,8 @@ def commit_files(repo: Path, parent: str, files: dict[str, str], message: str) -
 
 
 def test_import_of_a_kernel_commit_renders_back_exactly(tmp_path, monkeypatch):
+    src, base = kernel_repo()    # the user's cache: fetched once, not per test
     monkeypatch.setenv("PATCHKIT_CACHE", str(tmp_path / "cache"))
-    src, base = kernel_repo()
     # a bare repo borrowing the kernel's objects: the source is never written
     repo = tmp_path / "k.git"
     git.run(None, "init", "-q", "--bare", str(repo))
@@ -88,6 +88,20 @@ def test_v1_series_render_to_the_recorded_patch_files(tmp_path):
     assert [c.sha[:12] for c in result.all_patches()] == [
         "0a95fb0e7304", "0ace970c7192", "3d0bfc5a66c4", "10748dde42a6",
         "8757c0ac20cc", "a7183f912d42", "6796b35b414e"]
+
+    # the maintainer's loop closes: importing the rendered commits gives back
+    # the very folders they were rendered from
+    import shutil
+
+    from patchkit import paths
+    for r in [*result.dependencies, result]:
+        copy = tmp_path / "templates" / r.series.name
+        shutil.copytree(paths.TEMPLATES / r.series.name, copy)
+        template.import_range(r.repo, f"{r.start}..{r.tip}", copy, "none", version=1,
+                              tree_name=t.name)
+        for diff in sorted((paths.TEMPLATES / r.series.name / "v1").glob("*/*")):
+            rel = diff.relative_to(paths.TEMPLATES / r.series.name)
+            assert (copy / rel).read_bytes() == diff.read_bytes(), rel
 
 
 # sha256 of every file `patchkit render zram-swap-ops --author "Hash Check

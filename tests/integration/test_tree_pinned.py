@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from patchkit import cli, proc, tree
+from patchkit import cli, git, tree
 
 pytestmark = pytest.mark.integration
 
@@ -39,8 +39,8 @@ def test_fetch_reproduces_the_manifests_base_commit(pinned):
     report = pinned[1]
     manifest = tree.load_manifest(NAME)
     assert report.tree.path == pinned[0] / "trees" / NAME
-    assert proc.git(report.tree.path, "rev-parse", "HEAD") == manifest.base_commit
-    assert proc.git(report.tree.path, "symbolic-ref", "--short", "HEAD") == tree.BASE_BRANCH
+    assert git.out(report.tree.path, "rev-parse", "HEAD") == manifest.base_commit
+    assert git.out(report.tree.path, "symbolic-ref", "--short", "HEAD") == tree.BASE_BRANCH
     if report.fetched:
         assert list(report.phases) == ["package", "sha256", "extract", "git add", "git commit"]
 
@@ -48,7 +48,7 @@ def test_fetch_reproduces_the_manifests_base_commit(pinned):
 def test_every_file_of_the_tarball_is_committed(pinned):
     path = pinned[1].tree.path
     # untracked files (ignored ones included) would mean `git add` dropped some
-    assert proc.git(path, "ls-files", "--others") == ""
+    assert git.out(path, "ls-files", "--others") == ""
     count = int(subprocess.run(f"git -C {path} ls-files | wc -l", shell=True, check=True,
                                capture_output=True, text=True).stdout)
     assert count > 80000

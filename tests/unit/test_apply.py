@@ -177,3 +177,27 @@ def test_cli_apply_on_a_plain_folder_exits_2_before_rendering(tmp_path, monkeypa
     monkeypatch.setattr(render, "open_tree", no_render)
     assert cli.main(["apply", str(SERIES / "mini-zram"), "--tree", str(tmp_path)]) == 2
     assert f"{tmp_path} is not a git checkout" in capsys.readouterr().err
+
+
+def test_patches_folder_follows_the_dependency_declared_for_its_tree(tmp_path):
+    """zram-swap-ops v1 declares swap-batching v1 for linux-source-6.12 only:
+    applying rendered patches takes the dependency for the tree they were
+    rendered on (--on, default the pinned tree), none where there is none."""
+    from patchkit import paths, series as series_mod
+    out = tmp_path / "out"
+    for d in ("swap-batching-v1", "zram-swap-ops-v1"):
+        (out / d).mkdir(parents=True)
+        (out / d / "0001-x.patch").write_text("")
+    chain = apply.chain_from_folder("zram-swap-ops", out / "zram-swap-ops-v1", version=1,
+                                    tree="linux-source-6.12")
+    assert [c.series.label for c in chain] == ["swap-batching v1", "zram-swap-ops v1"]
+    assert [c.files for c in chain] == [[out / "swap-batching-v1" / "0001-x.patch"],
+                                        [out / "zram-swap-ops-v1" / "0001-x.patch"]]
+    root = tmp_path / "templates"
+    shutil.copytree(paths.TEMPLATES / "zram-swap-ops", root / "zram-swap-ops")
+    vt = root / "zram-swap-ops" / "v1" / "version.toml"
+    vt.write_text(vt.read_text().replace('trees = ["linux-source-6.12"]',
+                                         'trees = ["linux-source-6.12", "other"]')
+                  + '"other" = ""\n')
+    alone = series_mod.chain("zram-swap-ops", root, version=1, tree="other")
+    assert [s.label for s in alone] == ["zram-swap-ops v1"]

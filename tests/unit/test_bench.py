@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from patchkit import bench, boot, initramfs, paths, plots, stats
+from patchkit import bench, boot, icount, initramfs, paths, plots, stats
 from patchkit.errors import UserError
 
 
@@ -229,7 +229,7 @@ def test_parse_quantiles():
 
 
 def test_bench_workloads_are_known_to_boot_but_not_in_the_default_suite():
-    assert boot.bench_tests() == sorted(bench.TESTS)
+    assert boot.bench_tests() == sorted(set(bench.TESTS) | set(icount.TESTS))
     assert boot.select_tests(bench.TESTS) == bench.TESTS
     for t in bench.TESTS:
         assert t not in boot.select_tests(None)

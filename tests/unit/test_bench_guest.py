@@ -33,7 +33,8 @@ def figures(stdout):
     return out
 
 
-@pytest.mark.parametrize("args", [[], ["nope", "-m", "4"], ["swapout"], ["latency", "-m", "4", "-k", "0"]])
+@pytest.mark.parametrize("args", [[], ["nope", "-m", "4"], ["swapout"], ["latency", "-m", "4", "-k", "0"],
+                                  ["swapoff"], ["exit"]])
 def test_usage_errors_exit_64(pk_bench, args):
     res = run(pk_bench, *args)
     assert res.returncode == 64
@@ -72,3 +73,29 @@ def test_tsc_rate_matches_the_host_clock(pk_bench):
     key, value = res.stdout.split()
     assert key == "tsc_mhz"
     assert 100 < float(value) < 10000  # a real x86 TSC, in MHz
+
+
+def test_swapout_times_the_calibration_fill_and_the_pageout_calls(pk_bench):
+    res = run(pk_bench, "swapout", "-m", "8", "-c", "4", "-f", "4")
+    assert res.returncode in (0, 2), res.stderr
+    figs = figures(res.stdout)
+    assert figs["swapout.fill_cal_pages"] == 4 * 256
+    assert figs["swapout.fill_cal_cycles"] > 0
+    assert figs["swapout.fill_pages"] == 8 * 256
+    # the fill includes the MADV_PAGEOUT calls, so it takes longer than they do
+    assert 0 < figs["swapout.pageout_cycles"] < figs["swapout.fill_cycles"]
+
+
+def test_reclaim_mode_has_no_pageout_figure(pk_bench):
+    figs = figures(run(pk_bench, "swapout", "-m", "4").stdout)
+    assert "swapout.pageout_cycles" not in figs and figs["swapout.fill_cycles"] > 0
+
+
+def test_every_phase_marker_the_host_knows_is_in_the_program(pk_bench):
+    """pk-bench and patchkit/icount.py share the phase numbers: each one the host names
+    is a 'nopl 0x504bNNNN(%rax)' in the binary, and so is the plugin's flush."""
+    from patchkit import icount
+
+    code = pk_bench.read_bytes()
+    for n in [*icount.PHASES, 0, 0xffff]:
+        assert bytes([0x0F, 0x1F, 0x80]) + n.to_bytes(2, "little") + b"KP" in code, n

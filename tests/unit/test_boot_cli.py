@@ -47,3 +47,25 @@ def test_extra_parameters_come_after_the_harness_parameters():
     from patchkit import qemu
     line = qemu.kernel_cmdline(["hog"], test_timeout=60, extra=["slab_debug=U"])
     assert line.split()[-1] == "slab_debug=U" and "patchkit.tests=hog" in line.split()
+
+
+def test_icount_clock_boots_one_vcpu_and_refuses_two(tmp_path, monkeypatch, capsys):
+    seen = {}
+
+    def fake_boot(kernel, **kw):
+        seen.update(kw)
+        return boot.BootResult("tcg", "QEMU 7.2", kernel, boot.PASS, [], [], tmp_path / "console.log", 1.0)
+
+    monkeypatch.setattr(boot, "print_table", lambda result: None)
+    kernel = tmp_path / "bzImage"
+    kernel.write_bytes(b"x")
+    argv = ["boot", "--kernel", str(kernel), "--source", str(tmp_path), "--tests", "hog", "--clock", "icount"]
+    with monkeypatch.context() as m:
+        m.setattr(boot, "boot", fake_boot)
+        assert cli.main(argv) == 0
+    assert seen["clock"] == "icount" and seen["smp"] == 1
+    # the real boot() refuses what icount cannot do, before QEMU starts
+    assert cli.main(argv + ["--smp", "2"]) == 2
+    assert "the icount clock runs one vCPU, not --smp 2" in capsys.readouterr().err
+    assert cli.main(argv + ["--accel", "kvm"]) == 2
+    assert "the icount clock needs TCG" in capsys.readouterr().err

@@ -127,3 +127,10 @@ def test_table_shows_headline_figures_not_raw_zram_counters():
     text = boot.format_figures({"zram.algorithm": "lz4", "zram.mm_stat.orig_data_size": 4096,
                                 "hog.verified_pages": 10, "hog.fill_seconds": 1.0, "hog.mismatches": 0})
     assert text == "zram.algorithm=lz4, hog.verified_pages=10, hog.mismatches=0"
+
+
+def test_icount_boots_attach_no_disk_for_bench_writeback():
+    from patchkit import boot
+
+    assert boot.disk_tests(["bench-writeback", "writeback"], "icount") == ["writeback"]
+    assert boot.disk_tests(["bench-writeback", "writeback"], "wall") == ["bench-writeback", "writeback"]

@@ -235,3 +235,26 @@ def test_compare_is_skipped_not_passed_when_the_run_has_no_baseline():
     assert faults.compare_stage(only_base).status == "SKIP"
     both = rows + only_base
     assert faults.compare_stage(both).status == "PASS"
+
+
+def test_second_driver_module_is_built_only_on_trees_whose_block_drivers_choose_swap_ops(tmp_path):
+    header = tmp_path / "include/linux/blkdev.h"
+    header.parent.mkdir(parents=True)
+    header.write_text("struct block_device_operations {\n};\n")
+    assert not faults.has_block_swap_activate(tmp_path)
+    assert faults.probe_modules(tmp_path) == []
+    header.write_text("struct block_device_operations {\n"
+                      "\tint (*swap_activate)(struct swap_info_struct *sis);\n};\n")
+    assert faults.has_block_swap_activate(tmp_path)
+    assert faults.probe_modules(tmp_path) == [faults.SWAPDEV_MODULE]
+    assert not faults.has_block_swap_activate(tmp_path / "missing")
+
+
+def test_second_driver_module_installs_its_ops_at_swapon_and_the_tests_use_it():
+    mod = faults.SWAPDEV_MODULE
+    assert "obj-m := pk_swapdev.o" in (mod / "Kbuild").read_text().splitlines()
+    src = (mod / "pk_swapdev.c").read_text()
+    assert ".swap_activate = pk_swap_activate" in src
+    assert "sis->ops = &pk_swap_ops" in src and ".slot_free_notify = pk_swap_slot_free_notify" in src
+    for script in (paths.GUEST / "faults" / "fault-module.sh", paths.GUEST / "tests" / "swap-ops-driver.sh"):
+        assert "pk_swapdev.ko" in script.read_text()

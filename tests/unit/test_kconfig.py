@@ -90,3 +90,48 @@ def test_shipped_fragments_parse_and_cover_the_issue_list():
 def test_read_fragment_reports_a_missing_file(tmp_path):
     with pytest.raises(UserError, match="cannot read config fragment .*nope.config"):
         kconfig.read_fragment(tmp_path / "nope.config")
+
+
+MARKED = """\
+CONFIG_NFS_V4=y
+# patchkit: may be undefined: Linux 7.3 has no NFS_V4_1 (v4.1 is part of NFS_V4)
+CONFIG_NFS_V4_1=y
+CONFIG_NFS_V4_2=y
+"""
+
+
+def _tree(tmp_path, kconfig_text):
+    (tmp_path / "fs/nfs").mkdir(parents=True)
+    (tmp_path / "fs/nfs/Kconfig").write_text(kconfig_text)
+    return tmp_path
+
+
+def test_a_marked_value_lands_by_absence_on_a_tree_without_the_symbol(tmp_path):
+    wanted = kconfig.merge([("nfs.config", MARKED)])
+    assert wanted["CONFIG_NFS_V4_1"].may_be_undefined
+    assert not wanted["CONFIG_NFS_V4_2"].may_be_undefined  # only the next value
+    src = _tree(tmp_path, "config NFS_V4\n\tbool\nconfig NFS_V4_2\n\tbool\n")
+    got = {"CONFIG_NFS_V4": "y", "CONFIG_NFS_V4_2": "y"}
+    defined = lambda symbols: kconfig.defined_symbols(src, symbols)  # noqa: E731
+    assert kconfig.not_landed(wanted, got, defined) == []
+    # without knowing the tree's symbols, nothing is excused
+    assert [m.entry.symbol for m in kconfig.not_landed(wanted, got)] == ["CONFIG_NFS_V4_1"]
+
+
+def test_a_marked_value_must_land_where_the_tree_defines_the_symbol(tmp_path):
+    wanted = kconfig.merge([("nfs.config", MARKED)])
+    src = _tree(tmp_path, "menuconfig NFS_V4\n\tbool\nconfig NFS_V4_1\n\tbool\nconfig NFS_V4_2\n")
+    got = {"CONFIG_NFS_V4": "y", "CONFIG_NFS_V4_2": "y"}
+    misses = kconfig.not_landed(wanted, got, lambda s: kconfig.defined_symbols(src, s))
+    assert [m.describe() for m in misses] == ["CONFIG_NFS_V4_1: wanted y, got not set (nfs.config:3)"]
+
+
+def test_an_unmarked_value_is_never_excused(tmp_path):
+    wanted = kconfig.merge([("f", "CONFIG_GONE=y\n")])
+    src = _tree(tmp_path, "config OTHER\n")
+    assert len(kconfig.not_landed(wanted, {}, lambda s: kconfig.defined_symbols(src, s))) == 1
+
+
+def test_an_unknown_patchkit_note_is_a_typo_naming_the_line():
+    with pytest.raises(UserError, match="f.config:1: unknown patchkit note"):
+        kconfig.parse("# patchkit: maybe undefined\nCONFIG_X=y\n", "f.config")

@@ -193,7 +193,7 @@ def test_missing_get_maintainer_names_the_file(tmp_path):
 
 
 def test_v2_without_changelog_is_refused(tree):
-    with pytest.raises(UserError, match=r"series.toml: no changelog for v2"):
+    with pytest.raises(UserError, match=r"v2/version.toml: no changelog for v2"):
         build(tree, version=2)
 
 

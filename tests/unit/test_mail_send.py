@@ -288,3 +288,28 @@ def test_sendemail_to_and_cc_from_git_config_are_added(tree):
         assert "boss@example.net" in headers["To"]
         assert "cc1@example.net" in headers["Cc"] and "cc2@example.net" in headers["Cc"]
         assert {"boss@example.net", "cc1@example.net", "cc2@example.net"} <= set(args.split()[2:])
+
+
+def test_compare_to_names_the_previous_version_as_ref_range_or_range_on_another_tree():
+    assert send.parse_compare("patchkit/zram-swap-ops-v1") == (None, None, "patchkit/zram-swap-ops-v1")
+    assert send.parse_compare("a..b") == (None, "a", "b")
+    assert send.parse_compare("linux-source-6.12:patchkit/swap-batching-v1..patchkit/zram-swap-ops-v1") == \
+        ("linux-source-6.12", "patchkit/swap-batching-v1", "patchkit/zram-swap-ops-v1")
+    for bad in ("", "..b", "a..", "linux-source-6.12:tip", ":a..b"):
+        with pytest.raises(send.UserError, match="--compare-to"):
+            send.parse_compare(bad)
+    argv = send.fetch_compare_argv(send.Path("/r"), send.Path("/t"), [("b", "refs/x/base"), ("t", "refs/x/tip")])
+    assert argv == ["git", "-C", "/r", "fetch", "--quiet", "--no-tags", "/t", "+b:refs/x/base", "+t:refs/x/tip"]
+
+
+def test_v2_range_diff_against_an_explicit_range_of_v1(tree, capsys):
+    v2 = mailrepo.make_v2(tree)                     # v1 stays on patchkit/zram-swap-ops-v1
+    capsys.readouterr()
+    assert cli.main(["send", tree["series"], "--repo", str(tree["repo"]), "--base", tree["base"],
+                     "--tip", v2, "--date", DATE,
+                     "--compare-to", f"{tree['base']}..patchkit/zram-swap-ops-v1"]) == 0
+    out = capsys.readouterr().out
+    assert "\nRange-diff versus v1:\n\n1:  " in out
+    assert cli.main(["send", tree["series"], "--repo", str(tree["repo"]), "--base", tree["base"],
+                     "--tip", v2, "--date", DATE, "--compare-to", "nosuch..patchkit/zram-swap-ops-v1"]) == 2
+    assert "'nosuch' is no commit" in capsys.readouterr().err

@@ -83,3 +83,31 @@ def test_requested_accelerator_skips_the_probe(cache, monkeypatch):
 def test_kvm_failure_text_is_recognised():
     assert qemu.KVM_FAILURE.search("KVM internal error. Suberror: 1\nemulation failure")
     assert not qemu.KVM_FAILURE.search("[    1.0] Run /init as init process")
+
+
+def test_icount_clock_runs_single_threaded_tcg_with_one_ns_per_instruction():
+    argv = qemu.qemu_argv(kernel=Path("k"), initrd=Path("i"), append="", accel="tcg", smp=1, clock="icount",
+                          plugins=["/p/pk-insn.so,out=/o/c.txt"])
+    assert argv[3:11] == ["-accel", "tcg", "-icount", "shift=0,sleep=off", "-seed", "1",
+                          "-rtc", "base=2026-01-01T00:00:00,clock=vm"]
+    assert "tcg,thread=multi" not in argv  # QEMU refuses icount with multi-threaded TCG
+    assert argv[-2:] == ["-plugin", "/p/pk-insn.so,out=/o/c.txt"]
+
+
+@pytest.mark.parametrize("accel, smp", [("kvm", 1), ("tcg", 2)])
+def test_icount_clock_refuses_kvm_and_more_than_one_vcpu(accel, smp):
+    with pytest.raises(ValueError):
+        qemu.qemu_argv(kernel=Path("k"), initrd=Path("i"), append="", accel=accel, smp=smp, clock="icount")
+
+
+def test_unknown_clock_is_refused():
+    with pytest.raises(ValueError, match="clock"):
+        qemu.accel_args("tcg", "realtime")
+
+
+def test_console_to_a_file_takes_the_serial_off_stdout():
+    argv = qemu.qemu_argv(kernel=Path("k"), initrd=Path("i"), append="", accel="tcg", smp=1, clock="icount",
+                          serial_file=Path("/o/console.log"))
+    i = argv.index("-serial")
+    assert argv[i:i + 4] == ["-serial", "file:/o/console.log", "-monitor", "none"]
+    assert "-serial" not in qemu.qemu_argv(kernel=Path("k"), initrd=Path("i"), append="", accel="tcg")

@@ -262,6 +262,17 @@ def test_a_diff_that_does_not_apply_is_one_line_naming_everything(make_mini_tree
     assert f"E: {msg}" in capsys.readouterr().err
 
 
+def test_a_hunk_that_moved_applies_and_render_says_so(make_mini_tree, tmp_path, capsys):
+    root = copy_series(tmp_path, "mini-base")
+    diff = root / "mini-base" / "v1" / "0002-page-io" / "change.diff"
+    diff.write_text(diff.read_text().replace("@@ -48,6 +48,11 @@", "@@ -45,6 +45,11 @@"))
+    result = do_render(make_mini_tree("zram-6.12"), root=root)
+    assert "swap_bdev_submit_write" in git(result.repo, "show", f"{result.tip}:mm/page_io.c")
+    assert ("I: render: mini-base v1 patch 0002-page-io on linux-source-6.12: mm/page_io.c "
+            f"hunk 2 applied at line 48 (offset 3 lines) ({diff}; context matched exactly, "
+            "no fuzz)") in capsys.readouterr().err
+
+
 def test_a_diff_for_a_missing_file_names_the_file(make_mini_tree, tmp_path):
     root, folder = broken_series(tmp_path, """\
         diff --git a/mm/nowhere.c b/mm/nowhere.c
@@ -405,8 +416,10 @@ def test_subject_prefix_and_format_patch_argv():
     assert render.subject_prefix(s) == "RFC PATCH mm-new"
     s.version = 3
     assert render.subject_prefix(s) == "RFC PATCH mm-new v3"
-    assert render.format_patch_argv(Path("/r"), "a", "b", Path("/o"), s) == [
-        "git", "-C", "/r", "format-patch", "--no-cover-letter", "--no-thread", "--no-signoff",
+    argv = render.format_patch_argv(Path("/r"), "a", "b", Path("/o"), s)
+    assert argv[:3] == ["git", "-C", "/r"] and "format.signOff=false" in argv
+    assert argv[argv.index("format-patch"):] == [
+        "format-patch", "--no-cover-letter", "--no-thread", "--no-signoff",
         "--abbrev=12", "--subject-prefix=RFC PATCH mm-new v3", "-o", "/o", "a..b"]
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from patchkit import cli, paths, proc, tree
+from patchkit import cli, git, paths, proc, tree
 from patchkit.errors import InfraError, UserError
 
 FAKE = "fake-source-9.9"
@@ -163,9 +163,9 @@ def test_fetch_builds_the_pinned_base_in_the_cache(env):
     assert report.fetched
     assert t.path == paths.trees_dir() / FAKE
     assert t.base_commit == env.base_commit == expected_commit_id(env)
-    head = proc.git(t.path, "rev-parse", "HEAD")
+    head = git.out(t.path, "rev-parse", "HEAD")
     assert head == env.base_commit
-    assert proc.git(t.path, "symbolic-ref", "HEAD") == f"refs/heads/{tree.BASE_BRANCH}"
+    assert git.out(t.path, "symbolic-ref", "HEAD") == f"refs/heads/{tree.BASE_BRANCH}"
     assert set(report.phases) >= {"package", "sha256", "extract", "git add", "git commit"}
     # nothing but the tree and the lock file is left in the cache
     assert trees_dir_entries() == [f".{FAKE}.lock", FAKE]
@@ -173,7 +173,7 @@ def test_fetch_builds_the_pinned_base_in_the_cache(env):
 
 def test_fetch_commits_files_the_kernel_gitignore_would_drop(env):
     t = tree.fetch_tree(FAKE).tree
-    listed = proc.git(t.path, "ls-tree", "-r", "--name-only", "HEAD").splitlines()
+    listed = git.out(t.path, "ls-tree", "-r", "--name-only", "HEAD").splitlines()
     assert "drivers/block/zram/shipped.o" in listed
 
 
@@ -330,7 +330,7 @@ def make_checkout(root: Path, files=FILES) -> Path:
 def test_checkout_is_detected_with_version_and_head(env, tmp_path):
     root = make_checkout(tmp_path / "linux")
     t = tree.open_tree(str(root / "mm"))  # any folder inside the checkout
-    head = proc.git(root, "rev-parse", "HEAD")
+    head = git.out(root, "rev-parse", "HEAD")
     assert (t.path, t.version, t.base_commit, t.name) == (root, "9.9.1", head, FAKE)
     assert tree.touched_file_diffs(t, t.manifest) == []
 
@@ -404,7 +404,7 @@ def test_verify_names_a_changed_work_tree_file(env, capsys):
 def test_verify_checks_the_tarball_and_the_base_branch(env):
     t = tree.fetch_tree(FAKE).tree
     make_tarball(Path(env.tarball), files={**FILES, "mm/swap.h": (b"changed\n", 0o644)})
-    proc.git(t.path, "update-ref", f"refs/heads/{tree.BASE_BRANCH}", "HEAD", "HEAD")
+    git.out(t.path, "update-ref", f"refs/heads/{tree.BASE_BRANCH}", "HEAD", "HEAD")
     subprocess.run(["git", "-C", str(t.path), "-c", "user.name=U", "-c", "user.email=u@x",
                     "commit", "-q", "--allow-empty", "-m", "moved"], check=True)
     problems = tree.verify(t)

@@ -376,3 +376,46 @@ def test_root_downloads_unsandboxed_into_the_private_cache():
     root = Path("/c/apt/s")
     assert "APT::Sandbox::User=root" in archive.apt_options(root, euid=0)
     assert "APT::Sandbox::User=root" not in archive.apt_options(root, euid=1000)
+
+
+def test_a_work_tree_of_a_substitute_records_the_version_actually_used(fake, tmp_path):
+    fake.publish("9.9.1-2", files={**FILES, "scripts/run.sh": (b"#!/bin/sh\necho new\n", 0o755)})
+    fake.withdraw("9.9.1-1")
+    t = tree.fetch_tree(NAME).tree
+    work = tree.worktree(t.path, t.base_commit, f"{NAME}-pin-test")
+    pin = tree.pin_of(work)  # what build metadata records
+    assert (pin["name"], pin["package_version"], pin["pinned_version"]) == \
+        (NAME, "9.9.1-2", "9.9.1-1")
+    assert pin["base_commit"] == t.base_commit and "no longer in fakesuite" in pin["note"]
+    assert tree.pin_info(t) == pin  # what results.json records
+    plain = tmp_path / "mine"
+    plain.mkdir()
+    assert tree.pin_of(plain) is None
+
+
+def test_an_exact_fetch_records_no_note(fake):
+    t = tree.fetch_tree(NAME).tree
+    pin = tree.pin_of(t.path)
+    assert (pin["package_version"], pin["pinned_version"]) == ("9.9.1-1", "9.9.1-1")
+    assert "note" not in pin
+
+
+def test_a_suites_private_apt_state_is_held_by_one_process_at_a_time(fake, tmp_path):
+    import fcntl
+    import threading
+
+    arch = archive.Archive(SUITE, log_dir=tmp_path)
+    lock_path = archive.root_dir(SUITE).parent / f".{SUITE}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    other = open(lock_path, "w")
+    fcntl.flock(other, fcntl.LOCK_EX)  # another patchkit is using the suite
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (arch.offers(PACKAGE), done.set()))
+    worker.start()
+    assert not done.wait(1.0)  # offers() waits for the lock
+    assert fake.calls() == []
+    fcntl.flock(other, fcntl.LOCK_UN)
+    other.close()
+    assert done.wait(30)
+    worker.join()
+    assert [c["args"][0] for c in fake.calls() if c["tool"] == "apt-get"] == ["update"]

@@ -25,9 +25,32 @@
  *	DISK's own I/O counter): the two confounders of the numbers the
  *	series' author published.
  *
+ *   pk-bench swapout -m MB -f CAL_MB
+ *	Without -c: the fill is pushed out by reclaim alone (kswapd and direct
+ *	reclaim).  -f first fills CAL_MB that fit in memory, timed the same
+ *	way, so the host can take the cost of filling a page (first-touch fault,
+ *	zeroing, the pattern) out of the reclaim figure.
+ *
+ *   pk-bench swapoff -m MB
+ *	Fill MB, push it to swap, evict the swap cache, then time swapoff of
+ *	/dev/zram0, which reads every page back in (swapoff.cycles, pswpin).
+ *
+ *   pk-bench exit -m MB
+ *	A child fills MB, pushes it to swap, evicts the swap cache and exits;
+ *	the time from its last instruction to the parent's return from
+ *	waitpid() is the exit that frees every swap slot (zram's
+ *	slot_free_notify path: io_stat notify_free counts them).
+ *
  *   pk-bench tsc
  *	Print the TSC rate measured against CLOCK_MONOTONIC over half a second
  *	(run on the host: "tsc_mhz N").
+ *
+ * Under `patchkit bench --clock icount` (QEMU -icount shift=0,sleep=off, one
+ * vCPU) the TSC advances one tick per guest instruction, so every "cycles"
+ * figure is an instruction count, and it repeats from boot to boot.  Each
+ * timed region is also bracketed by a phase marker (PHASE() below) for the
+ * host's instruction-counting plugin (patchkit/plugins/pk-insn.c), which
+ * splits the same region per kernel function.
  *
  * Why cycles: a minimal guest under QEMU's TCG cannot calibrate its TSC (no
  * HPET or PM timer) and falls back to the jiffies clocksource, so
@@ -50,12 +73,31 @@
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/swap.h>
+#include <sys/wait.h>
 #include <x86intrin.h>
 
 #include "pk-guest.h"
 #define SWAP_IO "/sys/kernel/debug/swap_io/"
 #define ZRAM "/sys/block/zram0/"
 #define QUANTILES 256
+
+/*
+ * Phase markers for pk-insn (patchkit/plugins/pk-insn.c): a 7-byte nop,
+ * "nopl 0x504bNNNN(%rax)", that starts phase N (0: none).  On hardware or
+ * without the plugin it is a nop.  The numbers are shared with
+ * patchkit/icount.py (PHASES).
+ */
+#define PH_NONE		0
+#define PH_RECLAIM	1	/* swap-out fill pushed by reclaim */
+#define PH_PAGEOUT	2	/* the MADV_PAGEOUT calls */
+#define PH_ZSPOOL	3	/* cold swap-in faults from the zram pool */
+#define PH_WRITEBACK	4	/* cold swap-in faults from written-back slots */
+#define PH_SWAPOFF	5	/* swapoff */
+#define PH_EXIT		6	/* exit of a process whose pages are in swap */
+#define PH_FILL		7	/* the calibration fill, no reclaim */
+#define PH_FLUSH	0xffff	/* plugin: write the counts out now */
+#define PHASE(n) __asm__ volatile("nopl 0x504b0000+%c0(%%rax)" : : "i"(n) : "memory")
 
 static const char *swap_io_names[4] = {
 	"read_submits", "read_folios", "write_submits", "write_folios"
@@ -346,28 +388,67 @@ static unsigned long verify(char *r, unsigned long pages, unsigned long stride)
 	return bad;
 }
 
-static int swapout(unsigned long mb, unsigned long chunk_mb)
+/* Cycles to fill CAL_MB that fit in memory: what a page of the fill costs without reclaim. */
+static void fill_calibration(unsigned long cal_mb)
+{
+	unsigned long pages = cal_mb * (1024 * 1024 / PAGE), i;
+	long long out0 = vmstat("pswpout");
+	unsigned long long t0, t1;
+	char *r = map_region(pages);
+
+	t0 = __rdtsc();
+	PHASE(PH_FILL);
+	for (i = 0; i < pages; i++)
+		fill_page((uint64_t *)(r + i * PAGE), i);
+	PHASE(PH_NONE);
+	t1 = __rdtsc();
+	printf("swapout.fill_cal_pages %lu\n", pages);
+	printf("swapout.fill_cal_cycles %llu\n", t1 - t0);
+	/* a calibration that swapped is not one: the host refuses the figure */
+	fig_ll("swapout.fill_cal_pswpout", vmstat("pswpout") - out0);
+	munmap(r, pages * PAGE);
+}
+
+static int swapout(unsigned long mb, unsigned long chunk_mb, unsigned long cal_mb)
 {
 	unsigned long pages = mb * (1024 * 1024 / PAGE), i, bad, done = 0;
 	unsigned long chunk = chunk_mb * (1024 * 1024 / PAGE);
+	unsigned long long pageout_cycles = 0, t0, t1, tf0, tf1;
 	struct snap a, b;
 	double secs, gib;
 	long long swapped;
-	char *r = map_region(pages);
+	char *r;
 	long hz = sysconf(_SC_CLK_TCK);
 
+	if (cal_mb)
+		fill_calibration(cal_mb);
+	r = map_region(pages);
 	take(&a);
+	tf0 = __rdtsc();
+	if (!chunk)
+		PHASE(PH_RECLAIM);
 	for (i = 0; i < pages; i++) {
 		fill_page((uint64_t *)(r + i * PAGE), i);
 		if (chunk && (i + 1 - done == chunk || i + 1 == pages)) {
+			t0 = __rdtsc();
+			PHASE(PH_PAGEOUT);
 			if (madvise(r + done * PAGE, (i + 1 - done) * PAGE, MADV_PAGEOUT)) {
 				fprintf(stderr, "pk-bench: madvise(MADV_PAGEOUT): %s\n", strerror(errno));
 				return 2;
 			}
+			PHASE(PH_NONE);
+			t1 = __rdtsc();
+			pageout_cycles += t1 - t0;
 			done = i + 1;
 		}
 	}
+	PHASE(PH_NONE);
+	tf1 = __rdtsc();
 	take(&b);
+	printf("swapout.fill_cycles %llu\n", tf1 - tf0);
+	printf("swapout.fill_pages %lu\n", pages);
+	if (chunk)
+		printf("swapout.pageout_cycles %llu\n", pageout_cycles);
 	secs = b.t - a.t;
 	swapped = b.pswpout - a.pswpout;
 	gib = swapped * (double)PAGE / (1 << 30);
@@ -544,7 +625,12 @@ static int latency(unsigned long mb, unsigned long stride, int writeback)
 		getrusage(RUSAGE_SELF, &ru);
 		majflt = ru.ru_majflt;
 		t0 = __rdtsc();
+		if (writeback)
+			PHASE(PH_WRITEBACK);
+		else
+			PHASE(PH_ZSPOOL);
 		(void)*p;
+		PHASE(PH_NONE);
 		t1 = __rdtsc();
 		getrusage(RUSAGE_SELF, &ru);
 		lat[s] = t1 - t0;
@@ -573,17 +659,115 @@ static int latency(unsigned long mb, unsigned long stride, int writeback)
 	return bad ? 1 : 0;
 }
 
+/* Fill MB, push it all to swap and out of the swap cache: every page's data is in zram only. */
+static char *swapped_region(unsigned long pages)
+{
+	char *r = map_region(pages);
+	unsigned long i;
+
+	for (i = 0; i < pages; i++)
+		fill_page((uint64_t *)(r + i * PAGE), i);
+	if (madvise(r, pages * PAGE, MADV_PAGEOUT)) {
+		fprintf(stderr, "pk-bench: madvise(MADV_PAGEOUT): %s\n", strerror(errno));
+		exit(2);
+	}
+	evict_swapcache();
+	return r;
+}
+
+static int swapoff_bench(unsigned long mb)
+{
+	unsigned long pages = mb * (1024 * 1024 / PAGE), bad;
+	long long in0, out0 = vmstat("pswpout");
+	unsigned long long t0, t1;
+	char *r = swapped_region(pages);
+
+	printf("swapoff.swapped_pages %lld\n", vmstat("pswpout") - out0);
+	printf("swapoff.swapcache_before_kb %lld\n", meminfo_kb("SwapCached"));
+	in0 = vmstat("pswpin");
+	t0 = __rdtsc();
+	PHASE(PH_SWAPOFF);
+	if (swapoff("/dev/zram0")) {
+		PHASE(PH_NONE);
+		fprintf(stderr, "pk-bench: swapoff /dev/zram0: %s\n", strerror(errno));
+		return 2;
+	}
+	PHASE(PH_NONE);
+	t1 = __rdtsc();
+	printf("swapoff.cycles %llu\n", t1 - t0);
+	fig_ll("swapoff.pswpin", vmstat("pswpin") - in0);
+	bad = verify(r, pages, 1);
+	printf("swapoff.verified_pages %lu\n", pages);
+	printf("swapoff.bad_pages %lu\n", bad);
+	munmap(r, pages * PAGE);
+	return bad ? 1 : 0;
+}
+
+static int exit_bench(unsigned long mb)
+{
+	unsigned long pages = mb * (1024 * 1024 / PAGE);
+	volatile unsigned long long *shared;
+	long long free0, out0, status_pages;
+	unsigned long long t1;
+	int status;
+	pid_t pid;
+
+	shared = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shared == MAP_FAILED) {
+		fprintf(stderr, "pk-bench: mmap of the shared page: %s\n", strerror(errno));
+		return 2;
+	}
+	shared[0] = 0;
+	free0 = nth_field(ZRAM "io_stat", 3);
+	out0 = vmstat("pswpout");
+	pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "pk-bench: fork: %s\n", strerror(errno));
+		return 2;
+	}
+	if (pid == 0) {
+		swapped_region(pages);
+		shared[1] = (unsigned long long)(vmstat("pswpout") - out0);
+		shared[2] = (unsigned long long)meminfo_kb("SwapCached");
+		PHASE(PH_EXIT);
+		shared[0] = __rdtsc();
+		_exit(0);
+	}
+	if (waitpid(pid, &status, 0) != pid) {
+		PHASE(PH_NONE);
+		fprintf(stderr, "pk-bench: waitpid: %s\n", strerror(errno));
+		return 2;
+	}
+	t1 = __rdtsc();
+	PHASE(PH_NONE);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) || !shared[0]) {
+		fprintf(stderr, "pk-bench: the child did not exit cleanly (status %#x)\n", status);
+		return 2;
+	}
+	status_pages = (long long)shared[1];
+	printf("exit.swapped_pages %lld\n", status_pages);
+	printf("exit.swapcache_before_kb %llu\n", shared[2]);
+	printf("exit.cycles %llu\n", t1 - shared[0]);
+	/* zram's own count of slot_free_notify calls; -1 (n/a) on a kernel without io_stat */
+	fig_ll("exit.notify_free", free0 < 0 ? -1 : nth_field(ZRAM "io_stat", 3) - free0);
+	munmap((void *)shared, PAGE);
+	return 0;
+}
+
 static int usage(void)
 {
-	fprintf(stderr, "usage: pk-bench swapout -m MB [-c CHUNK_MB]\n"
+	fprintf(stderr, "usage: pk-bench swapout -m MB [-c CHUNK_MB] [-f CAL_MB]\n"
 			"       pk-bench latency -m MB -k STRIDE [-w] [-d DISK]\n"
+			"       pk-bench swapoff -m MB\n"
+			"       pk-bench exit -m MB\n"
 			"       pk-bench tsc\n");
 	return 64;
 }
 
 int main(int argc, char **argv)
 {
-	unsigned long mb = 0, stride = 16, chunk_mb = 0;
+	unsigned long mb = 0, stride = 16, chunk_mb = 0, cal_mb = 0;
+	int rc;
 	int writeback = 0, opt;
 	const char *cmd;
 
@@ -595,7 +779,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	optind = 2;
-	while ((opt = getopt(argc, argv, "m:k:c:wd:")) != -1) {
+	while ((opt = getopt(argc, argv, "m:k:c:f:wd:")) != -1) {
 		switch (opt) {
 		case 'm':
 			mb = strtoul(optarg, NULL, 10);
@@ -605,6 +789,9 @@ int main(int argc, char **argv)
 			break;
 		case 'c':
 			chunk_mb = strtoul(optarg, NULL, 10);
+			break;
+		case 'f':
+			cal_mb = strtoul(optarg, NULL, 10);
 			break;
 		case 'w':
 			writeback = 1;
@@ -620,8 +807,15 @@ int main(int argc, char **argv)
 		return usage();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (!strcmp(cmd, "swapout"))
-		return swapout(mb, chunk_mb);
-	if (!strcmp(cmd, "latency"))
-		return latency(mb, stride, writeback);
-	return usage();
+		rc = swapout(mb, chunk_mb, cal_mb);
+	else if (!strcmp(cmd, "latency"))
+		rc = latency(mb, stride, writeback);
+	else if (!strcmp(cmd, "swapoff"))
+		rc = swapoff_bench(mb);
+	else if (!strcmp(cmd, "exit"))
+		rc = exit_bench(mb);
+	else
+		return usage();
+	PHASE(PH_FLUSH);
+	return rc;
 }

@@ -8,6 +8,10 @@
 # module pk_swapreg (patchkit/guest/kmod) is in the image: loading it while
 # zram is registered must fail with EBUSY (one registration at a time), and
 # must succeed after rmmod zram (zram's unload unregistered its ops).
+# On a tree where block drivers choose their swap_ops at swapon
+# (->swap_activate(), series v2), the second driver pk_swapdev is in the
+# image instead: it must load and swap on next to zram (no single slot to
+# fight over), and swap again after zram is unloaded and loaded again.
 . /patchkit/faults-lib.sh
 zram_present || skip "no zram device and no zram module"
 grep -q '^zram ' /proc/modules || skip "zram is built in (CONFIG_ZRAM=y): the module test needs patchkit/guest/faults/faults.config"
@@ -20,9 +24,20 @@ if [ -n "$probe" ]; then
 	grep -qi busy "$PK_WORK/reg.err" ||
 		fail "second swap_register_block_ops(): expected EBUSY, insmod said: $(cat "$PK_WORK/reg.err")"
 	fig module.second_register_ebusy 1
-else
-	detail "no pk_swapreg.ko in the image (tree without swap_register_block_ops): registration not probed"
 fi
+swapdev=$(find /lib/modules -name pk_swapdev.ko | head -n 1)
+if [ -n "$swapdev" ]; then
+	insmod "$swapdev" mb=16 2>"$PK_WORK/reg.err" ||
+		fail "a second driver with ->swap_activate() did not load while zram was active: $(cat "$PK_WORK/reg.err")"
+	mkswap /dev/pkswap0 > /dev/null && swapon /dev/pkswap0 ||
+		fail "swapon of the second driver's disk failed while zram was swapped on"
+	[ "$(cat /sys/module/pk_swapdev/parameters/activations)" = 1 ] ||
+		fail "pk_swapdev's ->swap_activate() did not run once at swapon"
+	swapoff /dev/pkswap0 || fail "swapoff /dev/pkswap0 failed"
+	fig module.second_driver_swapon 1
+fi
+[ -n "$probe$swapdev" ] ||
+	detail "no pk_swapreg.ko or pk_swapdev.ko in the image (tree without the series): registration not probed"
 mb=$(( $(meminfo_mb MemAvailable) / 3 ))
 fhog mod1 -m "$mb" -s 601 -o -W -H "$PK_WORK" &
 pid=$!
@@ -52,6 +67,9 @@ if [ -n "$probe" ]; then
 	rmmod pk_swapreg || fail "rmmod pk_swapreg failed"
 	fig module.register_after_unload 1
 fi
+if [ -n "$swapdev" ]; then
+	rmmod pk_swapdev || fail "rmmod pk_swapdev failed after swapoff"
+fi
 
 # The swap core after the unload: a plain block device as swap.
 mkswap "$disk" > /dev/null || fail "mkswap $disk failed"
@@ -67,6 +85,14 @@ fault_zram_up
 fhog mod3 -m "$mb" -s 603 -o
 rc3=$?
 fig module.reloaded 1
+if [ -n "$swapdev" ]; then
+	insmod "$swapdev" mb=16 || fail "pk_swapdev did not load next to the reloaded zram"
+	mkswap /dev/pkswap0 > /dev/null && swapon /dev/pkswap0 ||
+		fail "swapon of the second driver's disk failed next to the reloaded zram"
+	swapoff /dev/pkswap0 || fail "swapoff /dev/pkswap0 failed"
+	rmmod pk_swapdev || fail "rmmod pk_swapdev failed"
+	fig module.second_driver_after_reload 1
+fi
 fault_summary "$refused" 0 mod1 mod2 mod3
 [ $rc1 = 0 ] || fail "hog with rmmod attempts: pk-faulthog status $rc1"
 [ $rc2 = 0 ] || fail "hog on $disk after the unload: pk-faulthog status $rc2"
