@@ -201,6 +201,15 @@ def expand(m: Matrix, subset: str | None = None) -> list[Cell]:
     return builds + tests + faults + bench
 
 
+def all_cells(m: Matrix) -> dict[str, Cell]:
+    """Every cell of the matrix and of its subsets (a subset may boot a group,
+    like the reduced one's smoke tests, that no full-matrix config lists), by id."""
+    found = {c.id: c for c in expand(m)}
+    for name in m.subsets:
+        found.update({c.id: c for c in expand(m, name) if c.id not in found})
+    return found
+
+
 def select(cells: list[Cell], patterns: list[str] | None) -> list[Cell]:
     """The cells matching any glob, plus the builds they need, in matrix order."""
     if not patterns:
@@ -426,7 +435,7 @@ def run(args) -> int:
     if args.action == "cell":
         if len(args.args) != 1:
             raise UserError("patchkit matrix cell takes one cell id", hint="patchkit matrix list")
-        by_id = {c.id: c for c in expand(m)}
+        by_id = all_cells(m)
         if args.args[0] not in by_id:
             raise UserError(f"no cell {args.args[0]!r} in {m.path}", hint="patchkit matrix list")
         status = run_cell(m, by_id[args.args[0]], args.output, author=args.author, runtime=args.runtime,

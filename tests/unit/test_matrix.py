@@ -50,6 +50,18 @@ def test_reduced_subset_is_two_cells_booting_one_build(declared):
     assert cells[1].needs == cells[2].needs == ("build-6.12-baseline-minimal",)
 
 
+def test_a_ci_job_finds_the_cells_of_subsets_too(declared, tmp_path, monkeypatch):
+    """patchkit matrix cell ID is what every CI job runs, also for a subset's pipeline."""
+    cells = matrix.all_cells(declared)
+    assert "test-6.12-baseline-minimal-smoke" in cells and "test-6.12-series-minimal-swap" in cells
+    ran = []
+    monkeypatch.setattr(matrix, "run_cell", lambda m, cell, out, **kw: ran.append(cell.id) or "PASS")
+    from patchkit import cli
+    assert cli.main(["matrix", "cell", "test-6.12-baseline-minimal-smoke", "-o", str(tmp_path)]) == 0
+    assert ran == ["test-6.12-baseline-minimal-smoke"]
+    assert cli.main(["matrix", "cell", "test-nowhere", "-o", str(tmp_path)]) == 2
+
+
 def test_select_brings_the_builds_a_test_needs(declared):
     cells = matrix.select(matrix.expand(declared), ["test-7.3-base-layer-debug-*"])
     assert [c.id for c in cells] == ["build-7.3-base-layer-debug", "test-7.3-base-layer-debug-swap",
