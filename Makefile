@@ -52,11 +52,11 @@ AUTHOR_ARG := $(if $(AUTHOR),--author "$(AUTHOR)")
 # The main job: the default series on the pinned tree, whole (render, build,
 # boot, guest suite), then every patch on its own (checkpatch, build, boot).
 validate: setup
-	$(PK) validate --series $(SERIES) --tree $(TREE) $(AUTHOR_ARG) -o results/validate$(SUFFIX)
+	$(PK) validate $(SERIES) --tree $(TREE) $(AUTHOR_ARG) -o results/validate$(SUFFIX)
 	$(PK) check $(SERIES) --tree $(TREE) --with-deps $(AUTHOR_ARG) -o results/check$(SUFFIX)
 
 validate-bare: setup
-	$(PK) validate --series none --tree $(TREE) -o results/validate-bare$(SUFFIX)
+	$(PK) validate none --tree $(TREE) -o results/validate-bare$(SUFFIX)
 
 # The whole matrix of matrix.toml (trees x kernels x config variants x test
 # groups, the fault matrix, bench), cell after cell, merged into

@@ -129,7 +129,7 @@ def main(argv=None) -> int:
                     secs, res = timed(build.build, source, runtime=rt, jobs=args.jobs)
                     cold[rt].append(secs)
                     print(f"round {r + 1}: cold minimal, {rt}: {fmt(secs)} "
-                          f"(load {os.getloadavg()[0]:.1f}, {res.metadata['warnings']} warnings)", flush=True)
+                          f"(load {os.getloadavg()[0]:.1f}, {res.warnings} warnings)", flush=True)
                     if rt == args.container:
                         if container_cache:
                             shutil.rmtree(container_cache, ignore_errors=True)
@@ -149,7 +149,7 @@ def main(argv=None) -> int:
         # the container's cache is warm now: no-op and warm-ccache figures
         os.environ["PATCHKIT_CACHE"] = str(container_cache)
         secs, res = timed(build.build, source, runtime=args.container, jobs=args.jobs)
-        fig.append(("nothing-changed rebuild (reused)", f"{secs:.1f} s  reused={res.metadata.get('reused')}"))
+        fig.append(("nothing-changed rebuild (reused)", f"{secs:.1f} s  reused={res.reused}"))
         (res.build_dir / "metadata.json").unlink()
         secs, _ = timed(build.build, source, runtime=args.container, jobs=args.jobs)
         fig.append(("nothing-changed make in the same build dir", f"{secs:.1f} s"))
@@ -174,7 +174,7 @@ def main(argv=None) -> int:
             with fresh_cache(work, "cold-debug") as cache:
                 secs, res = timed(build.build, source, config="debug", runtime=args.container, jobs=args.jobs)
                 fig.append(("cold debug build (KASAN, lockdep)", f"{fmt(secs)}  bzImage "
-                            f"{res.kernel.stat().st_size / 1e6:.1f} MB, {res.metadata['warnings']} warnings"))
+                            f"{res.kernel.stat().st_size / 1e6:.1f} MB, {res.warnings} warnings"))
                 if not args.keep:
                     shutil.rmtree(cache, ignore_errors=True)
     finally:

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def one_run(series: str, out: Path) -> tuple[float, dict]:
     patchkit = ROOT / ".venv" / "bin" / "patchkit"
-    argv = [str(patchkit) if patchkit.exists() else "patchkit", "validate", "--series", series,
+    argv = [str(patchkit) if patchkit.exists() else "patchkit", "validate", series,
             "-o", str(out)]
     start = time.monotonic()
     out.mkdir(parents=True, exist_ok=True)

@@ -396,6 +396,10 @@ def chain_from_render(result: render.RenderResult) -> list[SeriesPatches]:
             for r in [*result.dependencies, result]]
 
 
+# what the global --dry-run does for this command (shown in its --help)
+DRY_RUN = 'refused: apply checks everything before it changes the checkout, and rolls back on a conflict'
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("series", help="series name (templates/<name>/) or a series folder")
     parser.add_argument("--tree", required=True, type=Path, help="your kernel git checkout")

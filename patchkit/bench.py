@@ -1,6 +1,6 @@
 """patchkit bench: what the series does to zram swap, measured honestly.
 
-    patchkit bench [--rounds 5] [--series zram-swap-ops] [--base-layer swap-batching]
+    patchkit bench [SERIES] [--rounds 5] [--base-layer swap-batching]   (SERIES default zram-swap-ops)
 
 Three kernels from one tree and one config: the baseline (the pinned tree,
 no patches), the base layer alone and the full series, rendered by
@@ -585,7 +585,7 @@ def build_kernels(kernels: dict[str, Kernel], config: str, runtime: str, fragmen
         with ui.stage(f"bench build {k.label}", "building"):
             res = build.build(k.source, config=config, fragments=list(fragments), runtime=runtime, jobs=2)
         k.kernel = Path(res.kernel)
-        frag = (res.metadata.get("config") or {}).get("hash")
+        frag = res.config_hash
         k.config_hash = f"fragments:{frag}" if frag else None
         k.build_seconds = round(time.monotonic() - start, 1)
 
@@ -765,6 +765,10 @@ def write_outputs(result: dict, out: Path) -> None:
     (out / "cover-block.md").write_text(block)
 
 
+# what the global --dry-run does for this command (shown in its --help)
+DRY_RUN = 'refused: bench measures, so it must run'
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rounds", "-n", type=int, default=None,
                    help=f"interleaved rounds per kernel (default: {ICOUNT_ROUNDS} with --clock icount, 5 wall)")
@@ -775,7 +779,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workloads", default=None, metavar="LIST",
                    help="with --clock icount: a comma-separated subset of "
                         + ", ".join(w.key for w in icount.WORKLOADS) + " (default: all)")
-    p.add_argument("--series", default="zram-swap-ops", help="the full series (default zram-swap-ops)")
+    from patchkit.validate import add_series_argument
+    add_series_argument(p, default="zram-swap-ops", what="the full series")
     p.add_argument("--base-layer", default="swap-batching",
                    help="the series the full one depends on, benched alone (default swap-batching); "
                         "'none': bench the tree and the series only (trees that carry it already)")
@@ -831,13 +836,17 @@ def run(args) -> int:
     if args.output is not None and Path(args.output).exists() and not Path(args.output).is_dir():
         raise UserError(f"-o {args.output} is a file, not a folder")
     if not args.report:
+        from patchkit.validate import series_argument
+
+        args.series = series_argument(args)
         sources = parse_assignments(args.source, "--source")
         parse_assignments(args.kernel, "--kernel")
         if not sources:
             from patchkit import series as series_mod
 
             series_mod.chain(args.series)
-            series_mod.chain(args.base_layer)
+            if "base-layer" in labels_for(args.base_layer):
+                series_mod.chain(args.base_layer)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(args.output or paths.out_dir() / "bench" / stamp)
     if args.report:

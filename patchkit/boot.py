@@ -56,6 +56,7 @@ class TestResult:
     figures: dict = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
     detail: str = ""
+    excerpt: str = ""  # the end of the test's console output when it did not pass
 
 
 @dataclass
@@ -129,8 +130,51 @@ def make_disks(tests: list[str], workdir: Path) -> list[qemu.Disk]:
     return disks
 
 
+class GuestProgress:
+    """Reads the console while QEMU runs: one line per guest test as it ends
+    (live.event), the running test on the live line."""
+
+    def __init__(self, live):
+        self.live = live
+        self.running = ""
+        self.done = 0
+
+    def line(self, text: str) -> None:
+        m = console.MARKER.search(text)
+        if not m:
+            if not self.running and "Linux version" in text:
+                self.running = "kernel booting"
+            return
+        kind, rest = m.group(1), (m.group(2) or "").split()
+        if kind == "test-start" and rest:
+            self.running = f"running {rest[0]}"
+        elif kind == "test-end" and len(rest) >= 2:
+            self.done += 1
+            secs = f" in {rest[2]}s" if len(rest) >= 3 else ""
+            self.live.event(f"{rest[0]}: {rest[1]}{secs}")
+            self.running = ""
+        elif kind == "suite-end":
+            self.running = "suite ended, powering off"
+
+    def status(self) -> str:
+        return ", ".join(filter(None, [f"{self.done} tests done" if self.done else "", self.running]))
+
+
+EXCERPT_LINES = 40
+
+
+def console_excerpt(text: list[str], rec, lines: int = EXCERPT_LINES) -> str:
+    """The last lines of a test's console output (start to end marker, or to
+    the end of the console when it never ended): the JUnit / KCIDB log excerpt."""
+    if not text:
+        return ""
+    end = rec.end_line or len(text)
+    return "\n".join(line.rstrip("\r\n") for line in text[max(rec.start_line - 1, end - lines):end])
+
+
 def results_from_console(con: console.Console, tests: list[str], *, guest_status: int | None,
-                         timed_out: bool, timeout: float) -> tuple[list[TestResult], str, str]:
+                         timed_out: bool, timeout: float,
+                         console_lines: list[str] | None = None) -> tuple[list[TestResult], str, str]:
     """Per-test results, the run's status and a one-line reason from a parsed console."""
     if timed_out:
         why = f"killed at the host timeout of {timeout:.0f}s"
@@ -161,7 +205,8 @@ def results_from_console(con: console.Console, tests: list[str], *, guest_status
         if status not in (PASS, FAIL, SKIP):
             detail = f"guest reported status {status!r}; {detail}"
             status = ERROR
-        results.append(TestResult(name, status, rec.seconds or 0.0, rec.figures, events, detail))
+        excerpt = console_excerpt(console_lines or [], rec) if status in (FAIL, ERROR) else ""
+        results.append(TestResult(name, status, rec.seconds or 0.0, rec.figures, events, detail, excerpt))
 
     outside = [e for e in con.events if e.test is None and not e.allowed]
     finished = con.suite_end is not None and guest_status in (0, 1) and not timed_out
@@ -230,13 +275,18 @@ def boot(kernel: Path, *, source: Path, modules_dir: Path | None = None, tests: 
                                   memory_mb=memory_mb, smp=smp, disks=disks, clock=clock, plugins=plugins,
                                   serial_file=serial_file)
             timed_out, returncode = False, None
+            live = ui.Live("boot", f"booting under {chosen}")
             try:
-                returncode = proc.run(argv, log=log_dir / "qemu.log" if serial_file else console_log,
-                                      timeout=timeout, check=False).returncode
+                console_log.unlink(missing_ok=True)    # the follower reads this run's console only
+                with ui.follow(console_log, GuestProgress(live), from_start=True):
+                    returncode = proc.run(argv, log=log_dir / "qemu.log" if serial_file else console_log,
+                                          timeout=timeout, check=False).returncode
             except CommandFailed as exc:
                 if exc.returncode != -9:
                     raise
                 timed_out = True
+            finally:
+                live.stop()
             if chosen == "kvm" and qemu.KVM_FAILURE.search(proc.tail_of(console_log, 60)):
                 # The cached probe was wrong for this kernel: say so, forget it, run under TCG.
                 ui.warn("boot", "KVM could not run this kernel; falling back to TCG")
@@ -256,7 +306,8 @@ def boot(kernel: Path, *, source: Path, modules_dir: Path | None = None, tests: 
                             con.running))
     results, status, detail = results_from_console(
         con, names, guest_status=None if returncode is None else qemu.guest_status(returncode),
-        timed_out=timed_out, timeout=timeout)
+        timed_out=timed_out, timeout=timeout,
+        console_lines=console_log.read_text(errors="replace").splitlines())
     for r in results:
         r.events.extend(e for e in events[len(con.events):] if e.test == r.name)
     return BootResult(accel=chosen, qemu_version=qemu_version, kernel=kernel, status=status,
@@ -266,6 +317,10 @@ def boot(kernel: Path, *, source: Path, modules_dir: Path | None = None, tests: 
 
 
 # ---------------------------------------------------------------- CLI
+
+
+# what the global --dry-run does for this command (shown in its --help)
+DRY_RUN = 'refused: the guest must run to be classified; the console log starts with the QEMU command line'
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -293,6 +348,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    if proc.DRY_RUN and not args.list_tests:
+        raise UserError("patchkit boot has no --dry-run: the guest must run to be classified",
+                        hint="the console log's first line is the QEMU command that reproduces the run")
     if args.list_tests:
         for name in select_tests(None):
             print(name)

@@ -7,6 +7,15 @@ Configuration: allnoconfig, then configs/minimal.config (+ configs/<flavour>.con
 the build directory (the source may be read-only), then olddefconfig; every
 fragment value is checked against the final .config before anything compiles.
 
+Every build (also a failed one) leaves metadata.json in the build directory,
+in tuxmake's shape: groups "build" (targets, kconfig, kconfig_add, jobs,
+runtime, environment, reproducer_cmdline as a list), "results" (status,
+targets.<t>.status/duration, artifacts, errors and warnings as tuxmake's
+counts plus error_lines / warning_lines), "compiler", "git", "source",
+"runtime", "uname", and patchkit's own "patchkit" group (inputs, paths,
+reuse).  copy_artifacts() puts bzImage, config, System.map,
+modules.tar.xz, build.log and metadata.json into a run's output folder.
+
 The build directory is keyed by (tree, commit [+ hash of uncommitted changes],
 config hash) under paths.builds_dir(), so switching commits never rebuilds
 from scratch twice and ccache (paths.cache_dir()/ccache) carries objects
@@ -44,11 +53,14 @@ class BuildFailed(UserError):
     """The tree did not compile (or configure): its own fault, not the machine's."""
 
     def __init__(self, msg: str, *, log: Path, location: str | None = None,
-                 errors: list[str] | None = None, hint: str | None = None):
+                 errors: list[str] | None = None, hint: str | None = None,
+                 build_dir: Path | None = None, metadata: dict | None = None):
         super().__init__(msg, hint=hint)
         self.log = log
         self.location = location
         self.errors = errors or []
+        self.build_dir = build_dir   # where metadata.json of the failed build is
+        self.metadata = metadata
 
 
 @dataclass
@@ -56,8 +68,28 @@ class BuildResult:
     kernel: Path              # bzImage
     build_dir: Path           # O= dir
     modules_dir: Path | None  # INSTALL_MOD_PATH root when modules were built
-    metadata: dict            # also written to build_dir/metadata.json
+    metadata: dict            # also written to build_dir/metadata.json (tuxmake's shape)
     log: Path
+
+    @property
+    def warnings(self) -> int:
+        return self.metadata["results"]["warnings"]
+
+    @property
+    def seconds(self) -> float:
+        return sum(t["duration"] for t in self.metadata["results"]["targets"].values())
+
+    @property
+    def compiler(self) -> str:
+        return self.metadata["compiler"]["version_full"]
+
+    @property
+    def config_hash(self) -> str:
+        return self.metadata["patchkit"]["inputs"]["config_hash"]
+
+    @property
+    def reused(self) -> bool:
+        return bool(self.metadata["patchkit"].get("reused"))
 
 
 # -- pure helpers (unit-tested) -----------------------------------------------
@@ -124,6 +156,12 @@ def build_env(path: str, ccache_dir: str, src: str, timestamp: str) -> dict[str,
 
 def reproducer(source: Path, *, config: str, fragments: list[Path], runtime: str,
                modules: bool, jobs: int, build_root: Path | None, extmods: list[Path] = ()) -> str:
+    return shlex.join(reproducer_argv(source, config=config, fragments=fragments, runtime=runtime,
+                                      modules=modules, jobs=jobs, build_root=build_root, extmods=extmods))
+
+
+def reproducer_argv(source: Path, *, config: str, fragments: list[Path], runtime: str,
+                    modules: bool, jobs: int, build_root: Path | None, extmods: list[Path] = ()) -> list[str]:
     argv = ["patchkit", "build", "--config", config]
     for f in fragments:
         argv += ["--fragment", str(Path(f).resolve())]
@@ -135,7 +173,7 @@ def reproducer(source: Path, *, config: str, fragments: list[Path], runtime: str
     if build_root:
         argv += ["--build-root", str(Path(build_root).resolve())]
     argv.append(str(source))
-    return shlex.join(argv)
+    return argv
 
 
 _ERROR_AT = re.compile(r"^(?P<file>[^\s:][^:]*):(?P<line>\d+):(?:\d+:)?\s+(?:fatal )?error: ")
@@ -174,6 +212,158 @@ def count_warnings(log_text: str) -> int:
     return len(_WARNING.findall(log_text))
 
 
+_ERROR_LINE = re.compile(r"^[^\s:][^:]*:\d+:(?:\d+:)?\s+(?:fatal )?error: |^make(\[\d+\])?: \*\*\* "
+                         r"|undefined reference to|multiple definition of|^ld: .*error", re.M)
+
+
+def log_findings(log_text: str, limit: int = 200) -> tuple[list[str], list[str]]:
+    """(error lines, warning lines) of a build log, each list at most limit long."""
+    errors, warnings = [], []
+    for line in log_text.splitlines():
+        if _ERROR_LINE.search(line):
+            errors.append(line)
+        elif _WARNING.match(line):
+            warnings.append(line)
+    return errors[:limit], warnings[:limit]
+
+
+def compiler_info(version_text: str) -> dict:
+    """tuxmake's compiler group from CONFIG_CC_VERSION_TEXT ('gcc (Debian 12.2.0-14) 12.2.0')."""
+    text = version_text.strip().strip('"')
+    name = "clang" if "clang" in text else "gcc" if ("gcc" in text or "GCC" in text) else (
+        text.split()[0] if text else "unknown")
+    versions = re.findall(r"\b(\d+(?:\.\d+)*)\b", text)
+    return {"name": name, "version": versions[-1] if versions else "", "version_full": text}
+
+
+def kernelversion(makefile_text: str) -> str | None:
+    """`make kernelversion` without running make: VERSION.PATCHLEVEL.SUBLEVEL EXTRAVERSION."""
+    values = dict(re.findall(r"^(VERSION|PATCHLEVEL|SUBLEVEL|EXTRAVERSION)\s*=[ \t]*(\S*)", makefile_text, re.M))
+    if "VERSION" not in values or "PATCHLEVEL" not in values:
+        return None
+    out = values["VERSION"]
+    if values["PATCHLEVEL"]:
+        out += f".{values['PATCHLEVEL']}" + (f".{values['SUBLEVEL']}" if values.get("SUBLEVEL") else "")
+    return out + values.get("EXTRAVERSION", "")
+
+
+# the build targets in tuxmake's names, in the order they run
+TARGETS = ("config", "kernel", "modules")
+
+
+def tuxmake_metadata(*, status: str, targets: dict[str, dict], environment: dict[str, str],
+                     config: str, fragments: list[str], jobs: int, runtime: str, image: str | None,
+                     image_id: str | None, reproducer: list[str], log_text: str, compiler_text: str,
+                     git: dict, kernel_version: str | None, artifacts: dict[str, list[str]],
+                     modules: list[str], extra: dict) -> dict:
+    """metadata.json in tuxmake's shape (groups of key/value pairs) plus a
+    "patchkit" group.  targets: name -> {"status": PASS|FAIL|SKIP, "duration": s}."""
+    errors, warnings = log_findings(log_text)
+    uname = os.uname()
+    return {
+        "build": {
+            "targets": [t for t in TARGETS if t in targets],
+            "target_arch": "x86_64",
+            "toolchain": compiler_info(compiler_text)["name"] if compiler_text else "gcc",
+            "wrapper": "ccache",
+            "environment": dict(environment),
+            "kconfig": config,
+            "kconfig_add": list(fragments),
+            "jobs": jobs,
+            "runtime": runtime,
+            "verbose": False,
+            "reproducer_cmdline": list(reproducer),
+        },
+        "results": {
+            "status": status,
+            "targets": {t: targets[t] for t in TARGETS if t in targets},
+            "artifacts": artifacts,
+            "errors": len(errors),
+            "warnings": count_warnings(log_text),
+            "error_lines": errors,
+            "warning_lines": warnings,
+            "duration": {"build": round(sum(t["duration"] for t in targets.values()), 1)},
+        },
+        "compiler": compiler_info(compiler_text) if compiler_text else {},
+        "git": git,
+        "source": {"kernelversion": kernel_version},
+        "runtime": {"name": runtime, "image": image, "image_id": image_id},
+        "uname": {"kernel": uname.sysname, "kernel_release": uname.release, "machine": uname.machine},
+        "artifacts": {"modules": modules},
+        "patchkit": {"metadata_version": METADATA_VERSION, **extra},
+    }
+
+
+def git_info(source: Path, commit: str) -> dict:
+    """tuxmake's git group: describe, branch, commit, origin URL."""
+    def one(*args):
+        from patchkit import git
+
+        res = git.run(source, *args, check=False)
+        return res.stdout.strip() if res.returncode == 0 and res.stdout.strip() else None
+    return {"git_describe": one("describe", "--tags", "--always", "--dirty"),
+            "git_branch": one("rev-parse", "--abbrev-ref", "HEAD"),
+            "git_commit": commit,
+            "git_url": one("config", "--get", "remote.origin.url")}
+
+
+# What a run's output folder gets (tuxmake's artifact names): name -> path in the build dir.
+ARTIFACTS = {"bzImage": "arch/x86/boot/bzImage", "config": ".config", "System.map": "System.map"}
+
+
+def artifacts_of(build_dir: Path) -> dict[str, list[str]]:
+    """Per target, the artifacts a finished target left (tuxmake's results.artifacts)."""
+    out = {}
+    if (build_dir / ".config").exists():
+        out["config"] = ["config"]
+    kernel = [n for n in ("bzImage", "System.map") if (build_dir / ARTIFACTS[n]).exists()]
+    if kernel:
+        out["kernel"] = kernel
+    if (build_dir / "modules-install").is_dir():
+        out["modules"] = ["modules.tar.xz"]
+    return out
+
+
+def module_list(modules_dir: Path | None) -> list[str]:
+    if not modules_dir or not Path(modules_dir).is_dir():
+        return []
+    return sorted(str(p.relative_to(modules_dir)) for p in Path(modules_dir).rglob("*.ko*"))
+
+
+def copy_artifacts(build_dir: Path, dest: Path) -> list[Path]:
+    """bzImage, config, System.map, modules.tar.xz, build.log and
+    metadata.json of the build in build_dir, copied into dest (a run's
+    output folder): what a tuxmake user finds there.  A failed build copies
+    what it has (its log and metadata at least)."""
+    import tarfile
+
+    build_dir, dest = Path(build_dir), Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for name, rel in ARTIFACTS.items():
+        src = build_dir / rel
+        if src.is_file():
+            shutil.copyfile(src, dest / name)
+            copied.append(dest / name)
+    log = build_dir / "build.log"
+    if log.exists():
+        shutil.copyfile(log.resolve(), dest / "build.log")
+        copied.append(dest / "build.log")
+    meta = build_dir / "metadata.json"
+    if meta.is_file():
+        shutil.copyfile(meta, dest / "metadata.json")
+        copied.append(dest / "metadata.json")
+    mods = build_dir / "modules-install"
+    if mods.is_dir():
+        tmp = dest / ".modules.tar.xz.tmp"
+        with tarfile.open(tmp, "w:xz") as tar:
+            for p in sorted(mods.rglob("*")):
+                tar.add(p, arcname=str(p.relative_to(mods)), recursive=False)
+        tmp.replace(dest / "modules.tar.xz")
+        copied.append(dest / "modules.tar.xz")
+    return copied
+
+
 def extmod_hash(directory: Path) -> str:
     """Content hash of an external module's source directory (names and bytes)."""
     h = hashlib.sha256()
@@ -185,7 +375,9 @@ def extmod_hash(directory: Path) -> str:
 
 def reusable(meta: dict | None, inputs: dict, outputs: list[Path]) -> bool:
     """A finished build with the same inputs whose outputs are still there."""
-    return bool(meta and meta.get("status") == "pass" and meta.get("inputs") == inputs
+    if not meta or "results" not in meta or "patchkit" not in meta:
+        return False    # a metadata.json of an older patchkit: build again
+    return bool(meta["results"].get("status") == "PASS" and meta["patchkit"].get("inputs") == inputs
                 and all(p.exists() for p in outputs))
 
 
@@ -327,12 +519,13 @@ def _build_or_configure(source: Path, *, config: str, fragments, runtime: str, m
         meta_path = build_dir / "metadata.json"
         old = _read_json(meta_path)
         if not configure_only and reusable(old, inputs, [kernel] + ([modules_dir] if modules_dir else [])):
-            ui.info("build", f"up to date: {build_dir} (built {old.get('finished')})")
-            meta = dict(old, reused=True)
-            return BuildResult(kernel, build_dir, modules_dir, meta, Path(old["log"]))
+            ui.info("build", f"up to date: {build_dir} (built {old['patchkit'].get('finished')})")
+            meta = dict(old, patchkit=dict(old["patchkit"], reused=True))
+            return BuildResult(kernel, build_dir, modules_dir, meta, Path(old["patchkit"]["log"]))
 
-        repro = reproducer(source, config=config, fragments=list(fragments), runtime=rt.name,
-                           modules=modules, jobs=jobs, build_root=build_root, extmods=extmods)
+        repro_argv = reproducer_argv(source, config=config, fragments=list(fragments), runtime=rt.name,
+                                     modules=modules, jobs=jobs, build_root=build_root, extmods=extmods)
+        repro = shlex.join(repro_argv)
         logs = build_dir / "logs"
         logs.mkdir(exist_ok=True)
         started = datetime.now(timezone.utc)
@@ -343,6 +536,45 @@ def _build_or_configure(source: Path, *, config: str, fragments, runtime: str, m
         latest.unlink(missing_ok=True)
         latest.symlink_to(log.relative_to(build_dir))
         env = build_env(rt.path_env(), cc_dir, src, commit_date)
+        targets: dict[str, dict] = {}
+
+        def write_metadata(status: str) -> dict:
+            """metadata.json for this build as it stands: also after a failure."""
+            for t in ("config", "kernel", *(["modules"] if modules else [])):
+                targets.setdefault(t, {"status": "SKIP", "duration": 0.0})
+            cfg_path = build_dir / ".config"
+            cfg = kconfig.values(cfg_path.read_text()) if cfg_path.exists() else {}
+            release = build_dir / "include/config/kernel.release"
+            makefile = source / "Makefile"
+            meta = tuxmake_metadata(
+                status=status, targets=targets, environment=env, config=config,
+                fragments=[str(p) for p in frag_paths[len(flavour_fragments(config)):]],
+                jobs=jobs, runtime=rt.name, image=rt.image, image_id=rt.image_id,
+                reproducer=repro_argv, log_text=log.read_text(errors="replace"),
+                compiler_text=cfg.get("CONFIG_CC_VERSION_TEXT", ""), git=git_info(source, commit),
+                kernel_version=kernelversion(makefile.read_text(errors="replace")) if makefile.exists() else None,
+                artifacts=artifacts_of(build_dir) if status == "PASS" else {},
+                modules=module_list(modules_dir) if status == "PASS" else [],
+                extra={
+                    "tree": {"name": source.name, "path": str(source), "key": tree,
+                             "pinned": _pin_of(source)},
+                    "dirty": dirty,
+                    "config": {"name": config, "hash": config_hash, "fragments": [str(p) for p in frag_paths]},
+                    "kernelrelease": release.read_text().strip() if release.exists() else None,
+                    "modules": modules,
+                    "extmods": [m.name for m in extmods],
+                    "started": started.isoformat(timespec="seconds"),
+                    "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "seconds": round(time.monotonic() - start, 1),
+                    "build_dir": str(build_dir),
+                    "kernel": str(kernel) if status == "PASS" else None,
+                    "modules_dir": str(modules_dir) if modules_dir and status == "PASS" else None,
+                    "log": str(log),
+                    "reproducer": repro,
+                    "inputs": inputs,
+                })
+            _write_atomic(meta_path, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+            return meta
 
         def step(what: str, argv: list[str], cwd: str) -> None:
             rc = rt.run(argv, cwd=cwd, env=env, log=log)
@@ -354,91 +586,92 @@ def _build_or_configure(source: Path, *, config: str, fragments, runtime: str, m
                 raise BuildFailed(
                     f"{what} failed{where} (exit {rc})\n" + "\n".join(f"  | {e}" for e in errors)
                     + f"\n  log: {log}",
-                    log=log, location=location, errors=errors,
+                    log=log, location=location, errors=errors, build_dir=build_dir,
                     hint=f"reproduce: {repro}")
 
+        @contextmanager
+        def target(name: str):
+            """Time one tuxmake target; a BuildFailed marks it FAIL and writes the metadata."""
+            t0 = time.monotonic()
+            try:
+                yield
+            except BuildFailed as exc:
+                targets[name] = {"status": "FAIL", "duration": round(time.monotonic() - t0, 1)}
+                meta_path.unlink(missing_ok=True)
+                exc.metadata = write_metadata("FAIL")
+                exc.build_dir = build_dir
+                raise
+            except KeyboardInterrupt:
+                # Ctrl-C / SIGTERM: the record says where the build stopped (tuxmake
+                # writes its metadata in a finally, too)
+                targets[name] = {"status": "FAIL", "duration": round(time.monotonic() - t0, 1)}
+                meta_path.unlink(missing_ok=True)
+                try:
+                    write_metadata("FAIL")
+                except OSError:
+                    pass
+                raise
+            targets[name] = {"status": "PASS", "duration": round(time.monotonic() - t0, 1)}
+
         stamp = build_dir / ".patchkit-configured"
-        if not (stamp.exists() and stamp.read_text() == config_hash and (build_dir / ".config").exists()):
-            with ui.stage("configure", f"{config} ({len(frag_paths)} fragments) in {rt.name}"):
-                stamp.unlink(missing_ok=True)
-                frag_dir = build_dir / "fragments"
-                shutil.rmtree(frag_dir, ignore_errors=True)
-                frag_dir.mkdir()
-                inside = []
-                for i, (origin, text) in enumerate(frag_texts):
-                    name = f"{i:02d}-{Path(origin).name}"
-                    (frag_dir / name).write_text(text)
-                    inside.append(f"{out}/fragments/{name}")
-                step("allnoconfig", make_argv(src, out, ["allnoconfig"], jobs=jobs), out)
-                step("merge_config.sh", merge_argv(src, out, inside), out)
-                step("olddefconfig", make_argv(src, out, ["olddefconfig"], jobs=jobs), out)
-                misses = kconfig.not_landed(
-                    wanted, kconfig.values((build_dir / ".config").read_text()),
-                    defined=lambda symbols: kconfig.defined_symbols(source, symbols))
-                if misses:
-                    with open(log, "a") as f:
-                        f.write("# config values that did not land:\n")
-                        f.writelines(f"#   {m.describe()}\n" for m in misses)
-                    raise BuildFailed(
-                        f"{len(misses)} config value(s) did not land after olddefconfig:\n"
-                        + "\n".join(f"  {m.describe()}" for m in misses) + f"\n  log: {log}",
-                        log=log,
-                        hint="a dependency is missing from the fragment; see `make O=" + str(build_dir)
-                        + " menuconfig` and search for the symbol")
-                _write_atomic(stamp, config_hash)
+        with target("config"):
+            if not (stamp.exists() and stamp.read_text() == config_hash and (build_dir / ".config").exists()):
+                with ui.stage("configure", f"{config} ({len(frag_paths)} fragments) in {rt.name}") as live, \
+                        ui.follow(log, KbuildProgress(live)):
+                    stamp.unlink(missing_ok=True)
+                    frag_dir = build_dir / "fragments"
+                    shutil.rmtree(frag_dir, ignore_errors=True)
+                    frag_dir.mkdir()
+                    inside = []
+                    for i, (origin, text) in enumerate(frag_texts):
+                        name = f"{i:02d}-{Path(origin).name}"
+                        (frag_dir / name).write_text(text)
+                        inside.append(f"{out}/fragments/{name}")
+                    step("allnoconfig", make_argv(src, out, ["allnoconfig"], jobs=jobs), out)
+                    step("merge_config.sh", merge_argv(src, out, inside), out)
+                    step("olddefconfig", make_argv(src, out, ["olddefconfig"], jobs=jobs), out)
+                    misses = kconfig.not_landed(
+                        wanted, kconfig.values((build_dir / ".config").read_text()),
+                        defined=lambda symbols: kconfig.defined_symbols(source, symbols))
+                    if misses:
+                        with open(log, "a") as f:
+                            f.write("# config values that did not land:\n")
+                            f.writelines(f"#   {m.describe()}\n" for m in misses)
+                        raise BuildFailed(
+                            f"{len(misses)} config value(s) did not land after olddefconfig:\n"
+                            + "\n".join(f"  {m.describe()}" for m in misses) + f"\n  log: {log}",
+                            log=log,
+                            hint="a dependency is missing from the fragment; see `make O=" + str(build_dir)
+                            + " menuconfig` and search for the symbol")
+                    _write_atomic(stamp, config_hash)
         if configure_only:
             return build_dir / ".config"
 
         meta_path.unlink(missing_ok=True)  # a failed rebuild must not look finished
-        targets = ["bzImage"] + (["modules"] if modules else [])
-        with ui.stage("build", f"{' '.join(targets)} -j{jobs} in {rt.name}"):
-            step("make " + " ".join(targets), make_argv(src, out, targets, jobs=jobs), out)
+        make_targets = ["bzImage"] + (["modules"] if modules else [])
+        with ui.stage("build", f"{' '.join(make_targets)} -j{jobs} in {rt.name}") as live, \
+                ui.follow(log, KbuildProgress(live)):
+            with target("kernel"):
+                # one make for both, as before: modules build in parallel with the kernel
+                step("make " + " ".join(make_targets), make_argv(src, out, make_targets, jobs=jobs), out)
             if modules:
-                shutil.rmtree(modules_dir, ignore_errors=True)
-                step("modules_install", make_argv(src, out, ["modules_install"], jobs=jobs,
-                                                  extra=[f"INSTALL_MOD_PATH={out}/modules-install"]), out)
-            for mod in extmods:
-                # M= builds in the module's directory: a copy inside the build dir
-                # (the source tree and the repo may be mounted read-only).
-                copy = build_dir / "extmod" / mod.name
-                shutil.rmtree(copy, ignore_errors=True)
-                shutil.copytree(mod, copy)
-                extra = [f"M={out}/extmod/{mod.name}", f"INSTALL_MOD_PATH={out}/modules-install"]
-                step(f"external module {mod.name}", make_argv(src, out, ["modules"], jobs=jobs, extra=extra), out)
-                step(f"modules_install of {mod.name}",
-                     make_argv(src, out, ["modules_install"], jobs=jobs, extra=extra), out)
+                with target("modules"):
+                    shutil.rmtree(modules_dir, ignore_errors=True)
+                    step("modules_install", make_argv(src, out, ["modules_install"], jobs=jobs,
+                                                      extra=[f"INSTALL_MOD_PATH={out}/modules-install"]), out)
+                    for mod in extmods:
+                        # M= builds in the module's directory: a copy inside the build dir
+                        # (the source tree and the repo may be mounted read-only).
+                        copy = build_dir / "extmod" / mod.name
+                        shutil.rmtree(copy, ignore_errors=True)
+                        shutil.copytree(mod, copy)
+                        extra = [f"M={out}/extmod/{mod.name}", f"INSTALL_MOD_PATH={out}/modules-install"]
+                        step(f"external module {mod.name}",
+                             make_argv(src, out, ["modules"], jobs=jobs, extra=extra), out)
+                        step(f"modules_install of {mod.name}",
+                             make_argv(src, out, ["modules_install"], jobs=jobs, extra=extra), out)
 
-        text = log.read_text(errors="replace")
-        cfg = kconfig.values((build_dir / ".config").read_text())
-        release = (build_dir / "include/config/kernel.release")
-        meta = {
-            "version": METADATA_VERSION,
-            "status": "pass",
-            "tree": {"name": source.name, "path": str(source), "key": tree,
-                     "pinned": _pin_of(source)},
-            "commit": commit,
-            "dirty": dirty,
-            "config": {"name": config, "hash": config_hash,
-                       "fragments": [str(p) for p in frag_paths]},
-            "runtime": rt.name,
-            "image": rt.image,
-            "image_id": rt.image_id,
-            "compiler": cfg.get("CONFIG_CC_VERSION_TEXT", "").strip('"'),
-            "kernelrelease": release.read_text().strip() if release.exists() else None,
-            "jobs": jobs,
-            "modules": modules,
-            "extmods": [m.name for m in extmods],
-            "duration_s": round(time.monotonic() - start, 1),
-            "warnings": count_warnings(text),
-            "started": started.isoformat(timespec="seconds"),
-            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "kernel": str(kernel),
-            "modules_dir": str(modules_dir) if modules_dir else None,
-            "log": str(log),
-            "reproducer": repro,
-            "inputs": inputs,
-        }
-        _write_atomic(meta_path, json.dumps(meta, indent=2) + "\n")
+        meta = write_metadata("PASS")
         return BuildResult(kernel, build_dir, modules_dir, meta, log)
 
 
@@ -469,7 +702,8 @@ def export(result: BuildResult, dest: Path) -> Path:
             shutil.copy2(src, dest / name)
     if result.modules_dir and result.modules_dir.is_dir():
         shutil.copytree(result.modules_dir, dest / "modules-install", symlinks=True)
-    meta = dict(result.metadata, exported_from=str(result.build_dir))
+    meta = dict(result.metadata,
+                patchkit=dict(result.metadata.get("patchkit") or {}, exported_from=str(result.build_dir)))
     _write_atomic(dest / "metadata.json", json.dumps(meta, indent=2) + "\n")
     return dest
 
@@ -485,20 +719,23 @@ def prebuilt(directory: Path, *, source: Path, config: str = "minimal",
         raise UserError(f"no exported kernel in {directory} (metadata.json and bzImage)",
                         hint="the build cell exports it: patchkit matrix cell build-...")
     commit, dirty, _ = source_identity(Path(source))
-    if (meta.get("commit"), meta.get("dirty")) != (commit, dirty):
-        raise UserError(f"the kernel in {directory} was built from {meta.get('commit')}, "
+    own = meta.get("patchkit") or {}
+    built_from = (meta.get("git") or {}).get("git_commit")
+    if (built_from, own.get("dirty")) != (commit, dirty):
+        raise UserError(f"the kernel in {directory} was built from {built_from}, "
                         f"but the source {source} is at {commit}" + (" with changes" if dirty else ""),
                         hint="rebuild it from this source (its build cell)")
     frag_paths = flavour_fragments(config) + [Path(f).resolve() for f in fragments]
     config_hash = kconfig.fragments_hash([kconfig.read_fragment(p) for p in frag_paths])
-    if meta.get("config", {}).get("hash") != config_hash:
-        raise UserError(f"the kernel in {directory} was built with config {meta.get('config', {}).get('name')} "
-                        f"(hash {meta.get('config', {}).get('hash')}), not {config} + "
+    built_config = own.get("config") or {}
+    if built_config.get("hash") != config_hash:
+        raise UserError(f"the kernel in {directory} was built with config {built_config.get('name')} "
+                        f"(hash {built_config.get('hash')}), not {config} + "
                         f"{', '.join(str(f) for f in fragments) or 'no fragments'} ({config_hash})")
     modules_dir = directory / "modules-install"
-    meta = dict(meta, prebuilt=str(directory))
+    meta = dict(meta, patchkit=dict(own, prebuilt=str(directory)))
     return BuildResult(kernel, directory, modules_dir if modules_dir.is_dir() else None, meta,
-                       Path(meta.get("log", directory / "build.log")))
+                       Path(own.get("log", directory / "build.log")))
 
 
 def _host_compiler() -> str:
@@ -506,7 +743,35 @@ def _host_compiler() -> str:
     return res.stdout.splitlines()[0] if res.returncode == 0 and res.stdout else "unknown"
 
 
+class KbuildProgress:
+    """Reads kbuild's quiet output ("  CC      mm/swap.o") as make writes it:
+    objects compiled so far and the last target, for ui.follow's live line."""
+
+    _STEP = re.compile(r"^\s+([A-Z][A-Z0-9_]{1,9}(?: \[M\])?)\s+(\S+)")
+    COUNTED = {"CC", "CC [M]", "AS", "AS [M]", "LD", "LD [M]", "AR", "HOSTCC", "HOSTLD"}
+
+    def __init__(self, live):
+        self.live = live
+        self.objects = 0
+        self.last = ""
+
+    def line(self, text: str) -> None:
+        m = self._STEP.match(text)
+        if not m:
+            return
+        if m.group(1) in self.COUNTED:
+            self.objects += 1
+        self.last = f"{m.group(1)} {m.group(2)}"
+
+    def status(self) -> str:
+        return f"{self.objects} objects" + (f", {self.last}" if self.last else "")
+
+
 # -- CLI ---------------------------------------------------------------------------
+
+# what the global --dry-run does for this command (shown in its --help)
+DRY_RUN = 'refused: each step needs the one before (the first line of each build log is the command that reproduces it)'
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", nargs="?", type=Path,
@@ -563,7 +828,6 @@ def run(args: argparse.Namespace) -> int:
     result = build(source, config=args.config, fragments=args.fragment, runtime=args.runtime,
                    modules=args.modules, jobs=args.jobs, build_root=args.build_root,
                    extmods=args.extmod)
-    m = result.metadata
-    ui.info("build", f"{result.kernel} ({m['runtime']}, {m['compiler']}, "
-                     f"{m['warnings']} warnings, log {result.log})")
+    ui.info("build", f"{result.kernel} ({result.metadata['build']['runtime']}, {result.compiler}, "
+                     f"{result.warnings} warnings, log {result.log})")
     return 0

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from patchkit import proc, report, ui
-from patchkit.errors import CommandFailed, PatchkitError
+from patchkit.errors import CommandFailed, PatchkitError, UserError
 from patchkit.report import FAIL, PASS, SKIP, RunResult, StageResult
 
 SMOKE_TESTS = ["zram-setup", "hog"]
@@ -47,6 +47,10 @@ def checkpatch(tree: Path, patch: Path, log: Path) -> dict[str, int]:
     return counts
 
 
+# what the global --dry-run does for this command (shown in its --help)
+DRY_RUN = "refused: every patch's build and boot need the one before"
+
+
 def add_arguments(p):
     p.add_argument("series", nargs="?", default="zram-swap-ops")
     p.add_argument("--tree", default=None)
@@ -61,6 +65,9 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    if proc.DRY_RUN:
+        raise UserError("patchkit check has no --dry-run: every patch's build and boot need the one before",
+                        hint="each stage's log starts with the command that reproduces it")
     result = check_series(args.series, tree_spec=args.tree, runtime=args.runtime, config=args.config,
                           boot=not args.no_boot, with_deps=args.with_deps, output=args.output,
                           author=args.author)
@@ -78,7 +85,9 @@ def check_series(name, *, tree_spec, runtime, config, boot, with_deps, output: P
     tree = tree_mod.open_tree(tree_spec)
     rendered = render_mod.render_series(name, tree=tree, author=author)
     patches = rendered.all_patches() if with_deps else rendered.patches
-    result = RunResult(command="check", info={"series": name, "tree": tree.name})
+    result = RunResult(command="check", info={"series": name, "tree": {
+        "name": tree.name, "version": getattr(tree, "version", None),
+        "base_commit": getattr(tree, "base_commit", None)}})
     source = tree_mod.worktree(rendered.repo, rendered.tip, f"{tree.name}-check")
     build_root = output / "build"
     for patch in patches:
@@ -101,7 +110,7 @@ def check_series(name, *, tree_spec, runtime, config, boot, with_deps, output: P
                     tree_mod.worktree(rendered.repo, patch.commit, f"{tree.name}-check")
                     built = build_mod.build(source, config=config, runtime=runtime,
                                             build_root=build_root)
-                    detail = f"{built.metadata.get('duration_s', 0):.0f}s, {built.metadata.get('warnings', 0)} warnings"
+                    detail = f"{built.seconds:.0f}s, {built.warnings} warnings"
                 else:
                     booted = boot_mod.boot(built.kernel, source=source, tests=SMOKE_TESTS,
                                            timeout=600, log_dir=logs)

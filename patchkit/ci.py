@@ -24,6 +24,7 @@ import re
 from pathlib import Path
 
 from patchkit import matrix, paths, ui
+from patchkit.errors import UserError
 
 OUT = "results/matrix"
 MERGED = "results/merged"
@@ -260,7 +261,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="write nothing; exit 1 if the file differs from what would be written")
 
 
+# what the global --dry-run does for this command (shown in its --help)
+DRY_RUN = 'refused: ci only writes the CI files (compare them with git diff)'
+
+
 def run(args) -> int:
+    from patchkit import proc
+
+    if proc.DRY_RUN:
+        raise UserError('patchkit ci has no --dry-run: it only writes the CI files; review them with git diff')
     text = generate(args.engine, declaration=args.matrix, subset=args.subset,
                     cells=args.cells.split(",") if args.cells else None)
     out = args.output or paths.REPO / ENGINES[args.engine][1]

@@ -3,6 +3,7 @@
 Each subcommand lives in its own module, which provides
     add_arguments(parser: argparse.ArgumentParser) -> None
     run(args: argparse.Namespace) -> int
+    DRY_RUN: str    what the global --dry-run does for it (or that it refuses it)
 Errors raised below are turned into exit codes here, and only here:
   0 ok, 1 a check failed (results say which), 2 bad input (UserError),
   3 the machine or a tool failed (InfraError), 130 interrupted.
@@ -32,15 +33,40 @@ COMMANDS = {
     "decls": ("patchkit.decls", "compare the swap I/O declarations of two kernel trees"),
     "matrix": ("patchkit.matrix", "the whole matrix of matrix.toml: list, run, one cell, plan"),
     "ci": ("patchkit.ci", "write the GitLab CI / GitHub Actions files of the matrix"),
-    "report": ("patchkit.report", "merge many runs' results.json into one report"),
+    "report": ("patchkit.report", "check, export (KCIDB, JUnit) or merge results.json files"),
 }
 
 
+DESCRIPTION = """\
+Render, apply, validate, measure and mail one Linux kernel patch series
+("mm/zram: route block swap I/O through swap_ops" and the swap batching
+series it depends on) on a pinned kernel tree.
+
+A series is named by its folder under templates/ (or a path to one) and is
+the first positional argument of every command that takes one:
+  patchkit render zram-swap-ops      commits + patch files + cover letter
+  patchkit validate zram-swap-ops    build, boot under QEMU, guest swap tests
+  patchkit send zram-swap-ops -o DIR mail as b4 would send it (dry run)
+"""
+
+EPILOG = """\
+exit codes:
+  0    everything passed
+  1    a check or test failed (results.json / the table say which)
+  2    bad input: unknown series, bad template, dirty checkout, bad option
+  3    the machine or a tool failed: missing package, podman, QEMU, SMTP
+  130  interrupted (Ctrl-C, SIGTERM)
+
+Each stage's log starts with the command that reproduces it; COMMAND --help
+says what --dry-run does for that command."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="patchkit", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="patchkit", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"patchkit {__version__}")
     parser.add_argument("--dry-run", action="store_true",
-                        help="print the commands that would run, run none")
+                        help="print the commands that would run, run none (per command: see COMMAND --help)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only failures")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
@@ -50,8 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
             if exc.name != module_name:
                 raise
             continue  # command not built yet
+        dry = getattr(module, "DRY_RUN", None) or "not supported"
         p = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(p)
+        # the global flag, also accepted after the command, with what it does here
+        p.add_argument("--dry-run", action="store_true", default=argparse.SUPPRESS, help=dry)
         p.set_defaults(handler=module.run)
     return parser
 

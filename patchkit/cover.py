@@ -17,6 +17,7 @@
     ---
     base-commit: <sha>
     change-id: <change-id>
+    prerequisite-change-id: <id>:v<N>   (the dependency series, as b4 writes it)
     prerequisite-patch-id: <id>         (one per patch of the dependency series)
 
     Best regards,
@@ -73,7 +74,7 @@ def render_template(series, context: dict) -> str:
 
 
 def cover_letter(series, *, subjects, shortlog: str, diffstat: str, base_commit: str,
-                 prerequisite_patch_ids=(), range_diff: str | None = None,
+                 prerequisite_patch_ids=(), prerequisite_change_ids=(), range_diff: str | None = None,
                  previous_link: str | None = None, sender: str, context: dict | None = None) -> str:
     """The cover letter's body text (no headers), ending in a newline."""
     version = series.version
@@ -104,11 +105,62 @@ def cover_letter(series, *, subjects, shortlog: str, diffstat: str, base_commit:
     parts.append(f"{shortlog.rstrip()}\n\n{diffstat.rstrip()}\n")
 
     basement = f"base-commit: {base_commit}\nchange-id: {series.change_id}\n"
+    for cid in prerequisite_change_ids:
+        basement += f"prerequisite-change-id: {cid}\n"
     for pid in prerequisite_patch_ids:
         basement += f"prerequisite-patch-id: {pid}\n"
     basement += f"\nBest regards,\n-- \n{sender}\n"
     parts.append(basement)
     return "\n---\n".join(parts)
+
+
+def dependency_of(series, tree: str | None = None) -> tuple[str, int | None] | None:
+    """(series name, version or None) the series sits on: for tree when
+    given; without a tree, the one dependency its version declares (for
+    every tree, or the same for each tree)."""
+    dep = None
+    try:
+        dep = series.dependency(tree)
+    except UserError:
+        if tree is not None:
+            raise
+    if dep is None and getattr(series, "depends", None):
+        dep = (series.depends, None)
+    if dep is None and tree is None:
+        per_tree = {t: spec for t, spec in getattr(series, "depends_on", {}).items() if spec}
+        found = {series.dependency(t) for t in per_tree}
+        if len(found) > 1:
+            raise UserError(f"{series.label if hasattr(series, 'label') else series.name} depends on "
+                            f"different series per tree ({', '.join(sorted(per_tree))})",
+                            hint="name the tree: --tree NAME")
+        dep = next(iter(found), None)
+    return dep
+
+
+def prerequisite_chain(series, tree: str | None = None) -> list:
+    """Every series this one depends on, loaded at the version it names,
+    deepest first (looked up beside it: templates/<depends>/)."""
+    from patchkit import series as series_mod
+
+    out = []
+    seen = {series.name}
+    root = Path(series.folder).parent
+    current = series
+    while True:
+        dep = dependency_of(current, tree)
+        if dep is None:
+            return out
+        name, version = dep
+        if name in seen:
+            raise UserError(f"series dependency cycle through {name!r}")
+        seen.add(name)
+        current = series_mod.load(name, root, version=version)
+        out.insert(0, current)
+
+
+def prerequisites(series, tree: str | None = None) -> list[tuple[str, int]]:
+    """(change-id, version) of every series this one depends on, deepest first."""
+    return [(s.change_id, s.version) for s in prerequisite_chain(series, tree)]
 
 
 def write_cover(result) -> Path | None:
@@ -131,7 +183,9 @@ def write_cover(result) -> Path | None:
     messages = mail.build_messages(
         repo, result.base, result.tip, result.series,
         prerequisite_base=result.prerequisite_base, sender=sender,
-        date=datetime.fromisoformat(stamp))
+        date=datetime.fromisoformat(stamp),
+        prerequisites=[(d.series.change_id, d.series.version)
+                       for d in getattr(result, "dependencies", [])] if result.prerequisite_base else ())
     out = Path(result.out_dir) / "0000-cover-letter.patch"
     out.parent.mkdir(parents=True, exist_ok=True)
     mail.write_atomic(out, mail.message_bytes(messages[0]))

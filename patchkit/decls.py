@@ -274,7 +274,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("new", help="the tree to compare it with (same forms)")
 
 
+# what the global --dry-run does for this command (shown in its --help)
+DRY_RUN = 'refused: decls only reads the two trees'
+
+
 def run(args: argparse.Namespace) -> int:
+    from patchkit import proc
+
+    if proc.DRY_RUN:
+        raise UserError('patchkit decls has no --dry-run: it only reads the two trees')
     old, new = tree_decls(args.old), tree_decls(args.new)
     if not old:
         raise UserError(f"decls: {args.old} has neither {' nor '.join(HEADERS)}")

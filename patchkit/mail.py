@@ -72,6 +72,17 @@ class Recipients:
     cc: list[str] = field(default_factory=list)
 
 
+# How a series is addressed: b4 sends every message to the union of all
+# patches' get_maintainer lists (so the zram maintainers also see the patch
+# adding the API zram uses); per-patch keeps each patch to its own list (the
+# cover still gets the union).
+ADDRESSING = ("union", "per-patch")
+
+# Trailer kinds git send-email's --suppress-cc names; every other
+# "Something-by:" trailer is misc-by.
+TRAILER_KINDS = ("sob", "cc", "misc-by")
+
+
 # --------------------------------------------------------------- addresses
 
 def parse_address(text: str, where: str = "") -> tuple[str, str]:
@@ -154,6 +165,31 @@ def series_commits(repo, base: str, tip: str) -> list[str]:
         raise UserError(f"no commits in {base}..{tip} in {repo}",
                         hint="render the series first: patchkit render SERIES")
     return commits
+
+
+def trailer_people(body: str, *, suppress=()) -> list[tuple[str, str]]:
+    """(trailer key, address) of each person named in the commit message's
+    last paragraph (Signed-off-by, Cc, Reviewed-by, ...), as b4 send and git
+    send-email Cc them on that patch.  body is format-patch's text after the
+    headers; the message ends at the first '---' line.  suppress: kinds of
+    TRAILER_KINDS to leave out (sendemail.suppressCc)."""
+    message = body.split("\n---\n", 1)[0].rstrip("\n")
+    last = message.rsplit("\n\n", 1)[-1]
+    out = []
+    for line in last.splitlines():
+        m = re.match(r"^([A-Za-z][A-Za-z0-9-]*):\s*(.+)$", line)
+        if not m:
+            continue
+        key, value = m[1], m[2].strip()
+        kind = ("sob" if key.lower() == "signed-off-by" else "cc" if key.lower() == "cc"
+                else "misc-by" if key.lower().endswith("-by") else None)
+        if kind is None or kind in suppress:
+            continue
+        name, addr = email.utils.parseaddr(value)
+        if "@" not in addr:
+            continue
+        out.append((key, format_address(name, addr)))
+    return out
 
 
 def read_patch(repo, commit: str, signature: str) -> Patch:
@@ -329,11 +365,21 @@ def build_messages(repo: Path, base: str, tip: str, series, *, prerequisite_base
                    sender: str, date: datetime, to=(), cc=(), per_patch_recipients=None,
                    range_diff: str | None = None, previous_link: str | None = None,
                    signature: str | None = None, cover_context: dict | None = None,
-                   extra_prefixes=()) -> list[email.message.EmailMessage]:
+                   extra_prefixes=(), addressing: str = "union", trailer_cc: bool = True,
+                   suppress_cc=(), prerequisites=(), mailer: str | None = None,
+                   ) -> list[email.message.EmailMessage]:
     """The cover letter and one message per commit of base..tip, threaded.
 
     per_patch_recipients: one Recipients per patch (from get_maintainer),
     or None.  to/cc: series-level addresses added to every message.
+    addressing: "union" (b4: every message goes to every patch's list) or
+    "per-patch" (each patch to its own list; the cover to the union).
+    trailer_cc: Cc the people named in a patch's trailers on that patch and
+    on the cover, as b4 send and git send-email do (suppress_cc: kinds of
+    TRAILER_KINDS left out).
+    prerequisites: (change-id, version) of each series this one depends on,
+    written as b4's prerequisite-change-id lines.
+    mailer: the X-Mailer header ("" for none; default patchkit's version).
     date: the cover's Date; each patch is one second later than the one
     before it.  date must carry a timezone.
     """
@@ -354,6 +400,11 @@ def build_messages(repo: Path, base: str, tip: str, series, *, prerequisite_base
         per_patch_recipients = [Recipients() for _ in patches]
     if len(per_patch_recipients) != total:
         raise ValueError("per_patch_recipients needs one entry per patch")
+    if addressing not in ADDRESSING:
+        raise ValueError(f"addressing must be one of {ADDRESSING}")
+    if mailer is None:
+        from patchkit import __version__
+        mailer = f"patchkit {__version__}"
 
     base_to = normalize_addresses([*series.to, *to], "the series' to / --to")
     base_cc = normalize_addresses([*series.cc, *cc], "the series' cc / --cc")
@@ -369,6 +420,7 @@ def build_messages(repo: Path, base: str, tip: str, series, *, prerequisite_base
         diffstat=diffstat(repo, base, tip),
         base_commit=base_commit,
         prerequisite_patch_ids=prerequisite_patch_ids(repo, prerequisite_base, base),
+        prerequisite_change_ids=[f"{cid}:v{ver}" for cid, ver in prerequisites],
         range_diff=range_diff,
         previous_link=previous_link,
         sender=sender,
@@ -380,15 +432,26 @@ def build_messages(repo: Path, base: str, tip: str, series, *, prerequisite_base
         pto = dedup([*base_to, *normalize_addresses(r.to, "get_maintainer")], drop=[sender])
         pcc = dedup([*base_cc, *normalize_addresses(r.cc, "get_maintainer")], drop=[sender, *pto])
         patch_rcpts.append((pto, pcc))
-    cover_to = dedup([a for pto, _ in patch_rcpts for a in pto] or base_to, drop=[sender])
-    cover_cc = dedup([*base_cc, *[a for _, pcc in patch_rcpts for a in pcc]],
+    union_to = dedup([a for pto, _ in patch_rcpts for a in pto] or base_to, drop=[sender])
+    union_cc = dedup([*base_cc, *[a for _, pcc in patch_rcpts for a in pcc]],
+                     drop=[sender, *union_to])
+    if addressing == "union":
+        patch_rcpts = [(union_to, union_cc) for _ in patch_rcpts]
+    # people in a patch's trailers: Cc on that patch, and all of them on the cover
+    people = [[a for _, a in trailer_people(p.body, suppress=suppress_cc)] if trailer_cc else []
+              for p in patches]
+    patch_rcpts = [(pto, dedup([*pcc, *normalize_addresses(extra, "a trailer")], drop=[sender, *pto]))
+                   for (pto, pcc), extra in zip(patch_rcpts, people)]
+    cover_to = union_to
+    cover_cc = dedup([*union_cc, *normalize_addresses([a for extra in people for a in extra], "a trailer")],
                      drop=[sender, *cover_to])
+    mailer_header = {"X-Mailer": mailer} if mailer else {}
 
     messages = [make_message(
         sender=sender, date=date,
         subject=f"{subject_prefix(series.version, 0, total, prefixes)} {series.subject}",
         msgid=ids[0], body=body, to=cover_to, cc=cover_cc,
-        extra={"X-Change-ID": series.change_id},
+        extra={"X-Change-ID": series.change_id, **mailer_header},
     )]
     for n, (patch, (pto, pcc)) in enumerate(zip(patches, patch_rcpts), 1):
         pbody = patch.body
@@ -399,7 +462,7 @@ def build_messages(repo: Path, base: str, tip: str, series, *, prerequisite_base
         messages.append(make_message(
             sender=sender, date=date + timedelta(seconds=n),
             subject=f"{subject_prefix(series.version, n, total, prefixes)} {patch.subject}",
-            msgid=ids[n], body=pbody, to=pto, cc=pcc, reply_to=ids[0],
+            msgid=ids[n], body=pbody, to=pto, cc=pcc, reply_to=ids[0], extra=mailer_header,
         ))
     return messages
 

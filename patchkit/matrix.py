@@ -414,7 +414,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"cells write OUT/<cell>/results.json, the merge OUT/{MERGED_DIR} (default {DEFAULT_OUTPUT})")
 
 
+# what the global --dry-run does for this command (shown in its --help)
+DRY_RUN = 'refused: matrix list and plan only read matrix.toml; matrix run builds and boots, so it must run'
+
+
 def run(args) -> int:
+    from patchkit import proc
+
+    if proc.DRY_RUN:
+        raise UserError('patchkit matrix has no --dry-run: list and plan only read matrix.toml, run must run')
     m = load(args.matrix)
     cells = select(expand(m, args.subset), args.cells.split(",") if args.cells else None)
     if args.action == "list":

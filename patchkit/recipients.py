@@ -72,3 +72,34 @@ def for_series(repo, base: str, tip: str) -> list[mail.Recipients]:
         patch = mail.run_bytes(mail.format_patch_argv(repo, commit, "get_maintainer"))
         out.append(for_patch(repo, patch, f"commit {commit[:12]}"))
     return out
+
+
+def command_argv(command: str, patch_file) -> list[str]:
+    """sendemail.toCmd / ccCmd run through the shell with the patch file as
+    their argument, as git send-email runs them."""
+    return ["sh", "-c", f'{command} "$@"', command, str(patch_file)]
+
+
+def from_commands(repo, base: str, tip: str, *, tocmd: str | None = None,
+                  cccmd: str | None = None) -> list[mail.Recipients]:
+    """One Recipients per commit of base..tip from sendemail.toCmd / ccCmd."""
+    import tempfile
+
+    out = []
+    with tempfile.TemporaryDirectory(prefix="patchkit-cmd-") as tmp:
+        for n, commit in enumerate(mail.series_commits(repo, base, tip), 1):
+            path = Path(tmp) / f"{n:04d}.patch"
+            path.write_bytes(mail.run_bytes(mail.format_patch_argv(repo, commit, "patchkit")))
+            r = mail.Recipients()
+            for key, command in (("to", tocmd), ("cc", cccmd)):
+                if not command:
+                    continue
+                try:
+                    text = mail.run_bytes(command_argv(command, path), cwd=repo, timeout=300)
+                except CommandFailed as exc:
+                    raise UserError(f"sendemail.{key}Cmd {command!r} failed (exit {exc.returncode}) "
+                                    f"on commit {commit[:12]}",
+                                    hint=f"reproduce: cd {repo} && {command} {path.name}") from None
+                getattr(r, key).extend(parse_output(text.decode("utf-8", "replace")))
+            out.append(r)
+    return out

@@ -644,6 +644,10 @@ def open_tree(spec: str | None):
 
 # ------------------------------------------------------------------ CLI
 
+# what the global --dry-run does for this command (shown in its --help)
+DRY_RUN = "refused: rendering needs its git queries to run (it writes only patchkit's cache branch and -o DIR)"
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("series", help="series name (templates/<name>/) or a series folder")
     parser.add_argument("--tree", help="tree name or checkout path (default: the pinned tree)")

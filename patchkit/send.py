@@ -7,10 +7,21 @@ Modes, safest first (b4's):
   --preview-to ADDR   the same, to ADDR (a colleague) instead of the sender
   --send      deliver to the real recipients; recorded in the tree's git
 
-Delivery uses git's sendemail.* configuration of the tree (smtpServer,
-smtpServerPort, smtpEncryption, smtpUser, from, envelopeSender, sendmailCmd).
-The SMTP password comes from $PATCHKIT_SMTP_PASS or `git credential fill`;
-it is never printed or logged.
+Every message goes to the union of all patches' get_maintainer lists (as
+b4 sends a series); --per-patch-to keeps each patch to its own list.  People
+named in a patch's trailers are Cc'd on it (b4, git send-email).  --with-deps
+mails the series this one depends on first, as its own thread, so everything
+a maintainer needs is on the list; the series' cover names it with b4's
+prerequisite-change-id and prerequisite-patch-id lines.
+
+Delivery uses git's sendemail.* configuration of the tree, read as git
+send-email reads it: sendemail.identity (or --identity) selects
+sendemail.<identity>.* keys, which override sendemail.*; smtpServer,
+smtpServerPort, smtpEncryption, smtpUser, smtpPass, smtpAuth, smtpDomain,
+smtpSSLCertPath, from, envelopeSender, sendmailCmd, to, cc, bcc, toCmd,
+ccCmd, suppressCc, signedOffByCc, xmailer.  The SMTP password comes from
+$PATCHKIT_SMTP_PASS, sendemail.smtpPass or `git credential fill`; it is
+never printed or logged.
 
 What was sent is recorded per series version in the ref
 refs/patchkit/sent/<series>/v<N>: a commit whose first parent is the series
@@ -30,11 +41,11 @@ import socket
 import ssl
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
-from patchkit import git, mail, proc, recipients, series as series_mod, ui
+from patchkit import cover as cover_mod, git, mail, proc, recipients, series as series_mod, ui
 from patchkit.errors import CommandFailed, InfraError, Interrupted, UserError
 
 PASSWORD_ENV = "PATCHKIT_SMTP_PASS"
@@ -52,6 +63,8 @@ class Rendered:
     prerequisite_base: str | None
     series: series_mod.Series
     author: str = ""            # who rendered it: the sender when git config names nobody
+    chain: list = field(default_factory=list)   # the series it depends on, deepest first
+    dependencies: list = field(default_factory=list)   # those, rendered (Rendered each)
 
 
 # A function (args, series) -> object with the fields of Rendered (render.py's
@@ -62,10 +75,15 @@ RENDERER: Callable[[argparse.Namespace, series_mod.Series], Rendered] | None = N
 
 # ------------------------------------------------------------------ CLI
 
+# what the global --dry-run does for this command (shown in its --help)
+DRY_RUN = 'composes the messages and sends nothing, whatever --send/--reflect/--preview-to say'
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("series", help="series name (templates/<name>) or folder")
-    parser.add_argument("--version", type=int, metavar="N",
-                        help="series version to mail (default: the series file's)")
+    parser.add_argument("-v", "--reroll-count", "--version", dest="version", type=int, metavar="N",
+                        help="series version to mail, as git format-patch -v N "
+                             "(default: the series file's)")
     parser.add_argument("--tree", help="tree name or checkout to render on (default: the pinned tree)")
     where = parser.add_argument_group("an already rendered series (skips rendering)")
     where.add_argument("--repo", type=Path, help="kernel git tree holding the rendered series")
@@ -87,6 +105,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "(default: git config user.name/email)")
     msg.add_argument("--no-auto-to-cc", action="store_true",
                      help="do not ask scripts/get_maintainer.pl")
+    msg.add_argument("--per-patch-to", dest="addressing", action="store_const", const="per-patch",
+                     default="union",
+                     help="address each patch only to its own get_maintainer list "
+                          "(default: every message to the union of them, as b4)")
+    msg.add_argument("--no-trailer-cc", dest="trailer_cc", action="store_false",
+                     help="do not Cc the people named in each patch's trailers")
+    msg.add_argument("--with-deps", action="store_true",
+                     help="mail the series this one depends on first (its own thread), "
+                          "then this one; a dependency already sent at the same commits is skipped")
+    msg.add_argument("--identity", metavar="NAME",
+                     help="use the sendemail.NAME.* keys (default: sendemail.identity)")
+    msg.add_argument("--no-xmailer", dest="xmailer", action="store_false", default=None,
+                     help="no X-Mailer header (also: git config sendemail.xmailer false)")
     msg.add_argument("--rfc", action="store_true", help="prefix subjects with RFC")
     msg.add_argument("--prefix", action="append", default=[], metavar="P",
                      help="extra subject prefix inside the brackets (e.g. mm-new)")
@@ -128,8 +159,11 @@ def rendered(args, series) -> Rendered:
     renderer = RENDERER or (None if args.repo else default_renderer())
     if renderer is not None and not args.repo:
         r = renderer(args, series)
-        return Rendered(Path(r.repo), r.base, r.tip, r.prerequisite_base, r.series,
-                        getattr(r, "author", "") or "")
+        author = getattr(r, "author", "") or ""
+        deps = [Rendered(Path(d.repo), d.base, d.tip, d.prerequisite_base, d.series,
+                         getattr(d, "author", "") or author) for d in getattr(r, "dependencies", [])]
+        return Rendered(Path(r.repo), r.base, r.tip, r.prerequisite_base, r.series, author,
+                        chain=[d.series for d in deps], dependencies=deps)
     if not args.repo or not args.base:
         raise UserError("send needs the rendered series: --repo TREE --base REV [--tip REV]",
                         hint="render it first: patchkit render " + args.series)
@@ -139,7 +173,9 @@ def rendered(args, series) -> Rendered:
         if not mail.rev_parse_ok(repo, rev):
             raise UserError(f"{rev!r} is no commit in {repo}",
                             hint=f"git -C {repo} log --oneline -5 {rev}")
-    return Rendered(repo, args.base, tip, args.prerequisite_base, series)
+    tree = args.tree if args.tree and "/" not in args.tree else None
+    chain = cover_mod.prerequisite_chain(series, tree) if args.prerequisite_base else []
+    return Rendered(repo, args.base, tip, args.prerequisite_base, series, chain=chain)
 
 
 def split_addresses(values, option: str) -> list[str]:
@@ -263,16 +299,115 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args, series, r) -> int:
+    chain = ([*dependencies(args, r), r] if args.with_deps else [r])
     repo = r.repo
-    config = sendemail_config(repo)
+    config = sendemail_config(repo, args.identity)
     sender = identity(repo, args.sender or None, config, fallback=r.author)
-    record = load_record(repo, series.name, series.version)
     prefixes = [*(["RFC"] if args.rfc else []), *args.prefix]
     date = parse_date(args.date)
+    deliver_mode = args.send or args.reflect or args.preview_to
 
+    jobs = []
+    try:
+        for item in chain:
+            main = item is r
+            job = plan(args, item, sender, date, prefixes, config, main=main)
+            if job is None:
+                continue
+            jobs.append(job)
+            date = date + timedelta(seconds=len(job.messages))  # the next thread after this one
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted while composing: nothing was sent, written or "
+                          "recorded") from None
+
+    for job in jobs:
+        show_summary(job.messages)
+    if args.output_dir:
+        for job in jobs:
+            folder = args.output_dir / job.label if len(chain) > 1 else args.output_dir
+            files = mail.write_patch_files(job.messages, folder)
+            mbox = mail.write_mbox(job.messages, args.output_dir / f"{job.label}.mbox")
+            ui.info("send", f"wrote {len(files)} messages to {folder} and {mbox.name}")
+    if not deliver_mode:
+        if not args.output_dir:
+            sys.stdout.buffer.write(b"".join(mail.mboxrd_entry(m) for job in jobs for m in job.messages))
+            sys.stdout.flush()
+        ui.info("send", "dry run: nothing sent (use --reflect to mail yourself, --send to mail the list)")
+        return 0
+
+    transport = make_transport(repo, config)
+    env_from = envelope_from(config, sender)
+    if args.reflect or args.preview_to:
+        only = [sender] if args.reflect else normalize(args.preview_to, "--preview-to")
+        for job in jobs:
+            deliver(transport, job.messages, env_from, reflect_to=only)
+        count = sum(len(j.messages) for j in jobs)
+        ui.info("send", f"sent {count} messages only to {', '.join(only)} (not recorded)")
+        return 0
+
+    bcc = normalize(config.get("bcc", []), "sendemail.bcc")
+    for job in jobs:
+        store = RecordStore(repo, job.record, sender)
+        deliver(transport, job.messages, env_from, skip=job.done, on_sent=store.sent, bcc=bcc)
+        ui.info("send", f"sent {len(job.messages) - len(job.done)} messages; recorded in "
+                        f"{record_ref(job.record.series, job.record.version)}")
+    return 0
+
+
+@dataclass
+class Job:
+    """One series' messages and, for --send, its record and what is already sent."""
+
+    label: str                 # <series>-v<N>
+    messages: list
+    record: "Record | None" = None
+    done: set = field(default_factory=set)
+
+
+def dependencies(args, r: Rendered) -> list[Rendered]:
+    """The rendered series r depends on, the deepest first (--with-deps)."""
+    if r.dependencies:            # rendered by patchkit: every series of the chain
+        return list(r.dependencies)
+    if not r.prerequisite_base:
+        if cover_mod.dependency_of(r.series, args.tree if args.tree and "/" not in args.tree else None):
+            raise UserError(f"--with-deps: where does the series {r.series.name} depends on start? "
+                            "pass --prerequisite-base REV",
+                            hint=f"it is mailed as the commits --prerequisite-base..{r.base}")
+        raise UserError(f"--with-deps: {r.series.name} v{r.series.version} depends on no other series "
+                        f"(no depends in {r.series.folder / f'v{r.series.version}' / 'version.toml'})")
+    if not r.chain:
+        raise UserError(f"--with-deps: {r.series.name} v{r.series.version} depends on no other series "
+                        f"(no depends in {r.series.folder / f'v{r.series.version}' / 'version.toml'})")
+    if len(r.chain) != 1:
+        raise UserError(f"--with-deps with --repo mails one dependency; {r.series.name} sits on "
+                        + (", ".join(s.name for s in r.chain) or "none"),
+                        hint=f"drop --repo/--base so patchkit renders the whole chain: "
+                             f"patchkit send {args.series} --with-deps")
+    return [Rendered(r.repo, r.prerequisite_base, r.base, None, r.chain[0], r.author)]
+
+
+def plan(args, r: Rendered, sender: str, date: datetime, prefixes, config, *, main: bool) -> Job | None:
+    """The messages of one series, checked against what was already sent.
+
+    A dependency (main=False) that was completely sent at the same commits
+    is skipped; --resend and -v apply only to the series asked for."""
+    series, repo = r.series, r.repo
+    label = f"{series.name}-v{series.version}"
+    if not (args.send and not proc.DRY_RUN):
+        return Job(label, compose(args, r, sender, date, prefixes, config))
+    record = load_record(repo, series.name, series.version)
+    tip = mail.rev_parse(repo, r.tip)
+    if record is not None and not main:
+        if record.complete and record.tip == tip:
+            ui.info("send", f"{label} was already sent on {record.date} "
+                            f"(cover {record.message_ids[0]}): not sending it again")
+            return None
+        if record.complete:
+            raise UserError(f"the dependency {label} changed since it was sent on {record.date} "
+                            f"(sent tip {record.tip[:12]}, now {tip[:12]})",
+                            hint=f"bump version in {series.folder / 'series.toml'}")
     resuming = False
-    if args.send and record is not None:
-        tip = mail.rev_parse(repo, r.tip)
+    if record is not None:
         if record.complete and not args.resend:
             raise UserError(
                 f"{series.name} v{series.version} was already sent on {record.date} "
@@ -295,35 +430,11 @@ def _run(args, series, r) -> int:
             resuming = True
             date = datetime.fromisoformat(record.date)
             prefixes = record.prefixes
-    elif args.resend and record is None and args.send:
+    elif args.resend and main:
         raise UserError(f"--resend: {series.name} v{series.version} was never sent from {repo}",
                         hint="drop --resend")
 
-    try:
-        messages = compose(args, r, sender, date, prefixes, config)
-    except KeyboardInterrupt:
-        raise Interrupted("interrupted while composing: nothing was sent, written or "
-                          "recorded") from None
-    show_summary(messages)
-
-    if args.output_dir:
-        files = mail.write_patch_files(messages, args.output_dir)
-        mbox = mail.write_mbox(messages, args.output_dir / f"{series.name}-v{series.version}.mbox")
-        ui.info("send", f"wrote {len(files)} messages to {args.output_dir} and {mbox.name}")
-    if not (args.send or args.reflect or args.preview_to):
-        if not args.output_dir:
-            sys.stdout.buffer.write(b"".join(mail.mboxrd_entry(m) for m in messages))
-            sys.stdout.flush()
-        ui.info("send", "dry run: nothing sent (use --reflect to mail yourself, --send to mail the list)")
-        return 0
-
-    transport = make_transport(repo, config)
-    if args.reflect or args.preview_to:
-        only = [sender] if args.reflect else args.preview_to
-        deliver(transport, messages, envelope_from(config, sender), reflect_to=only)
-        ui.info("send", f"sent {len(messages)} messages only to {', '.join(only)} (not recorded)")
-        return 0
-
+    messages = compose(args, r, sender, date, prefixes, config)
     if resuming:
         expected = [str(m["Message-Id"]) for m in messages]
         if expected != record.message_ids:
@@ -332,21 +443,16 @@ def _run(args, series, r) -> int:
                 "partly sent ones (recipients or prefixes changed?)",
                 hint=f"inspect the record: git -C {repo} log -1 {record_ref(series.name, series.version)}")
         done = set(record.sent)
-        ui.info("send", f"resuming: {len(done)} of {len(messages)} already sent, sending the rest")
-    else:
-        done = set()
-        record = Record(series=series.name, version=series.version, date=date.isoformat(),
-                        base=mail.rev_parse(repo, r.base), tip=mail.rev_parse(repo, r.tip),
-                        prerequisite_base=(mail.rev_parse(repo, r.prerequisite_base)
-                                           if r.prerequisite_base else None),
-                        prefixes=prefixes,
-                        message_ids=[str(m["Message-Id"]) for m in messages], sent=[],
-                        previous=load_record_commit(repo, series.name, series.version))
-    store = RecordStore(repo, record, sender)
-    deliver(transport, messages, envelope_from(config, sender), skip=done, on_sent=store.sent)
-    ui.info("send", f"sent {len(messages) - len(done)} messages; recorded in "
-                    f"{record_ref(series.name, series.version)}")
-    return 0
+        ui.info("send", f"resuming {label}: {len(done)} of {len(messages)} already sent, sending the rest")
+        return Job(label, messages, record, done)
+    record = Record(series=series.name, version=series.version, date=date.isoformat(),
+                    base=mail.rev_parse(repo, r.base), tip=tip,
+                    prerequisite_base=(mail.rev_parse(repo, r.prerequisite_base)
+                                       if r.prerequisite_base else None),
+                    prefixes=prefixes,
+                    message_ids=[str(m["Message-Id"]) for m in messages], sent=[],
+                    previous=load_record_commit(repo, series.name, series.version))
+    return Job(label, messages, record, set())
 
 
 def parse_compare(spec: str) -> tuple[str | None, str | None, str]:
@@ -401,6 +507,11 @@ def compose(args, r: Rendered, sender: str, date: datetime, prefixes, config=Non
     config = config or {}
     series = r.series
     per_patch = None if args.no_auto_to_cc else recipients.for_series(r.repo, r.base, r.tip)
+    if config.get("tocmd") or config.get("cccmd"):
+        extra = recipients.from_commands(r.repo, r.base, r.tip, tocmd=config.get("tocmd"),
+                                         cccmd=config.get("cccmd"))
+        per_patch = [mail.Recipients([*a.to, *b.to], [*a.cc, *b.cc])
+                     for a, b in zip(per_patch or [mail.Recipients() for _ in extra], extra)]
     rdiff = None
     previous_link = None
     if series.version > 1:
@@ -415,11 +526,19 @@ def compose(args, r: Rendered, sender: str, date: datetime, prefixes, config=Non
         sender=sender, date=date, to=[*config.get("to", []), *args.to],
         cc=[*config.get("cc", []), *args.cc], per_patch_recipients=per_patch,
         range_diff=rdiff, previous_link=previous_link, extra_prefixes=prefixes,
+        addressing=getattr(args, "addressing", "union"),
+        trailer_cc=getattr(args, "trailer_cc", True) and git_bool(config.get("signedoffbycc"), True),
+        suppress_cc=suppressed_trailers(config),
+        prerequisites=[(s.change_id, s.version) for s in r.chain] if r.prerequisite_base else (),
+        mailer=None if xmailer(args, config) else "",
     )
 
 
 def show_summary(messages) -> None:
-    """Subjects and recipients of every message, before anything is sent."""
+    """Subjects and recipients of every message, before anything is sent
+    (nothing with -q: a recipient line without its subject means nothing)."""
+    if ui.QUIET:
+        return
     for msg in messages:
         ui.info("send", str(msg["Subject"]))
         for key in ("To", "Cc"):
@@ -427,23 +546,95 @@ def show_summary(messages) -> None:
                 print(f"    {key}: {a}", file=sys.stderr)
 
 
+def git_bool(value, default: bool) -> bool:
+    """A git config boolean as git reads it."""
+    if value is None:
+        return default
+    text = str(value).strip().lower()
+    if text in ("", "false", "no", "off", "0"):
+        return False
+    if text in ("true", "yes", "on", "1"):
+        return True
+    raise UserError(f"git config value {value!r} is no boolean", hint="use true or false")
+
+
+def xmailer(args, config: dict) -> bool:
+    if getattr(args, "xmailer", None) is not None:
+        return args.xmailer
+    return git_bool(config.get("xmailer"), True)
+
+
+def suppressed_trailers(config: dict) -> list[str]:
+    """sendemail.suppressCc as the trailer kinds it leaves out."""
+    out = set()
+    for value in config.get("suppresscc", []):
+        for word in value.replace(",", " ").split():
+            word = word.lower()
+            if word in ("all", "body"):
+                out.update(mail.TRAILER_KINDS)
+            elif word == "sob":
+                out.add("sob")
+            elif word in ("cc", "bodycc"):
+                out.add("cc")
+            elif word == "misc-by":
+                out.add("misc-by")
+            elif word not in ("self", "author", "cccmd"):
+                raise UserError(f"sendemail.suppressCc {word!r}: unknown value",
+                                hint="one of all, body, sob, cc, bodycc, misc-by, self, author, cccmd")
+    return sorted(out)
+
+
 # ------------------------------------------------------------------ identity and config
 
-def sendemail_config(repo) -> dict:
-    """The tree's sendemail.* settings, keys lower-cased without the prefix;
-    to and cc are lists (git allows them many times)."""
-    res = git.run(repo, "config", "-z", "--get-regexp", r"^sendemail\.", check=False)
-    out: dict = {"to": [], "cc": []}
-    for entry in res.stdout.split("\0"):
+# multi-valued keys (git allows them many times): lists
+MULTI_KEYS = ("to", "cc", "bcc", "suppresscc")
+# keys git send-email reads that would change what patchkit sends, but
+# patchkit does not do: a warning instead of silently ignoring them
+UNSUPPORTED_KEYS = ("smtpserveroption", "headercmd", "aliasesfile", "aliasfiletype",
+                    "transferencoding", "8bitencoding", "tocover", "cccover")
+
+
+def parse_sendemail(text: str, identity: str | None = None) -> dict:
+    """`git config -z --get-regexp ^sendemail\\.` output as a dict: keys
+    lower-cased without the prefix; MULTI_KEYS are lists.  With identity,
+    sendemail.<identity>.<key> overrides sendemail.<key> (a multi-valued
+    key's scoped list replaces the plain one), as git send-email does."""
+    plain: dict = {k: [] for k in MULTI_KEYS}
+    scoped: dict = {}
+    for entry in text.split("\0"):
         if not entry:
             continue
         key, _, value = entry.partition("\n")
-        key = key.split(".", 1)[1].lower()
-        if key in ("to", "cc"):        # multi-valued, as git send-email reads them
-            out[key].append(value)
+        rest = key.split(".", 1)[1]
+        sub, dot, name = rest.rpartition(".")
+        target = plain
+        if dot:
+            if sub != identity:
+                continue
+            target = scoped
+        name = name.lower()
+        if name in MULTI_KEYS:
+            target.setdefault(name, []).append(value)
         else:
-            out[key] = value
-    return out
+            target[name] = value
+    plain.update(scoped)
+    return plain
+
+
+def sendemail_config(repo, identity: str | None = None) -> dict:
+    """The tree's sendemail.* settings (parse_sendemail), for identity or
+    sendemail.identity."""
+    res = git.run(repo, "config", "-z", "--get-regexp", r"^sendemail\.", check=False)
+    if identity is None:
+        identity = parse_sendemail(res.stdout).get("identity")
+    if identity and f"sendemail.{identity}.".lower() not in res.stdout.lower():
+        raise UserError(f"sendemail identity {identity!r} has no keys in {repo}",
+                        hint=f"git config sendemail.{identity}.smtpServer ...; or drop --identity")
+    config = parse_sendemail(res.stdout, identity)
+    for key in UNSUPPORTED_KEYS:
+        if key in config:
+            ui.warn("send", f"sendemail.{key} is not supported by patchkit and is ignored")
+    return config
 
 
 def git_config(repo, key: str) -> str | None:
@@ -488,6 +679,9 @@ class SmtpTransport:
     user: str | None = None
     repo: Path | None = None
     cert_path: str | None = None  # sendemail.smtpSSLCertPath: CA file/dir; "" = no verification
+    password: str | None = None   # sendemail.smtpPass
+    auth: list[str] | None = None  # sendemail.smtpAuth: allowed mechanisms; [] = no AUTH at all
+    domain: str | None = None     # sendemail.smtpDomain: the EHLO name
     timeout: float = 60.0
     _conn: smtplib.SMTP | None = field(default=None, repr=False)
 
@@ -499,9 +693,11 @@ class SmtpTransport:
         try:
             if self.encryption == "ssl":
                 conn = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
+                                        local_hostname=self.domain,
                                         context=ssl_context(self.cert_path))
             else:
-                conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+                conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout,
+                                    local_hostname=self.domain)
             conn.ehlo()
             if self.encryption == "tls":
                 conn.starttls(context=ssl_context(self.cert_path))
@@ -511,20 +707,21 @@ class SmtpTransport:
                              hint="check git config sendemail.smtpServer / smtpServerPort / "
                                   "smtpEncryption") from None
         self._conn = conn
-        if self.user:
-            password = smtp_password(self.repo, self.host, self.port, self.user)
+        if self.user and self.auth != []:
+            password = self.password or smtp_password(self.repo, self.host, self.port, self.user)
+            helper = self.repo if not self.password else None  # git credential only for its own
             try:
-                login(conn, self.user, password)
+                login(conn, self.user, password, self.auth)
             except smtplib.SMTPAuthenticationError as exc:
-                credential(self.repo, "reject", self.host, self.port, self.user, password)
+                credential(helper, "reject", self.host, self.port, self.user, password)
                 self.close()
                 raise UserError(f"SMTP server {self.where} refused the credentials of "
                                 f"{self.user}: {exc.smtp_code} {_text(exc.smtp_error)}",
-                                hint=f"check ${PASSWORD_ENV} or your git credential helper") from None
+                                hint=f"check ${PASSWORD_ENV}, sendemail.smtpPass or your git credential helper") from None
             except (OSError, smtplib.SMTPException) as exc:
                 self.close()
                 raise InfraError(f"SMTP login to {self.where} failed: {exc}") from None
-            credential(self.repo, "approve", self.host, self.port, self.user, password)
+            credential(helper, "approve", self.host, self.port, self.user, password)
 
     def send(self, env_from: str, rcpts: list[str], data: bytes) -> None:
         if self._conn is None:
@@ -601,16 +798,24 @@ def make_transport(repo, config: dict):
             port = socket.getservbyname(port_text, "tcp")
         except OSError:
             raise UserError(f"sendemail.smtpServerPort {port_text!r} is no port") from None
+    auth = None
+    if config.get("smtpauth"):
+        auth = [] if config["smtpauth"].strip().lower() == "none" else config["smtpauth"].upper().split()
     return SmtpTransport(server, port, enc, config.get("smtpuser"), Path(repo),
-                         cert_path=config.get("smtpsslcertpath"))
+                         cert_path=config.get("smtpsslcertpath"),
+                         password=None if os.environ.get(PASSWORD_ENV) else config.get("smtppass"),
+                         auth=auth, domain=config.get("smtpdomain"))
 
 
-def login(conn: smtplib.SMTP, user: str, password: str) -> None:
-    """AUTH with one mechanism (PLAIN, else LOGIN, else CRAM-MD5): a refused
-    password is one clear answer, not a retry with the next mechanism."""
+def login(conn: smtplib.SMTP, user: str, password: str, allowed: list[str] | None = None) -> None:
+    """AUTH with one mechanism (PLAIN, else LOGIN, else CRAM-MD5; only those
+    in allowed, sendemail.smtpAuth, when given): a refused password is one
+    clear answer, not a retry with the next mechanism."""
     if not conn.has_extn("auth"):
         raise smtplib.SMTPNotSupportedError("the server offers no AUTH")
     offered = conn.esmtp_features["auth"].upper().split()
+    if allowed:
+        offered = [m for m in offered if m in allowed]
     conn.user, conn.password = user, password
     for mech, initial in (("PLAIN", True), ("LOGIN", False), ("CRAM-MD5", False)):
         if mech in offered:
@@ -623,7 +828,8 @@ def login(conn: smtplib.SMTP, user: str, password: str) -> None:
 
 
 def smtp_password(repo, host: str, port: int, user: str) -> str:
-    """$PATCHKIT_SMTP_PASS, else git credential fill; never printed."""
+    """$PATCHKIT_SMTP_PASS, else git credential fill; never printed.
+    (sendemail.smtpPass is read by make_transport, between the two.)"""
     if os.environ.get(PASSWORD_ENV):
         return os.environ[PASSWORD_ENV]
     query = f"protocol=smtp\nhost={host}:{port}\nusername={user}\n\n"
@@ -633,7 +839,8 @@ def smtp_password(repo, host: str, port: int, user: str) -> str:
         if line.startswith("password="):
             return line[len("password="):]
     raise UserError(f"no SMTP password for {user} at {host}:{port}",
-                    hint=f"export {PASSWORD_ENV}=... or store it with a git credential helper")
+                    hint=f"export {PASSWORD_ENV}=..., git config sendemail.smtpPass ..., "
+                         "or store it with a git credential helper")
 
 
 def credential(repo, action: str, host: str, port: int, user: str, password: str) -> None:
@@ -660,14 +867,17 @@ def normalize(addresses, where: str) -> list[str]:
 
 
 def deliver(transport, messages, env_from: str, *, reflect_to: list[str] | None = None,
-            skip=frozenset(), on_sent=None) -> None:
+            skip=frozenset(), on_sent=None, bcc=()) -> None:
     """Send messages in order; after each one, on_sent(msgid).  A failure names
-    exactly which messages went out and which did not."""
+    exactly which messages went out and which did not.  bcc: envelope-only
+    recipients of every message (sendemail.bcc)."""
     sent_now: list[str] = []
     plan = []
     for msg in messages:       # every message addressed before the first goes out
         rcpts = ([mail.parse_address(a)[1] for a in reflect_to] if reflect_to
                  else envelope_recipients(msg))
+        if rcpts and not reflect_to:
+            rcpts = mail.dedup([*rcpts, *(mail.parse_address(a)[1] for a in bcc)])
         if not rcpts:
             raise UserError(f"{msg['Subject']}: no recipients",
                             hint="add to = [...] to series.toml or pass --to")

@@ -360,6 +360,10 @@ def import_commit(repo: Path, commit: str, series_dir: Path, patch: str | None,
 
 # ------------------------------------------------------------ CLI
 
+# what the global --dry-run does for this command (shown in its --help)
+DRY_RUN = 'refused: import needs its git queries to run'
+
+
 def add_arguments(parser) -> None:
     sub = parser.add_subparsers(dest="template_command", metavar="ACTION", required=True)
     p = sub.add_parser("import", help="turn commits into patch folders of a series version",

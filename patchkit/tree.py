@@ -1015,6 +1015,22 @@ def regenerate_manifest(name: str, *, write: bool, suite: str | None = None,
     return m
 
 
+def rehash_manifest(name: str, *, write: bool) -> Manifest:
+    """<name>'s manifest with its touched-file table recomputed for today's
+    touched_files(), read from the base commit of the fetched tree (which
+    must be the one the manifest pins).  Package, hashes and base commit are
+    kept: a series naming a new file does not change the pin."""
+    m = load_manifest(name)
+    t = open_pinned(name)
+    if t.base_commit != m.base_commit:
+        raise UserError(f"the cached {name} is a stand-in for the pin ({t.note}); re-pin "
+                        f"instead: patchkit tree manifest {name} --write")
+    m.files = hashes_at(t.path, m.base_commit, touched_files())
+    if write:
+        write_manifest(m, manifest_path(name))
+    return m
+
+
 # ---------------------------------------------------------------- swap_ops base
 
 SWAP_OPS_HEADER = "include/linux/swap_ops.h"
@@ -1044,6 +1060,10 @@ def has_swap_ops_base(tree: Tree) -> bool:
 
 # ---------------------------------------------------------------- CLI
 
+# what the global --dry-run does for this command (shown in its --help)
+DRY_RUN = "fetch prints the commands it would run; show reads only; verify and manifest are refused (they need the commands' output)"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     for action, help_text in (
@@ -1071,6 +1091,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                    "manifest's; e.g. bookworm-security, experimental)")
     p.add_argument("--version", dest="package_version", metavar="VERSION",
                    help="pin this package version (default: the suite's current one)")
+    p.add_argument("--rehash", action="store_true",
+                   help="keep the pin; only re-hash the touched files (the series' diffs name "
+                        "new ones) from the fetched tree's base commit: no download")
     p.add_argument("--write", action="store_true", help="write the file (default: print it)")
 
 
@@ -1114,8 +1137,13 @@ def run(args: argparse.Namespace) -> int:
                         f"{len(t.manifest.files)} touched files match)")
         return 0
     if args.action == "manifest":
-        m = regenerate_manifest(args.name, write=args.write, suite=args.suite,
-                                version=args.package_version)
+        if args.rehash:
+            if args.suite or args.package_version:
+                raise UserError("--rehash keeps the pin: it takes no --suite or --version")
+            m = rehash_manifest(args.name, write=args.write)
+        else:
+            m = regenerate_manifest(args.name, write=args.write, suite=args.suite,
+                                    version=args.package_version)
         if args.write:
             ui.info("tree", f"wrote {_rel(manifest_path(args.name))} (base {m.base_commit})")
         else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from patchkit import paths, report, ui
+from patchkit import paths, proc, report, ui
 from patchkit.errors import PatchkitError, UserError
 from patchkit.report import FAIL, PASS, SKIP, RunResult, StageResult
 
@@ -29,6 +29,7 @@ class Pipeline:
             self.result.stages.append(StageResult(name, SKIP, detail=f"skipped: {self.failed}"))
             return None
         start = time.monotonic()
+        started = report.now()
         try:
             value = fn(*args, **kwargs)
         except PatchkitError as exc:
@@ -36,18 +37,47 @@ class Pipeline:
             self.failed = f"{name} failed"
             log = getattr(exc, "log", None)
             self.result.stages.append(StageResult(name, FAIL, seconds, str(exc),
-                                                  str(log) if log else None))
-            ui.info(name, f"FAIL in {ui.duration(seconds)}")
+                                                  str(log) if log else None, started=started))
+            if not ui.already_said(name, start):
+                ui.info(name, f"FAIL in {ui.duration(seconds)}")
             return None
         seconds = time.monotonic() - start
-        self.result.stages.append(StageResult(name, PASS, seconds))
-        ui.info(name, f"PASS in {ui.duration(seconds)}")
+        self.result.stages.append(StageResult(name, PASS, seconds, started=started))
+        if not ui.already_said(name, start):   # the stage printed its own line (build)
+            ui.info(name, f"PASS in {ui.duration(seconds)}")
         return value
 
 
+def add_series_argument(p, *, default: str | None, what: str = "series to validate") -> None:
+    """The series as a positional argument, as render/apply/check/send take it;
+    --series SERIES stays as a deprecated spelling of the same thing."""
+    p.add_argument("series", nargs="?", default=None, metavar="SERIES",
+                   help=f"{what} (templates/<name> or a folder)"
+                        + (f"; default {default}" if default else ""))
+    p.add_argument("--series", dest="series_option", default=None, metavar="SERIES",
+                   help="deprecated: the same as the positional SERIES")
+    p.set_defaults(series_default=default)
+
+
+def series_argument(args) -> str | None:
+    """The series given either way; both ways at once must agree."""
+    if args.series_option is not None:
+        if args.series is not None and args.series != args.series_option:
+            raise UserError(f"two series given: {args.series!r} and --series {args.series_option!r}",
+                            hint="give the series once, as the positional argument")
+        ui.warn("cli", f"--series is deprecated: write the series as a positional argument "
+                       f"(patchkit {args.command} {args.series_option} ...)")
+        return args.series_option
+    return args.series if args.series is not None else args.series_default
+
+
+# what the global --dry-run does for this command (shown in its --help)
+DRY_RUN = "refused: every stage needs the one before (each stage's log starts with its reproducer)"
+
+
 def add_arguments(p):
-    p.add_argument("--series", default=DEFAULT_SERIES,
-                   help=f"series to validate, or 'none' for the bare tree (default {DEFAULT_SERIES})")
+    add_series_argument(p, default=DEFAULT_SERIES,
+                        what="series to validate, or 'none' for the bare tree")
     p.add_argument("--tree", default=None, help="pinned tree name or a kernel checkout (default: linux-source-6.12)")
     p.add_argument("--author", default=None,
                    help="'Name <mail>' for the rendered commits (default: git config user.name/email)")
@@ -81,7 +111,7 @@ def check_args(args) -> None:
         raise UserError("--dry-run is not supported by validate: it builds and boots, so it "
                         "must run (nothing was written)",
                         hint="each log under -o starts with the command that reproduces it; "
-                             "patchkit --dry-run boot ... prints the QEMU command")
+                             "patchkit validate ... -o DIR keeps them")
     if args.series != "none":
         series_mod.chain(args.series)
     from patchkit import boot as boot_mod, build as build_mod
@@ -104,11 +134,12 @@ def check_args(args) -> None:
 
 
 def run(args) -> int:
+    args.series = series_argument(args)
     check_args(args)
     if getattr(args, "faults", False):
         if getattr(args, "profile", False):
             raise UserError("--profile does not apply to --faults",
-                            hint="profile one kernel's tests: patchkit validate --series S --profile --tests T")
+                            hint="profile one kernel's tests: patchkit validate SERIES --profile --tests T")
         from patchkit import faults
         result = faults.validate_faults(
             series=args.series, tree_spec=args.tree, config=args.config, runtime=args.runtime,
@@ -132,6 +163,26 @@ def run(args) -> int:
         profile=args.profile,
     )
     return 0 if result.ok() else 1
+
+
+def build_and_keep(source, output: Path, *, info: dict, **kwargs):
+    """build.build, then its artifacts (bzImage, config, System.map,
+    modules.tar.xz, build.log, metadata.json) copied into the run's output
+    folder, as tuxmake leaves them; a failed build leaves its log and
+    metadata there too."""
+    from patchkit import build as build_mod
+
+    try:
+        built = build_mod.build(source, **kwargs)
+    except build_mod.BuildFailed as exc:
+        if exc.build_dir is not None:
+            build_mod.copy_artifacts(exc.build_dir, output)
+        if exc.metadata is not None:
+            info["build"] = exc.metadata
+        raise
+    build_mod.copy_artifacts(built.build_dir, output)
+    info["build"] = built.metadata
+    return built
 
 
 def validate(*, series, tree_spec, config, author=None, fragments, modules, runtime, tests, timeout, output: Path,
@@ -177,13 +228,13 @@ def validate(*, series, tree_spec, config, author=None, fragments, modules, runt
     if prebuilt is not None:
         built = pipe.stage("build", build_mod.prebuilt, prebuilt, source=source, config=config,
                            fragments=fragments)
+        if built is not None:
+            result.info["build"] = built.metadata
     else:
-        built = pipe.stage("build", build_mod.build, source, config=config, fragments=fragments,
-                           runtime=runtime, modules=modules)
-    if built is not None:
-        result.info["build"] = built.metadata
-        if export is not None:
-            pipe.stage("export", build_mod.export, built, export)
+        built = pipe.stage("build", build_and_keep, source, output, config=config, fragments=fragments,
+                           runtime=runtime, modules=modules, info=result.info)
+    if built is not None and export is not None:
+        pipe.stage("export", build_mod.export, built, export)
     if build_only:
         pipe.failed = pipe.failed or "--build-only"  # not a failure: nothing after the build
     booted = pipe.stage("boot", boot_mod.boot, built.kernel if built else None, source=source,

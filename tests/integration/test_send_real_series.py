@@ -49,29 +49,37 @@ def rendered(tmp_path_factory):
 
 @pytest.mark.skipif(not Path(B4).exists(), reason="b4 not installed (pip install -e '.[test]')")
 def test_real_series_mbox_passes_b4_am_and_git_am_gives_the_rendered_tree(rendered, tmp_path):
+    """With --with-deps: the prerequisite series and the series, each through
+    b4 am, then git am of both onto the tree's base gives the rendered tip."""
     out = tmp_path / "mail"
+    deps = ["--with-deps", "--prerequisite-base", rendered.prerequisite_base] \
+        if rendered.prerequisite_base else []
     assert cli.main(["send", SERIES, "--repo", str(rendered.repo), "--base", rendered.base,
-                     "--tip", rendered.tip, *(["--prerequisite-base", rendered.prerequisite_base]
-                                              if rendered.prerequisite_base else []),
+                     "--tip", rendered.tip, *deps,
                      "--from", "Patchkit Test <patchkit@example.org>",
                      "--date", "2026-06-14T11:35:53+00:00", "-o", str(out)]) == 0
-    mbox = next(out.glob("*.mbox"))
-    res = subprocess.run([B4, "--offline-mode", "am", "-m", str(mbox), "-o", str(tmp_path / "b4")],
-                         capture_output=True, text=True, cwd=tmp_path)
-    log = res.stdout + res.stderr
-    assert res.returncode == 0, log
-    for bad in ("WARNING", "ERROR", "CRITICAL"):
-        assert bad not in log, log
-    mbx = next((tmp_path / "b4").glob("*.mbx"))
+    mbx = []
+    for mbox in sorted(out.glob("*.mbox"), key=lambda p: not p.name.startswith(str(rendered.series.depends))):
+        dest = tmp_path / ("b4-" + mbox.stem)
+        res = subprocess.run([B4, "--offline-mode", "am", "-m", str(mbox), "-o", str(dest)],
+                             capture_output=True, text=True, cwd=tmp_path)
+        log = res.stdout + res.stderr
+        assert res.returncode == 0, log
+        for bad in ("WARNING", "ERROR", "CRITICAL"):
+            assert bad not in log, log
+        mbx.append(next(dest.glob("*.mbx")))
+    assert len(mbx) == (2 if deps else 1)
+    start = rendered.prerequisite_base or rendered.base
 
     # A sparse clone holding only the touched files: git am needs no full checkout.
     clone = tmp_path / "am"
     git(tmp_path, "clone", "-q", "--shared", "--no-checkout", str(rendered.repo), str(clone))
-    touched = git(rendered.repo, "diff", "--name-only", rendered.base, rendered.tip).splitlines()
+    touched = git(rendered.repo, "diff", "--name-only", start, rendered.tip).splitlines()
     git(clone, "sparse-checkout", "set", "--no-cone", *touched)
-    git(clone, "checkout", "-q", "-b", "apply", rendered.base)
-    git(clone, "am", str(mbx))
+    git(clone, "checkout", "-q", "-b", "apply", start)
+    for m in mbx:
+        git(clone, "am", str(m))
     assert git(clone, "rev-parse", "HEAD^{tree}") == git(rendered.repo, "rev-parse", f"{rendered.tip}^{{tree}}")
     fmt = "--format=%an <%ae>%n%B"
-    assert git(clone, "log", fmt, f"{rendered.base}..HEAD") == \
-        git(rendered.repo, "log", fmt, f"{rendered.base}..{rendered.tip}")
+    assert git(clone, "log", fmt, f"{start}..HEAD") == \
+        git(rendered.repo, "log", fmt, f"{start}..{rendered.tip}")

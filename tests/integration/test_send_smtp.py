@@ -123,9 +123,11 @@ def test_smtp_delivers_every_message_exactly_in_order_threaded(tree, server, cap
     assert [header(m, "In-Reply-To") for m in got[1:]] == [cover, cover]
     assert [header(m, "References") for m in got[1:]] == [cover, cover]
     assert [env_from for env_from, _, _ in inbox.received] == ["ada@example.org"] * 3
+    # the union of both patches' lists, plus the other author named in patch 2's trailers
     assert inbox.received[2][1] == ["akpm@example.org", "minchan@example.org",
                                     "senozhatsky@example.org", "linux-doc@lists.example.org",
-                                    "linux-block@lists.example.org", "linux-kernel@lists.example.org"]
+                                    "linux-mm@lists.example.org", "linux-kernel@lists.example.org",
+                                    "linux-block@lists.example.org", "juergen@example.org"]
     out = capsys.readouterr()
     assert PASSWORD not in out.out + out.err
 
@@ -236,3 +238,25 @@ def test_encrypted_delivery_verifies_the_server_certificate(tree, cert, capsys, 
         assert len(inbox.received) == 3
     finally:
         ctl.stop()
+
+
+def test_password_from_sendemail_smtppass_under_an_identity(tree, server, capsys, monkeypatch):
+    """sendemail.identity picks sendemail.<id>.* keys; its smtpPass logs in (no env, no helper)."""
+    monkeypatch.delenv(send.PASSWORD_ENV)
+    inbox = Inbox()
+    port = server(inbox)
+    git(tree["repo"], "config", "sendemail.smtpServer", "127.0.0.1")
+    git(tree["repo"], "config", "sendemail.smtpServerPort", "1")        # the plain key: wrong on purpose
+    git(tree["repo"], "config", "sendemail.identity", "work")
+    git(tree["repo"], "config", "sendemail.work.smtpServerPort", str(port))
+    git(tree["repo"], "config", "sendemail.work.smtpUser", "ada")
+    git(tree["repo"], "config", "sendemail.work.smtpPass", PASSWORD)
+    git(tree["repo"], "config", "sendemail.work.smtpAuth", "LOGIN")
+    assert pk(tree, "--send") == 0
+    assert len(inbox.received) == 3
+    assert all(b"X-Mailer: patchkit " in content for _, _, content in inbox.received)
+    out = capsys.readouterr()
+    assert PASSWORD not in out.out + out.err
+    git(tree["repo"], "config", "sendemail.work.smtpPass", "wrong")
+    assert pk(tree, "--send", "--resend", "--date", "2026-06-21T08:00:00+00:00") == 2
+    assert "refused the credentials of ada" in capsys.readouterr().err

@@ -36,13 +36,16 @@ def test_minimal_build_in_podman_gives_a_bootable_bzimage_and_metadata():
     assert config["CONFIG_ZRAM"] == "y" and config["CONFIG_ZRAM_WRITEBACK"] == "y"
 
     meta = json.loads((res.build_dir / "metadata.json").read_text())
-    assert meta["runtime"] == "podman" and meta["image"] == "patchkit-builder:bookworm"
-    assert meta["image_id"] and meta["compiler"].startswith("gcc (Debian 12")
-    assert meta["commit"] == build.source_identity(source)[0]
-    assert meta["kernelrelease"].startswith("6.12")
-    assert res.log.read_text().startswith(f"# reproduce: {meta['reproducer']}\n")
+    assert meta["runtime"]["name"] == "podman" and meta["runtime"]["image"] == "patchkit-builder:bookworm"
+    assert meta["runtime"]["image_id"] and meta["compiler"]["version_full"].startswith("gcc (Debian 12")
+    assert meta["compiler"]["name"] == "gcc" and meta["compiler"]["version"].startswith("12.")
+    assert meta["git"]["git_commit"] == build.source_identity(source)[0]
+    assert meta["source"]["kernelversion"].startswith("6.12")
+    assert meta["results"]["status"] == "PASS" and meta["results"]["targets"]["kernel"]["status"] == "PASS"
+    assert meta["patchkit"]["kernelrelease"].startswith("6.12")
+    assert res.log.read_text().startswith(f"# reproduce: {meta['patchkit']['reproducer']}\n")
     assert "--network none" in res.log.read_text()
 
     # nothing changed: reused without running make
     again = build.build(source, config="minimal", runtime="podman", jobs=2)
-    assert again.metadata.get("reused") is True and again.kernel == res.kernel
+    assert again.reused is True and again.kernel == res.kernel

@@ -20,7 +20,7 @@ FRAGMENT = paths.CONFIGS / "nfs-swap.config"
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     out = tmp_path_factory.mktemp("validate-nfs")
-    rc = cli.main(["validate", "--series", "zram-swap-ops", "--fragment", str(FRAGMENT),
+    rc = cli.main(["validate", "zram-swap-ops", "--fragment", str(FRAGMENT),
                    "--tests", "zram-setup,swapfile-nfs", "-o", str(out)])
     data = json.loads((out / "results.json").read_text())
     return rc, data

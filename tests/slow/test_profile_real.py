@@ -16,7 +16,7 @@ ZRAM_PATH = ("lzo", "zram_", "zs_", "zcomp_", "LZ4", "ZSTD", "swap_")
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     out = tmp_path_factory.mktemp("profile")
-    rc = cli.main(["validate", "--series", "zram-swap-ops", "--profile", "--tests", "zram-setup,pageout",
+    rc = cli.main(["validate", "zram-swap-ops", "--profile", "--tests", "zram-setup,pageout",
                    "-o", str(out)])
     return rc, json.loads((out / "results.json").read_text())
 

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from patchkit import boot, cli
+from patchkit import boot, cli, report
 
 pytestmark = pytest.mark.slow
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     out = tmp_path_factory.mktemp("validate")
-    rc = cli.main(["validate", "--series", "zram-swap-ops", "-o", str(out)])
+    rc = cli.main(["validate", "zram-swap-ops", "-o", str(out)])
     data = json.loads((out / "results.json").read_text())
     return rc, data, out
 
@@ -29,7 +29,24 @@ def test_the_default_series_passes_every_stage_and_guest_test(results):
     assert rc == 0 and data["status"] == "PASS", failed
     assert [s["name"] for s in data["stages"]] == ["tree", "render", "checkout", "build", "boot"]
     assert [t["name"] for t in data["tests"]] == boot.DEFAULT_TESTS
-    assert (out / "junit.xml").read_text().startswith("<testsuite")
+    assert (out / "junit.xml").read_text().startswith('<?xml version="1.0" encoding="UTF-8"?>\n<testsuites')
+
+
+def test_the_records_others_read(results):
+    """results.json validates against its schema, exports as KCIDB data that
+    kcidb-io accepts, and the build's artifacts sit in the output folder as
+    tuxmake leaves them."""
+    rc, data, out = results
+    assert report.load_results(out) == data
+    kcidb = report.kcidb_data(data)
+    report.validate_kcidb(kcidb)
+    assert len(kcidb["tests"]) == len(boot.DEFAULT_TESTS)
+    for name in ("bzImage", "config", "System.map", "build.log", "metadata.json"):
+        assert (out / name).is_file(), name
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["results"]["status"] == "PASS" and meta["results"]["targets"]["kernel"]["status"] == "PASS"
+    assert meta["build"]["reproducer_cmdline"][:2] == ["patchkit", "build"]
+    assert meta["git"]["git_commit"] == data["info"]["build"]["git"]["git_commit"]
 
 
 def test_no_page_was_corrupted(results):

@@ -141,14 +141,19 @@ def make_repo(root: Path, from_line: bool = True) -> dict:
 
 def make_series(root: Path, version: int = 1, changes: dict | None = None,
                 to=("Andrew Morton <akpm@example.org>",), cc=("linux-doc@lists.example.org",),
-                prefixes=()) -> series_mod.Series:
+                prefixes=(), depends: str | None = None) -> series_mod.Series:
+    """templates/zram-swap-ops under root; with depends="swap-batching" it
+    sits on that series (make_dep_series writes it beside)."""
+    if depends:
+        make_dep_series(root)
     folder = root / "templates" / "zram-swap-ops"
     folder.mkdir(parents=True, exist_ok=True)
     for v in range(1, version + 1):
         for p in ("0001-register-block-ops", "0002-zram-swap-ops"):
             (folder / f"v{v}" / p).mkdir(parents=True, exist_ok=True)
         (folder / f"v{v}" / "version.toml").write_text(
-            'patches = ["0001-register-block-ops", "0002-zram-swap-ops"]\n')
+            'patches = ["0001-register-block-ops", "0002-zram-swap-ops"]\n'
+            + (f'[depends]\n"linux-source-6.12" = "{depends} v1"\n' if depends else ""))
     (folder / "cover.j2").write_text(COVER_J2)
     lines = [
         'name = "zram-swap-ops"',
@@ -164,6 +169,22 @@ def make_series(root: Path, version: int = 1, changes: dict | None = None,
         for k, v in changes.items():
             lines.append(f'{k} = """\n{v}"""')
     (folder / "series.toml").write_text("\n".join(lines) + "\n")
+    return series_mod.load(str(folder))
+
+
+def make_dep_series(root: Path) -> series_mod.Series:
+    """templates/swap-batching: the one-patch series (base0..dep) the zram series depends on."""
+    folder = root / "templates" / "swap-batching"
+    (folder / "v1" / "0001-batch").mkdir(parents=True, exist_ok=True)
+    (folder / "v1" / "version.toml").write_text('patches = ["0001-batch"]\n')
+    (folder / "cover.j2").write_text("Swap writes are batched per device.\n")
+    (folder / "series.toml").write_text("\n".join([
+        'name = "swap-batching"',
+        'subject = "mm/swap: batch block swap writes"',
+        'change-id = "20260520-swap-batching-6e1f2a7c9b30"',
+        "version = 1",
+        'to = ["Andrew Morton <akpm@example.org>"]',
+    ]) + "\n")
     return series_mod.load(str(folder))
 
 

@@ -97,10 +97,11 @@ def test_reusable_needs_pass_same_inputs_and_existing_outputs(tmp_path):
     out.write_text("k")
     inputs = {"commit": "c", "dirty": None, "config_hash": "h", "modules": False,
               "runtime": "podman", "toolchain": "sha256:1"}
-    meta = {"status": "pass", "inputs": dict(inputs)}
+    meta = {"results": {"status": "PASS"}, "patchkit": {"inputs": dict(inputs)}}
     assert build.reusable(meta, inputs, [out])
     assert not build.reusable(None, inputs, [out])
-    assert not build.reusable(dict(meta, status="fail"), inputs, [out])
+    assert not build.reusable(dict(meta, results={"status": "FAIL"}), inputs, [out])
+    assert not build.reusable({"status": "pass", "inputs": dict(inputs)}, inputs, [out])   # old shape
     assert not build.reusable(meta, dict(inputs, toolchain="sha256:2"), [out])
     assert not build.reusable(meta, dict(inputs, dirty="abc"), [out])
     assert not build.reusable(meta, inputs, [out, tmp_path / "modules-install"])
@@ -189,13 +190,27 @@ def test_build_writes_metadata_and_a_log_starting_with_the_reproducer(fake):
     assert res.build_dir.name.startswith(f"{build.tree_name(source)}-c0ffeec0ffee-minimal-")
     meta = json.loads((res.build_dir / "metadata.json").read_text())
     assert meta == res.metadata
-    assert meta["commit"] == "c0ffee" * 6 + "abcd" and meta["dirty"] is None
-    assert meta["config"]["name"] == "minimal" and len(meta["config"]["hash"]) == 64
-    assert (meta["runtime"], meta["image_id"], meta["compiler"]) == ("fake", "sha256:feed", "gcc (Fake) 12")
-    assert meta["warnings"] == 1 and meta["kernelrelease"] == "6.12.0"
-    assert meta["reproducer"] == f"patchkit build --config minimal --runtime fake --jobs 2 {source}"
-    assert res.log.read_text().splitlines()[0] == f"# reproduce: {meta['reproducer']}"
-    assert isinstance(meta["duration_s"], float)
+    # tuxmake's groups and keys
+    assert meta["results"]["status"] == "PASS"
+    assert set(meta["results"]["targets"]) == {"config", "kernel"}
+    assert all(t["status"] == "PASS" and isinstance(t["duration"], float)
+               for t in meta["results"]["targets"].values())
+    assert meta["results"]["warnings"] == 1 and meta["results"]["errors"] == 0
+    assert meta["results"]["warning_lines"] == ["mm/a.c:1:2: warning: unused variable 'x'"]
+    assert meta["results"]["artifacts"] == {"config": ["config"], "kernel": ["bzImage"]}
+    assert meta["build"]["reproducer_cmdline"] == ["patchkit", "build", "--config", "minimal", "--runtime",
+                                                   "fake", "--jobs", "2", str(source)]
+    assert (meta["build"]["kconfig"], meta["build"]["jobs"], meta["build"]["runtime"]) == ("minimal", 2, "fake")
+    assert meta["build"]["environment"]["KBUILD_BUILD_USER"] == "patchkit"
+    assert meta["compiler"] == {"name": "gcc", "version": "12", "version_full": "gcc (Fake) 12"}
+    assert meta["git"]["git_commit"] == "c0ffee" * 6 + "abcd"
+    assert (meta["runtime"]["name"], meta["runtime"]["image_id"]) == ("fake", "sha256:feed")
+    pk = meta["patchkit"]
+    assert pk["dirty"] is None and pk["kernelrelease"] == "6.12.0"
+    assert pk["config"]["name"] == "minimal" and len(pk["config"]["hash"]) == 64
+    assert pk["reproducer"] == f"patchkit build --config minimal --runtime fake --jobs 2 {source}"
+    assert res.log.read_text().splitlines()[0] == f"# reproduce: {pk['reproducer']}"
+    assert res.warnings == 1 and res.compiler == "gcc (Fake) 12"
     assert res.modules_dir is None and state["rt"].closed
     assert [m.container for m in state["rt"].mounts] == ["/src", "/build", "/ccache"]
     assert state["rt"].mounts[0].read_only and not state["rt"].mounts[1].read_only
@@ -207,7 +222,7 @@ def test_unchanged_rebuild_runs_nothing(fake):
     state["rt"] = FakeRuntime()
     again = build.build(source, jobs=2)
     assert state["rt"].calls == []
-    assert again.kernel == first.kernel and again.metadata["reused"] is True
+    assert again.kernel == first.kernel and again.reused is True
     assert again.log == first.log
 
 
@@ -231,7 +246,11 @@ def test_value_that_did_not_land_fails_before_make(fake, tmp_path):
     assert not any("bzImage" in c for c in state["rt"].calls)
     build_dir = exc.value.log.parent.parent
     assert not (build_dir / ".patchkit-configured").exists()
-    assert not (build_dir / "metadata.json").exists()
+    meta = json.loads((build_dir / "metadata.json").read_text())    # a failed build tells why, too
+    assert meta["results"]["status"] == "FAIL"
+    assert meta["results"]["targets"]["config"]["status"] == "FAIL"
+    assert meta["results"]["targets"]["kernel"] == {"status": "SKIP", "duration": 0.0}
+    assert exc.value.metadata == meta and exc.value.build_dir == build_dir
 
 
 def test_module_fragment_builds_and_installs_modules(fake, tmp_path):
@@ -242,7 +261,9 @@ def test_module_fragment_builds_and_installs_modules(fake, tmp_path):
     assert state["rt"].calls[-2][-2:] == ["bzImage", "modules"]
     assert state["rt"].calls[-1][-1] == "modules_install"
     assert res.modules_dir == res.build_dir / "modules-install" and res.modules_dir.is_dir()
-    assert res.metadata["config"]["fragments"][-1] == str(frag)
+    assert res.metadata["patchkit"]["config"]["fragments"][-1] == str(frag)
+    assert res.metadata["build"]["kconfig_add"] == [str(frag)]
+    assert res.metadata["results"]["targets"]["modules"]["status"] == "PASS"
 
 
 def _extmod(tmp_path, body="obj-m := probe.o\n"):
@@ -262,8 +283,8 @@ def test_external_module_is_built_from_a_copy_in_the_build_dir_and_installed(fak
     assert [c[-1] for c in ext_calls] == ["modules", "modules_install"]
     assert all(f"INSTALL_MOD_PATH={res.build_dir}/modules-install" in c for c in ext_calls)
     assert (res.build_dir / "extmod/probe/Kbuild").read_text() == "obj-m := probe.o\n"
-    assert res.metadata["extmods"] == ["probe"]
-    assert f"--extmod {mod}" in res.metadata["reproducer"]
+    assert res.metadata["patchkit"]["extmods"] == ["probe"]
+    assert f"--extmod {mod}" in res.metadata["patchkit"]["reproducer"]
 
 
 def test_changed_external_module_source_rebuilds(fake, tmp_path):
@@ -285,18 +306,69 @@ def test_external_module_without_modules_is_refused_by_name(fake, tmp_path):
     assert state["rt"].calls == []
 
 
-def test_compile_error_reports_location_and_log_and_leaves_no_metadata(fake):
+def test_compile_error_reports_location_and_log_and_leaves_failed_metadata(fake, tmp_path):
     source, state = fake
     state["rt"] = FakeRuntime(fail_make=f"{source}/mm/swap.c:7:1: error: expected ';'\nmake: *** Error 1\n")
     with pytest.raises(build.BuildFailed) as exc:
         build.build(source, jobs=2)
     assert exc.value.location == f"{source}/mm/swap.c:7"
     assert f"log: {exc.value.log}" in str(exc.value)
-    assert not (exc.value.log.parent.parent / "metadata.json").exists()
+    build_dir = exc.value.log.parent.parent
+    meta = json.loads((build_dir / "metadata.json").read_text())
+    # what a tuxmake user reads: the run failed at the kernel target, and why
+    assert meta["results"]["status"] == "FAIL"
+    assert meta["results"]["targets"]["config"]["status"] == "PASS"
+    assert meta["results"]["targets"]["kernel"]["status"] == "FAIL"
+    assert meta["results"]["errors"] == 2
+    assert meta["results"]["error_lines"] == [f"{source}/mm/swap.c:7:1: error: expected ';'", "make: *** Error 1"]
+    assert meta["results"]["artifacts"] == {}
+    assert meta["build"]["reproducer_cmdline"][:2] == ["patchkit", "build"]
+    # the run's output folder gets the log and the metadata
+    copied = build.copy_artifacts(build_dir, tmp_path / "out")
+    assert sorted(p.name for p in copied) == ["build.log", "config", "metadata.json"]
+    assert "error: expected ';'" in (tmp_path / "out" / "build.log").read_text()
     # the next build continues: configuration is kept, only make runs again
     state["rt"] = FakeRuntime()
-    build.build(source, jobs=2)
+    res = build.build(source, jobs=2)
     assert [c[-1] for c in state["rt"].calls] == ["bzImage"]
+    assert res.metadata["results"]["status"] == "PASS"
+
+
+def test_copy_artifacts_gives_tuxmake_names_and_a_modules_tarball(fake, tmp_path):
+    import tarfile
+
+    source, state = fake
+    frag = tmp_path / "zram-m.config"
+    frag.write_text("CONFIG_ZRAM=m\n")
+    res = build.build(source, fragments=[frag], jobs=2)
+    (res.build_dir / "System.map").write_text("ffffffff81000000 T _text\n")
+    (res.modules_dir / "lib/modules/6.12.0/zram.ko").write_text("ko")
+    out = tmp_path / "run"
+    build.copy_artifacts(res.build_dir, out)
+    assert sorted(p.name for p in out.iterdir()) == ["System.map", "build.log", "bzImage", "config",
+                                                     "metadata.json", "modules.tar.xz"]
+    with tarfile.open(out / "modules.tar.xz") as tar:
+        assert "lib/modules/6.12.0/zram.ko" in tar.getnames()
+    assert (out / "config").read_text() == (res.build_dir / ".config").read_text()
+
+
+def test_kbuild_progress_counts_objects_and_names_the_last_target():
+    live = type("L", (), {"update": lambda self, t=None: None})()
+    p = build.KbuildProgress(live)
+    for line in ["  CC      mm/swap.o", "mm/a.c:1:2: warning: x", "  CC [M]  drivers/block/zram/zram_drv.o",
+                 "  AR      mm/built-in.a", "  GEN     Makefile", "make[1]: Entering directory"]:
+        p.line(line)
+    assert p.objects == 3 and p.status() == "3 objects, GEN Makefile"
+
+
+def test_compiler_info_and_kernelversion():
+    assert build.compiler_info('"gcc (Debian 12.2.0-14) 12.2.0"') == {
+        "name": "gcc", "version": "12.2.0", "version_full": "gcc (Debian 12.2.0-14) 12.2.0"}
+    assert build.compiler_info("Debian clang version 14.0.6")["name"] == "clang"
+    mk = "# SPDX\nVERSION = 6\nPATCHLEVEL = 12\nSUBLEVEL = 0\nEXTRAVERSION =\nNAME = Baby Opossum\n"
+    assert build.kernelversion(mk) == "6.12.0"
+    assert build.kernelversion(mk.replace("EXTRAVERSION =", "EXTRAVERSION = -rc3")) == "6.12.0-rc3"
+    assert build.kernelversion("all:\n") is None
 
 
 def test_configure_only_checks_and_stops_before_make(fake, tmp_path):
@@ -354,3 +426,6 @@ def test_sigterm_unwinds_like_ctrl_c_so_the_runtime_is_closed(fake):
         build.build(source, jobs=2)
     assert state["rt"].closed
     assert signal.getsignal(signal.SIGTERM) is before
+    # the interrupted build leaves a record saying where it stopped
+    meta = json.loads((next(paths.builds_dir().iterdir()) / "metadata.json").read_text())
+    assert meta["results"]["status"] == "FAIL" and meta["results"]["targets"]["kernel"]["status"] == "FAIL"

@@ -165,10 +165,13 @@ def test_patch_bodies_are_format_patch_output_with_in_body_from_for_other_author
     assert str(msgs[2]["From"]) == SENDER
 
 
-def test_recipients_per_patch_cover_union_without_duplicates_or_sender(tree):
-    msgs = build(tree, sender="Minchan Kim <minchan@example.org>")
-    def addrs(msg, key):
-        return [a.addr_spec for a in msg[key].addresses] if msg[key] else []
+def addrs(msg, key):
+    return [a.addr_spec for a in msg[key].addresses] if msg[key] else []
+
+
+def test_per_patch_addressing_each_patch_its_own_list_cover_the_union(tree):
+    msgs = build(tree, sender="Minchan Kim <minchan@example.org>", addressing="per-patch",
+                 trailer_cc=False)
     # patch 1 touches mm/ and include/: series To + mm people; lists in Cc
     assert addrs(msgs[1], "To") == ["akpm@example.org"]
     assert addrs(msgs[1], "Cc") == ["linux-doc@lists.example.org", "linux-mm@lists.example.org",
@@ -179,6 +182,42 @@ def test_recipients_per_patch_cover_union_without_duplicates_or_sender(tree):
     assert len(cover_all) == len(set(cover_all))
     assert set(cover_all) == {a for m in msgs[1:] for a in addrs(m, "To") + addrs(m, "Cc")}
     assert "minchan@example.org" not in cover_all
+
+
+def test_union_addressing_is_the_default_every_message_to_every_list(tree):
+    msgs = build(tree, sender="Minchan Kim <minchan@example.org>", trailer_cc=False)
+    # the zram reviewer sees patch 1 (the API zram uses) too, as b4 sends it
+    for m in msgs:
+        assert addrs(m, "To") == ["akpm@example.org", "senozhatsky@example.org"]
+        assert addrs(m, "Cc") == ["linux-doc@lists.example.org", "linux-mm@lists.example.org",
+                                  "linux-kernel@lists.example.org", "linux-block@lists.example.org"]
+
+
+def test_trailer_people_are_cced_on_their_patch_and_the_cover(tree):
+    msgs = build(tree)   # sender Ada: her own Signed-off-by is no recipient
+    assert "juergen@example.org" in addrs(msgs[2], "Cc")
+    assert "juergen@example.org" not in addrs(msgs[1], "Cc")
+    assert "juergen@example.org" in addrs(msgs[0], "Cc")
+    assert "ada@example.org" not in addrs(msgs[0], "Cc") + addrs(msgs[2], "Cc")
+    quiet = build(tree, suppress_cc=["sob"])
+    assert "juergen@example.org" not in addrs(quiet[2], "Cc") + addrs(quiet[0], "Cc")
+
+
+def test_trailer_people_reads_only_the_last_paragraph_of_the_message():
+    body = ("Fixes a thing.\n\nCc: not-a-trailer@example.org is prose here\nmore prose\n\n"
+            "Reported-by: R <r@example.org>\nLink: https://example.org/x\n"
+            "Signed-off-by: S <s@example.org>\nCc: c@example.org\n---\n"
+            " a | 1 +\nSigned-off-by: below <b@example.org>\n")
+    assert mail.trailer_people(body) == [("Reported-by", "R <r@example.org>"),
+                                         ("Signed-off-by", "S <s@example.org>"), ("Cc", "c@example.org")]
+    assert mail.trailer_people(body, suppress=["misc-by", "cc"]) == [("Signed-off-by", "S <s@example.org>")]
+
+
+def test_x_mailer_names_patchkit_and_can_be_turned_off(tree):
+    from patchkit import __version__
+    msgs = build(tree)
+    assert {str(m["X-Mailer"]) for m in msgs} == {f"patchkit {__version__}"}
+    assert all(m["X-Mailer"] is None for m in build(tree, mailer=""))
 
 
 def test_get_maintainer_failure_is_one_clear_user_error(tree, monkeypatch):
@@ -221,6 +260,12 @@ def test_cover_trailers_below_the_dashes(tree):
     assert basement.splitlines()[:3] == [
         f"base-commit: {tree['base0']}",
         "change-id: 20260614-zram-swap-ops-a1b2c3d4e5f6",
+        f"prerequisite-patch-id: {mail.prerequisite_patch_ids(tree['repo'], tree['base0'], tree['base'])[0]}",
+    ]
+    body = mail.body_text(build(tree, prerequisites=[("20260520-swap-batching-6e1f2a7c9b30", 1)])[0])
+    # b4's layout: the prerequisite's change-id and version, then its patch ids
+    assert body.split("\n---\n")[-1].splitlines()[2:4] == [
+        "prerequisite-change-id: 20260520-swap-batching-6e1f2a7c9b30:v1",
         f"prerequisite-patch-id: {mail.prerequisite_patch_ids(tree['repo'], tree['base0'], tree['base'])[0]}",
     ]
     assert " 3 files changed, 9 insertions(+), 1 deletion(-)" in body

@@ -94,8 +94,10 @@ def test_send_records_and_refuses_a_second_send(tree, capsys):
         "[PATCH 1/2] mm/page_io: let block drivers register custom swap I/O ops",
         "[PATCH 2/2] mm/zram: handle swap read/write via swap_ops",
     ]
-    assert got[1][0] == ("ARGS: -i akpm@example.org linux-doc@lists.example.org "
-                         "linux-mm@lists.example.org linux-kernel@lists.example.org")
+    # every patch to the union (patch 1 also reaches the zram people), as b4
+    assert got[1][0] == ("ARGS: -i akpm@example.org minchan@example.org senozhatsky@example.org "
+                         "linux-doc@lists.example.org linux-mm@lists.example.org "
+                         "linux-kernel@lists.example.org linux-block@lists.example.org")
     assert git(tree["repo"], "rev-parse", f"{record_ref()}^1") == tree["tip"]
     record = send.load_record(tree["repo"], "zram-swap-ops", 1)
     assert record.complete and record.sent == [h["Message-Id"] for _, h in got]
@@ -265,7 +267,7 @@ def test_a_message_without_recipients_stops_before_anything_is_sent(tree):
 
     series = mailrepo.make_series(tree["root"] / "norcpt", to=(), cc=())
     msgs = mail.build_messages(tree["repo"], tree["base"], tree["tip"], series, prerequisite_base=None,
-                               sender="Ada Author <ada@example.org>",
+                               sender="Ada Author <ada@example.org>", trailer_cc=False,
                                date=send.parse_date(DATE), signature="2.39.5")
     transport = FakeTransport()
     with pytest.raises(UserError, match=r"\[PATCH 0/2\] .*: no recipients"):
@@ -313,3 +315,114 @@ def test_v2_range_diff_against_an_explicit_range_of_v1(tree, capsys):
     assert cli.main(["send", tree["series"], "--repo", str(tree["repo"]), "--base", tree["base"],
                      "--tip", v2, "--date", DATE, "--compare-to", "nosuch..patchkit/zram-swap-ops-v1"]) == 2
     assert "'nosuch' is no commit" in capsys.readouterr().err
+# ---------------------------------------------------------------- issue 19
+
+def with_dep(tree):
+    """The series on top of the swap-batching series (base0..dep) in the same templates folder."""
+    mailrepo.make_series(tree["root"], version=2, changes={2: "- second take\n"}, depends="swap-batching")
+
+
+def test_with_deps_sends_the_prerequisite_series_first_then_the_series(tree, capsys):
+    with_dep(tree)
+    assert pk(tree, "--send", "--with-deps") == 0
+    got = [h for _, h in delivered(tree)]
+    subjects = [h["Subject"] for h in got]
+    assert subjects[0].startswith("[PATCH 0/1] mm/swap: batch block swap writes")
+    assert subjects[1] == "[PATCH 1/1] mm/swap: batch block swap writes"
+    assert subjects[2] == "[PATCH 0/2] mm/zram: route block swap I/O through swap_ops"
+    # two threads: each series' patches reply to its own cover
+    assert got[1]["In-Reply-To"] == got[0]["Message-Id"]
+    assert got[3]["In-Reply-To"] == got[2]["Message-Id"]
+    for v, name in ((1, "swap-batching"), (1, "zram-swap-ops")):
+        assert send.load_record(tree["repo"], name, v).complete
+    # a second --with-deps run skips the sent dependency, refuses the sent series
+    capsys.readouterr()
+    assert pk(tree, "--send", "--with-deps") == 2
+    err = capsys.readouterr().err
+    assert "swap-batching-v1 was already sent" in err and "zram-swap-ops v1 was already sent" in err
+    assert len(delivered(tree)) == 5
+
+
+def test_cover_names_the_prerequisite_by_change_id_and_patch_ids(tree, capsys):
+    with_dep(tree)
+    out = tree["root"] / "out"
+    assert pk(tree, "--with-deps", "-o", str(out)) == 0
+    cover = (out / "zram-swap-ops-v1" / "0000-cover-letter.patch").read_text()
+    assert "\nprerequisite-change-id: 20260520-swap-batching-6e1f2a7c9b30:v1\nprerequisite-patch-id: " in cover
+    assert f"\nbase-commit: {tree['base0']}\n" in cover
+    dep_cover = (out / "swap-batching-v1" / "0000-cover-letter.patch").read_text()
+    assert "prerequisite-" not in dep_cover and f"\nbase-commit: {tree['base0']}\n" in dep_cover
+    assert sorted(p.name for p in out.glob("*.mbox")) == ["swap-batching-v1.mbox", "zram-swap-ops-v1.mbox"]
+
+
+def test_with_deps_on_a_series_without_dependency_is_refused(tree, capsys):
+    assert pk(tree, "--with-deps") == 2
+    assert "depends on no other series" in capsys.readouterr().err
+
+
+def test_quiet_prints_no_recipient_lines(tree, capsys):
+    assert cli.main(["-q", "send", tree["series"], "--repo", str(tree["repo"]), "--base", tree["base"],
+                     "--tip", tree["tip"], "--date", DATE, "-o", str(tree["root"] / "q")]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_reroll_count_selects_the_version_like_git(tree, capsys):
+    assert pk(tree, "-o", str(tree["root"] / "v"), version="1") == 0
+    assert cli.main(["send", tree["series"], "-v", "3", "--repo", str(tree["repo"]),
+                     "--base", tree["base"]]) == 2
+    assert "unknown version v3" in capsys.readouterr().err
+    assert cli.main(["send", tree["series"], "--reroll-count", "2", "--repo", str(tree["repo"]),
+                     "--base", tree["base"], "--tip", tree["tip"], "--date", DATE,
+                     "-o", str(tree["root"] / "v2")]) == 0
+    assert "[PATCH v2 0/2]" in (tree["root"] / "v2" / "0000-cover-letter.patch").read_text()
+
+
+def test_sendemail_identity_scoped_keys_override_the_plain_ones():
+    text = ("sendemail.smtpserver\nsmtp.home.org\0sendemail.work.smtpserver\nsmtp.work.org\0"
+            "sendemail.to\nplain@x.org\0sendemail.work.to\nwork1@x.org\0sendemail.work.to\nwork2@x.org\0"
+            "sendemail.other.smtpuser\nnobody\0sendemail.smtpuser\nada\0")
+    assert send.parse_sendemail(text) == {"smtpserver": "smtp.home.org", "to": ["plain@x.org"], "cc": [],
+                                          "bcc": [], "suppresscc": [], "smtpuser": "ada"}
+    work = send.parse_sendemail(text, "work")
+    assert (work["smtpserver"], work["to"], work["smtpuser"]) == ("smtp.work.org",
+                                                                  ["work1@x.org", "work2@x.org"], "ada")
+
+
+def test_sendemail_identity_from_git_config_selects_the_transport(tree, capsys):
+    git(tree["repo"], "config", "sendemail.identity", "work")
+    git(tree["repo"], "config", "sendemail.work.sendmailCmd", tree["root"] / "nosuch")
+    git(tree["repo"], "config", "sendemail.work.from", "Ada At Work <ada@work.example.org>")
+    cfg = send.sendemail_config(tree["repo"])
+    assert cfg["sendmailcmd"].endswith("nosuch") and cfg["from"].startswith("Ada At Work")
+    with pytest.raises(send.UserError, match="identity 'home' has no keys"):
+        send.sendemail_config(tree["repo"], "home")
+
+
+def test_smtp_pass_auth_and_domain_from_config(monkeypatch):
+    monkeypatch.delenv(send.PASSWORD_ENV, raising=False)
+    t = send.make_transport("/r", {"smtpserver": "smtp.example.org", "smtpuser": "ada",
+                                   "smtppass": "pw", "smtpauth": "login plain", "smtpdomain": "me.example.org"})
+    assert (t.password, t.auth, t.domain) == ("pw", ["LOGIN", "PLAIN"], "me.example.org")
+    assert send.make_transport("/r", {"smtpserver": "h.example.org", "smtpauth": "none"}).auth == []
+    monkeypatch.setenv(send.PASSWORD_ENV, "env-wins")
+    assert send.make_transport("/r", {"smtpserver": "h.example.org", "smtppass": "pw"}).password is None
+
+
+def test_suppress_cc_and_bcc_and_tocmd(tree):
+    git(tree["repo"], "config", "--add", "sendemail.suppressCc", "sob")
+    git(tree["repo"], "config", "--add", "sendemail.bcc", "archive@example.net")
+    git(tree["repo"], "config", "sendemail.ccCmd", "echo extra-cc@example.net #")
+    assert send.suppressed_trailers(send.sendemail_config(tree["repo"])) == ["sob"]
+    assert pk(tree, "--send") == 0
+    got = delivered(tree)
+    assert all("juergen@example.org" not in h.get("Cc", "") for _, h in got)
+    assert all("extra-cc@example.net" in h["Cc"] for _, h in got)
+    assert all(args.endswith(" archive@example.net") for args, _ in got)      # envelope only
+    assert all("archive@example.net" not in h.get("Cc", "") + h["To"] for _, h in got)
+
+
+def test_no_xmailer_drops_the_header(tree):
+    out = tree["root"] / "nx"
+    git(tree["repo"], "config", "sendemail.xmailer", "false")
+    assert pk(tree, "-o", str(out)) == 0
+    assert "X-Mailer:" not in (out / "0000-cover-letter.patch").read_text()

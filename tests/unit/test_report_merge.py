@@ -18,7 +18,8 @@ def cell_result(cid, kind="test", tests=(("hog", PASS),), build_status=PASS, sec
     return RunResult("validate", stages,
                      tests=[{"name": n, "status": s, "seconds": seconds} for n, s in tests],
                      info={"cell": {"id": cid, "kind": kind, "tree": "linux-source-6.12"},
-                           "build": {"commit": commit, "config": {"hash": "h1"}, "kernelrelease": "6.12.117"}})
+                           "build": {"git": {"git_commit": commit},
+                                     "patchkit": {"config": {"hash": "h1"}, "kernelrelease": "6.12.117"}}})
 
 
 def write_cells(root, results):
@@ -132,8 +133,9 @@ def exported_kernel(tmp_path, commit, config="minimal", name="artifact"):
     (bdir / "modules-install/lib/modules").mkdir(parents=True)
     frags = build.flavour_fragments(config)
     from patchkit import kconfig
-    meta = {"status": "pass", "commit": commit, "dirty": None,
-            "config": {"name": config, "hash": kconfig.fragments_hash([kconfig.read_fragment(p) for p in frags])}}
+    meta = {"git": {"git_commit": commit},
+            "patchkit": {"dirty": None, "config": {
+                "name": config, "hash": kconfig.fragments_hash([kconfig.read_fragment(p) for p in frags])}}}
     res = build.BuildResult(bdir / "arch/x86/boot/bzImage", bdir, bdir / "modules-install", meta, bdir / "log")
     return build.export(res, tmp_path / name)
 
@@ -144,7 +146,7 @@ def test_a_test_job_boots_the_exported_kernel_only_if_built_from_its_source_and_
     assert sorted(p.name for p in art.iterdir()) == [".config", "bzImage", "metadata.json", "modules-install"]
     got = build.prebuilt(art, source=tmp_path / "src", config="minimal")
     assert got.kernel.read_bytes() == b"kernel" and got.modules_dir == art / "modules-install"
-    assert got.metadata["prebuilt"] == str(art)
+    assert got.metadata["patchkit"]["prebuilt"] == str(art)
     with pytest.raises(UserError, match="built with config minimal .* not debug"):
         build.prebuilt(art, source=tmp_path / "src", config="debug")
     other = exported_kernel(tmp_path, "0" * 40, name="other")

@@ -419,3 +419,19 @@ def test_a_suites_private_apt_state_is_held_by_one_process_at_a_time(fake, tmp_p
     assert done.wait(30)
     worker.join()
     assert [c["args"][0] for c in fake.calls() if c["tool"] == "apt-get"] == ["update"]
+
+
+def test_rehash_adds_a_newly_touched_file_without_downloading(fake, monkeypatch):
+    tree.fetch_tree(NAME)
+    before = tree.load_manifest(NAME)
+    calls = len(fake.calls())
+    monkeypatch.setattr(tree, "touched_files",
+                        lambda templates=None: [*TOUCHED, "scripts/run.sh", "no/such/file.c"])
+    assert cli.main(["tree", "manifest", NAME, "--rehash", "--write"]) == 0
+    after = tree.load_manifest(NAME)
+    assert len(fake.calls()) == calls  # no apt
+    assert (after.package_version, after.base_commit, after.tarball_sha256, after.deb_sha256) == \
+        (before.package_version, before.base_commit, before.tarball_sha256, before.deb_sha256)
+    assert after.files["scripts/run.sh"] == tree.sha256_file(paths.trees_dir() / NAME / "scripts/run.sh")
+    assert after.files["no/such/file.c"] == tree.ABSENT
+    assert {k: v for k, v in after.files.items() if k in before.files} == before.files
