@@ -389,18 +389,19 @@ def cover_block(result: dict) -> str:
         lines += [f"Note: {meta['sources_note']}", ""]
     if result.get("findings"):
         lines += ["Findings:"] + [f"- {f}" for f in result["findings"]] + [""]
-    lines += [
-        "The author's published numbers (theirs, from the v1 thread; a different machine and method: "
-        f"{AUTHOR_NUMBERS['method']}):",
-        "",
-        "| case | metric | theirs, with series | theirs, before |",
-        "|---|---|---|---|",
-    ]
-    lines += [f"| {c} | {m} | {a} | {b} |" for c, m, a, b in AUTHOR_NUMBERS["rows"]]
+    lines += author_numbers("The author's published numbers (theirs, from the v1 thread; a different "
+                            "machine and method: ")
     if meta["accel"] == "tcg":
         lines += ["", "Under TCG every guest instruction is emulated: compare the ratios, "
                       "not the absolute times, with numbers taken on hardware."]
     return "\n".join(lines) + "\n"
+
+
+def author_numbers(intro: str) -> list[str]:
+    """The author's own table (series.md §6), labelled as theirs, for a cover block."""
+    return [f"{intro}{AUTHOR_NUMBERS['method']}):", "",
+            "| case | metric | theirs, with series | theirs, before |", "|---|---|---|---|",
+            *(f"| {c} | {m} | {a} | {b} |" for c, m, a, b in AUTHOR_NUMBERS["rows"])]
 
 
 def icount_header(result: dict) -> list[str]:
@@ -433,14 +434,8 @@ def cover_block_icount(result: dict) -> str:
                   "QEMU plugin counts of the same regions):", "", why, ""]
     if result.get("findings"):
         lines += ["Findings:"] + [f"- {f}" for f in result["findings"]] + [""]
-    lines += [
-        "The author's published numbers (theirs: times on their hardware, from the v1 thread; "
-        f"{AUTHOR_NUMBERS['method']}):",
-        "",
-        "| case | metric | theirs, with series | theirs, before |",
-        "|---|---|---|---|",
-    ]
-    lines += [f"| {c} | {m} | {a} | {b} |" for c, m, a, b in AUTHOR_NUMBERS["rows"]]
+    lines += author_numbers("The author's published numbers (theirs: times on their hardware, from "
+                            "the v1 thread; ")
     lines += ["", "Our figures count instructions, theirs measure time: compare directions and ratios, "
                   "not magnitudes."]
     return "\n".join(lines) + "\n"
