@@ -22,11 +22,16 @@
  *   -F        children write 1 to /proc/self/make-it-fail before reading, so
  *             failslab / fail_page_alloc with task-filter fail only their
  *             allocations
- *   -T SECS   give up after SECS (children killed; default 300)
+ *   -T SECS   give up after SECS: the children are killed, and if they
+ *             cannot die within KILL_GRACE_S (stuck in the kernel) the
+ *             figures are written without them
  * Figures (PREFIX default "rastall"): pages, children, verified_pages,
- * mismatches, lost_pages, seconds, samples, pool_wait_samples,
- * pool_wait_ms, pool_wait_max_ms (longest run of samples one task spent
- * waiting), pool_waiters (tasks seen waiting at least once), timed_out.
+ * mismatches, lost_pages (pages a finished child neither verified nor
+ * found wrong), unfinished (children that did not finish), unverified_pages
+ * (pages the unfinished children did not get to), seconds, samples,
+ * pool_wait_samples, pool_wait_ms, pool_wait_max_ms (longest run of
+ * samples one task spent waiting), pool_waiters (tasks seen waiting at
+ * least once), timed_out.
  * Exit status: 0 every child verified every page, 1 a mismatch, 2 a child
  * did not finish (killed, timed out), 64 usage.
  */
@@ -41,6 +46,7 @@
 #define MAX_CHILDREN 128
 #define MAX_PIDS 4096
 #define SAMPLE_US 2000
+#define KILL_GRACE_S 30
 
 struct child_result {
 	uint64_t verified;
@@ -121,7 +127,7 @@ int main(int argc, char **argv)
 	struct child_result *res;
 	pid_t pids[MAX_CHILDREN];
 	int start[2], alive, timed_out = 0;
-	double t0, t1;
+	double t0, t1, killed_at = 0;
 	char *mem;
 	FILE *fig;
 
@@ -214,8 +220,14 @@ int main(int argc, char **argv)
 			break;
 		if (!timed_out && now() - t0 > timeout) {
 			timed_out = 1;
+			killed_at = now();
 			for (c = 0; c < nchildren; c++)
 				kill(pids[c], SIGKILL);
+		}
+		if (timed_out && now() - killed_at > KILL_GRACE_S) {
+			fprintf(stderr, "pk-rastall: %d children still alive %d s after SIGKILL\n",
+				alive, KILL_GRACE_S);
+			break;
 		}
 		d = opendir("/proc");
 		while (d && (de = readdir(d))) {
@@ -244,15 +256,19 @@ int main(int argc, char **argv)
 	t1 = now();
 
 	{
-		uint64_t verified = 0, mismatches = 0, lost = 0;
+		uint64_t verified = 0, mismatches = 0, lost = 0, unverified = 0;
 		int unfinished = 0;
 
 		for (c = 0; c < nchildren; c++) {
+			uint64_t left = pages - res[c].verified - res[c].mismatches;
+
 			verified += res[c].verified;
 			mismatches += res[c].mismatches;
 			if (!res[c].done) {
 				unfinished++;
-				lost += pages - res[c].verified - res[c].mismatches;
+				unverified += left;
+			} else {
+				lost += left;
 			}
 		}
 		fig = figpath ? fopen(figpath, "a") : stdout;
@@ -263,6 +279,8 @@ int main(int argc, char **argv)
 		fprintf(fig, "%s.verified_pages %llu\n", prefix, (unsigned long long)verified);
 		fprintf(fig, "%s.mismatches %llu\n", prefix, (unsigned long long)mismatches);
 		fprintf(fig, "%s.lost_pages %llu\n", prefix, (unsigned long long)lost);
+		fprintf(fig, "%s.unfinished %d\n", prefix, unfinished);
+		fprintf(fig, "%s.unverified_pages %llu\n", prefix, (unsigned long long)unverified);
 		fprintf(fig, "%s.seconds %.2f\n", prefix, t1 - t0);
 		fprintf(fig, "%s.samples %llu\n", prefix, (unsigned long long)samples);
 		fprintf(fig, "%s.pool_wait_samples %llu\n", prefix, (unsigned long long)wait_samples);
