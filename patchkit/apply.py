@@ -414,7 +414,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    if proc.DRY_RUN:
+    if args.options.dry_run:
         raise UserError("--dry-run is not supported by apply: its git queries must run",
                         hint="render writes only patchkit's cache branch and -o DIR; "
                              "apply checks everything before it changes the checkout")

@@ -54,7 +54,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from patchkit import icount, layout, paths, proc, stats, ui
+from patchkit import icount, layout, paths, pipeline, proc, stats, ui
 from patchkit.errors import InfraError, UserError
 
 LABELS = ("baseline", "base-layer", "series")
@@ -511,24 +511,18 @@ def machine() -> dict:
 
 
 def rendered_sources(args, workdir: Path) -> dict[str, Kernel]:
-    """The kernels' sources, rendered from the series templates on the pinned tree."""
+    """The kernels' sources, rendered from the series templates on the pinned tree
+    (pipeline.compared_kernels: the same three kernels validate --faults builds)."""
     from patchkit import render
 
     tree = render.open_tree(args.tree)
     full = render.render_series(args.series, tree=tree)
-    commits = {
-        "baseline": (full.repo, full.base_commit, f"{getattr(tree, 'name', 'tree')} @ {full.base_commit[:12]}"),
-        "series": (full.repo, full.tip, f"render {args.series} @ {full.tip[:12]}"),
-    }
-    if "base-layer" in labels_for(args.base_layer):
-        base = render.render_series(args.base_layer, tree=tree)
-        commits["base-layer"] = (base.repo, base.tip, f"render {args.base_layer} @ {base.tip[:12]}")
-    from patchkit import tree as tree_mod
-
-    name = getattr(tree, "name", "tree")
-    return {label: Kernel(label, tree_mod.worktree(*commits[label][:2], f"{name}-bench-{label}"),
-                          commits[label][2])
-            for label in labels_for(args.base_layer)}
+    with_base = "base-layer" in labels_for(args.base_layer)
+    base = render.render_series(args.base_layer, tree=tree) if with_base else None
+    compared = pipeline.compared_kernels(tree, full, base_layer=base, with_base_layer=with_base,
+                                         names={"series": args.series, "base-layer": args.base_layer})
+    return {label: Kernel(label, pipeline.checkout(tree, k, "bench"), k.origin)
+            for label, k in compared.items()}
 
 
 def resolve_kernels(args, workdir: Path) -> tuple[dict[str, Kernel], str]:
@@ -820,7 +814,7 @@ def resolve_clock(requested: str, accel: str, kernel: Path | None) -> tuple[str,
 
 
 def run(args) -> int:
-    if proc.DRY_RUN:
+    if args.options.dry_run:
         raise UserError("--dry-run is not supported by bench: it measures, so it must run")
     if args.rounds is not None and args.rounds < 1:
         raise UserError(f"--rounds {args.rounds}: bench needs at least 1 round",

@@ -804,7 +804,7 @@ def default_source() -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    if proc.DRY_RUN:
+    if args.options.dry_run:
         # every step depends on the one before (git identity, .config): a dry
         # run could only print guesses
         raise UserError("patchkit build has no --dry-run",

@@ -15,7 +15,8 @@ import argparse
 import importlib
 import sys
 
-from patchkit import __version__, proc, ui
+from patchkit import __version__, options, proc, ui
+from patchkit.options import Options
 from patchkit.errors import PatchkitError
 
 # subcommand -> (module, one-line help)
@@ -88,11 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    saved = proc.DRY_RUN, ui.QUIET
-    proc.DRY_RUN = args.dry_run
-    ui.QUIET = args.quiet
+    args.options = Options(dry_run=args.dry_run, quiet=args.quiet)
     try:
-        with proc.sigterm_as_interrupt():
+        with options.using(args.options), proc.sigterm_as_interrupt():
             return int(args.handler(args) or 0)
     except PatchkitError as exc:
         ui.error(str(exc))
@@ -100,9 +99,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         ui.error("interrupted")
         return 130
-    finally:
-        # main() is called many times in one process by tests and by bench
-        proc.DRY_RUN, ui.QUIET = saved
 
 
 if __name__ == "__main__":

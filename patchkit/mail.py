@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from patchkit import git, proc
+from patchkit import cover as cover_mod
+from patchkit import git, proc, ui
 from patchkit.errors import CommandFailed, UserError
 
 
@@ -383,7 +384,6 @@ def build_messages(repo: Path, base: str, tip: str, series, *, prerequisite_base
     date: the cover's Date; each patch is one second later than the one
     before it.  date must carry a timezone.
     """
-    from patchkit import cover as cover_mod
 
     if date.tzinfo is None:
         raise ValueError("build_messages needs a timezone-aware date")
@@ -514,3 +514,38 @@ def write_patch_files(messages, out_dir) -> list[Path]:
         write_atomic(path, message_bytes(msg))
         written.append(path)
     return written
+
+
+def write_cover(result) -> Path | None:
+    """render.py's call site: <out_dir>/0000-cover-letter.patch for a RenderResult.
+
+    The cover as `patchkit send` would mail it, addressed from the series file
+    only (get_maintainer runs at send time) and dated by the tip commit, so a
+    re-render writes the same bytes.  A series without a cover template gets
+    no cover file here (a warning); `patchkit send` refuses it."""
+    template = Path(result.series.folder) / result.series.cover
+    if not template.is_file():
+        ui.warn("render", f"no cover letter: {template} does not exist")
+        return None
+
+    repo = Path(result.repo)
+    sender = result.author or _git_identity(repo)
+    stamp = git.out(repo, "log", "-1", "--format=%cI", result.tip)
+    messages = build_messages(
+        repo, result.base, result.tip, result.series,
+        prerequisite_base=result.prerequisite_base, sender=sender,
+        date=datetime.fromisoformat(stamp),
+        prerequisites=[(d.series.change_id, d.series.version)
+                       for d in getattr(result, "dependencies", [])] if result.prerequisite_base else ())
+    out = Path(result.out_dir) / "0000-cover-letter.patch"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, message_bytes(messages[0]))
+    return out
+
+
+def _git_identity(repo: Path) -> str:
+    sender = git.identity(repo, required=False)
+    if not sender:
+        raise UserError(f"no author identity for the cover letter: user.name / user.email unset in {repo}",
+                        hint="pass --author 'Name <mail>' to patchkit render")
+    return sender

@@ -512,9 +512,9 @@ def diffstat_of(pfile: Path) -> list[FileStat]:
 def write_cover_letter(result: RenderResult) -> Path | None:
     """0000-cover-letter.patch, written by patchkit/cover.py into result.out_dir
     (the same cover letter patchkit send mails)."""
-    from patchkit import cover
+    from patchkit import mail as mail_mod
 
-    return cover.write_cover(result)
+    return mail_mod.write_cover(result)
 
 
 def check_out_root(out_root: Path, option: str = "-o") -> Path:
@@ -666,7 +666,7 @@ def check_version_option(version: int | None, option: str = "-v/--version") -> N
 
 
 def run(args) -> int:
-    if proc.DRY_RUN:
+    if args.options.dry_run:
         raise UserError("--dry-run is not supported by render: its git queries must run",
                         hint="render writes only patchkit's cache branch and -o DIR; "
                              "apply checks everything before it changes the checkout")

@@ -45,7 +45,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
-from patchkit import cover as cover_mod, git, mail, proc, recipients, series as series_mod, ui
+from patchkit import cover as cover_mod, git, mail, options, proc, recipients, series as series_mod, ui
 from patchkit.errors import CommandFailed, InfraError, Interrupted, UserError
 
 PASSWORD_ENV = "PATCHKIT_SMTP_PASS"
@@ -278,14 +278,19 @@ def parse_date(text: str | None) -> datetime:
 
 
 def run(args: argparse.Namespace) -> int:
-    if proc.DRY_RUN:
-        # send must read git to compose anything; the global --dry-run means
-        # "change nothing", which send's default mode already is.
-        proc.DRY_RUN = False
-        if args.send or args.reflect or args.preview_to:
-            ui.info("send", "--dry-run: composing only, nothing will be sent")
-        args.send = args.reflect = False
-        args.preview_to = []
+    if not args.options.dry_run:
+        return _compose_and_send(args)
+    # send must read git to compose anything; the global --dry-run means
+    # "change nothing", which send's default mode already is.
+    if args.send or args.reflect or args.preview_to:
+        ui.info("send", "--dry-run: composing only, nothing will be sent")
+    args.send = args.reflect = False
+    args.preview_to = []
+    with options.using(args.options, dry_run=False):
+        return _compose_and_send(args)
+
+
+def _compose_and_send(args: argparse.Namespace) -> int:
     check_args(args)
     series = load_series(args)
     try:
@@ -393,7 +398,7 @@ def plan(args, r: Rendered, sender: str, date: datetime, prefixes, config, *, ma
     is skipped; --resend and -v apply only to the series asked for."""
     series, repo = r.series, r.repo
     label = f"{series.name}-v{series.version}"
-    if not (args.send and not proc.DRY_RUN):
+    if not args.send:
         return Job(label, compose(args, r, sender, date, prefixes, config))
     record = load_record(repo, series.name, series.version)
     tip = mail.rev_parse(repo, r.tip)
@@ -537,7 +542,7 @@ def compose(args, r: Rendered, sender: str, date: datetime, prefixes, config=Non
 def show_summary(messages) -> None:
     """Subjects and recipients of every message, before anything is sent
     (nothing with -q: a recipient line without its subject means nothing)."""
-    if ui.QUIET:
+    if options.current().quiet:
         return
     for msg in messages:
         ui.info("send", str(msg["Subject"]))

@@ -29,7 +29,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from patchkit import git, paths, proc, render, series as series_mod, ui
+from patchkit import git, paths, render, series as series_mod, ui
 from patchkit.errors import UserError
 
 DEFAULT_TREE = "linux-source-6.12"
@@ -383,7 +383,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    if proc.DRY_RUN:
+    if args.options.dry_run:
         raise UserError("--dry-run is not supported by template import: its git queries must run",
                         hint="import writes nothing unless the round trip passes")
     if args.template_command == "import":

@@ -37,7 +37,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from patchkit import archive, git, paths, proc, ui
+from patchkit import archive, git, options, paths, proc, ui
 from patchkit.errors import CommandFailed, InfraError, UserError
 
 DEFAULT_TREE = "linux-source-6.12"
@@ -497,7 +497,7 @@ def fetch_tree(name: str = DEFAULT_TREE, *, force: bool = False) -> FetchReport:
     phases: dict[str, float] = {}
     if not force and _is_fetched(dest):
         return FetchReport(open_pinned(name, fetch=False), phases, fetched=False)
-    if proc.DRY_RUN:
+    if options.current().dry_run:
         return _dry_run(m, dest)
     with _locked(name):
         if not force and _is_fetched(dest):  # another process finished it meanwhile
@@ -1110,13 +1110,13 @@ def _selected(args) -> Tree:
 
 
 def run(args: argparse.Namespace) -> int:
-    if proc.DRY_RUN and args.action in ("verify", "manifest"):
+    if args.options.dry_run and args.action in ("verify", "manifest"):
         raise UserError(f"tree {args.action} needs the output of the commands it runs: "
                         f"run it without --dry-run")
     if args.action == "fetch":
         report = fetch_tree(args.name or DEFAULT_TREE, force=args.force)
         t = report.tree
-        if proc.DRY_RUN:
+        if args.options.dry_run:
             return 0
         state = "fetched" if report.fetched else "already fetched"
         ui.info("tree", f"{t.name} {state}: {t.path} (Linux {t.version}, base {t.base_commit})")

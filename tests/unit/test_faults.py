@@ -3,7 +3,7 @@ baseline, the results.json section, and the hooks that ship the fault tests."""
 
 import pytest
 
-from patchkit import boot, console, faults, initramfs, paths
+from patchkit import boot, console, faults, initramfs, paths, validate
 
 HEAD = "[    0.0] Linux version 6.12.57\n@@patchkit suite-start 0.61\n"
 
@@ -107,18 +107,6 @@ def test_table_lines_show_missing_figures_as_dash():
     assert line.split()[:5] == ["fault-race", "series", "minimal", "ERROR", "-"]
 
 
-def test_kernel_commits_include_the_base_layer_when_the_series_sits_on_one():
-    class T:
-        base_commit = "b" * 40
-
-    class R:
-        def __init__(self, tip, deps=()):
-            self.tip, self.dependencies = tip, list(deps)
-
-    assert faults.kernel_commits(T(), R("s", [R("l")])) == {"baseline": "b" * 40, "base-layer": "l", "series": "s"}
-    assert faults.kernel_commits(T(), R("s")) == {"baseline": "b" * 40, "series": "s"}
-
-
 def test_every_fault_test_has_a_guest_script_and_boot_knows_it():
     assert set(faults.FAULT_TESTS) == {p.stem for p in (paths.GUEST / "faults").glob("fault-*.sh")}
     assert set(faults.FAULT_TESTS) <= set(boot.available_tests())
@@ -150,8 +138,8 @@ def test_fragment_asks_for_zram_module_and_fault_injection():
 def test_unknown_kernel_label_is_a_user_error(tmp_path):
     from patchkit.errors import UserError
     with pytest.raises(UserError, match="unknown kernel"):
-        faults.validate_faults(series="zram-swap-ops", tree_spec=None, config="minimal", runtime="host",
-                               timeout=10, output=tmp_path, kernels=["mainline"])
+        validate.validate_faults(series="zram-swap-ops", tree_spec=None, config="minimal", runtime="host",
+                                 timeout=10, output=tmp_path, kernels=["mainline"])
 
 
 def test_rows_survive_a_json_round_trip_so_separate_runs_can_be_joined():
@@ -219,9 +207,9 @@ def test_the_fault_matrix_fails_when_a_kernel_is_worse_than_the_baseline(tmp_pat
         got[0].seconds = 30.0 if kernel == "baseline" else 400.0
         return got
 
-    monkeypatch.setattr(faults, "run_kernel", run_kernel)
-    result = faults.validate_faults(series="zram-swap-ops", tree_spec=None, config="minimal", runtime="host",
-                                    timeout=10, output=tmp_path / "out", kernels=["baseline", "series"])
+    monkeypatch.setattr(validate, "run_fault_kernel", run_kernel)
+    result = validate.validate_faults(series="zram-swap-ops", tree_spec=None, config="minimal", runtime="host",
+                                      timeout=10, output=tmp_path / "out", kernels=["baseline", "series"])
     compare = [s for s in result.stages if s.name == "faults:compare"]
     assert compare and compare[0].status == "FAIL" and "a stall" in compare[0].detail
     assert not result.ok()

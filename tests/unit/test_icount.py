@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from patchkit import bench, icount
+from patchkit import bench, icount, options
 from patchkit.errors import UserError
 
 COUNTS = """pk-insn 1
@@ -258,7 +258,7 @@ def test_without_a_base_layer_two_kernels_are_benched():
 
 def test_one_round_under_icount_is_refused_before_anything_is_built(tmp_path):
     args = SimpleNamespace(clock="icount", rounds=1, output=tmp_path, report=None, source=None, kernel=None,
-                           series="zram-swap-ops", base_layer="swap-batching")
+                           series="zram-swap-ops", base_layer="swap-batching", options=options.DEFAULT)
     with pytest.raises(UserError, match="at least twice"):
         bench.run(args)
 

@@ -305,10 +305,10 @@ def test_write_cover_for_render_is_the_cover_message_dated_by_the_tip(tree, tmp_
     result = SimpleNamespace(repo=tree["repo"], base=tree["base"], tip=tree["tip"],
                              prerequisite_base=tree["base0"], series=series, author=SENDER,
                              out_dir=tmp_path / "out")
-    path = cover.write_cover(result)
+    path = mail.write_cover(result)
     assert path == tmp_path / "out" / "0000-cover-letter.patch"
     data = path.read_bytes()
-    assert data == cover.write_cover(result).read_bytes()        # re-render: same bytes
+    assert data == mail.write_cover(result).read_bytes()        # re-render: same bytes
     assert b"Subject: [PATCH 0/2] mm/zram: route block swap I/O through swap_ops\n" in data
     assert b"Date: Sun, 14 Jun 2026 10:03:00 +0000\n" in data   # the tip's commit date
     assert f"base-commit: {tree['base0']}\n".encode() in data
@@ -324,7 +324,7 @@ def test_write_cover_without_a_template_writes_nothing(tree, tmp_path, capsys):
     result = SimpleNamespace(repo=tree["repo"], base=tree["base"], tip=tree["tip"],
                              prerequisite_base=None, series=series, author=SENDER,
                              out_dir=tmp_path / "out")
-    assert cover.write_cover(result) is None
+    assert mail.write_cover(result) is None
     assert not (tmp_path / "out").exists()
     assert "no cover letter: " in capsys.readouterr().err
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from patchkit import cli, git, paths, proc, tree
+from patchkit import cli, git, options, paths, proc, tree
 from patchkit.errors import InfraError, UserError
 
 FAKE = "fake-source-9.9"
@@ -473,8 +473,8 @@ def test_manifest_file_hash_that_the_tarball_contradicts_is_named(env):
 
 
 def test_dry_run_fetch_prints_the_commands_and_creates_nothing(env, capsys, monkeypatch):
-    monkeypatch.setattr(proc, "DRY_RUN", True)
-    report = tree.fetch_tree(FAKE)
+    with options.using(dry_run=True):
+        report = tree.fetch_tree(FAKE)
     out = capsys.readouterr().out
     assert not report.fetched
     assert "+ tar --extract" in out and " add --force --all -- ." in out
