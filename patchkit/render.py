@@ -620,7 +620,7 @@ def render_series(name: str, *, tree, author: str | None = None,
 
 
 def renderer_for_send(args, series: series_mod.Series) -> RenderResult:
-    """send.RENDERER: render the series (at the version send asked for) on the pinned tree."""
+    """What patchkit send mails: the series (at the version send asked for) rendered on the pinned tree."""
     tree = open_tree(getattr(args, "tree", None))
     author = getattr(args, "author", None)
     if author is None:

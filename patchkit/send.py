@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Callable
 
 from patchkit import cover as cover_mod, git, mail, options, proc, recipients, series as series_mod, ui
+from patchkit import render as render_mod
 from patchkit.errors import CommandFailed, InfraError, Interrupted, UserError
 
 PASSWORD_ENV = "PATCHKIT_SMTP_PASS"
@@ -65,12 +66,6 @@ class Rendered:
     author: str = ""            # who rendered it: the sender when git config names nobody
     chain: list = field(default_factory=list)   # the series it depends on, deepest first
     dependencies: list = field(default_factory=list)   # those, rendered (Rendered each)
-
-
-# A function (args, series) -> object with the fields of Rendered (render.py's
-# RenderResult has them).  Unset, send uses patchkit.render.renderer_for_send
-# when that exists; --repo/--base always take an already rendered series.
-RENDERER: Callable[[argparse.Namespace, series_mod.Series], Rendered] | None = None
 
 
 # ------------------------------------------------------------------ CLI
@@ -145,20 +140,11 @@ def load_series(args) -> series_mod.Series:
     return series_mod.load(args.series, version=args.version)
 
 
-def default_renderer():
-    try:
-        from patchkit import render
-    except ModuleNotFoundError as exc:
-        if exc.name != "patchkit.render":
-            raise
-        return None
-    return getattr(render, "renderer_for_send", None)
-
-
 def rendered(args, series) -> Rendered:
-    renderer = RENDERER or (None if args.repo else default_renderer())
-    if renderer is not None and not args.repo:
-        r = renderer(args, series)
+    """The series to mail: rendered now on the pinned tree (render.renderer_for_send),
+    or, with --repo/--base, a series already rendered there."""
+    if not args.repo:
+        r = render_mod.renderer_for_send(args, series)
         author = getattr(r, "author", "") or ""
         deps = [Rendered(Path(d.repo), d.base, d.tip, d.prerequisite_base, d.series,
                          getattr(d, "author", "") or author) for d in getattr(r, "dependencies", [])]

@@ -6,18 +6,15 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-import mailrepo  # noqa: E402
+import mailrepo
 
-from aiosmtpd.controller import Controller  # noqa: E402
-from aiosmtpd.smtp import AuthResult  # noqa: E402
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
-from patchkit import cli, send  # noqa: E402
+from patchkit import cli, send
 
 pytestmark = pytest.mark.integration
 

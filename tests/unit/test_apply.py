@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from mini_trees import AUTHOR, PROFILES, SERIES, git, snapshot, isolated_git, make_mini_tree  # noqa: F401 (fixtures)
+from mini_trees import AUTHOR, PROFILES, SERIES, git, snapshot
 from patchkit import apply, cli, render
 from patchkit.errors import UserError
 

@@ -18,7 +18,7 @@ import pytest
 import badkit
 import mailrepo
 from badkit import dir_state, diff_state, git, one_error_line, state
-from mini_trees import PROFILES, SERIES, isolated_git  # noqa: F401 (autouse fixture)
+from mini_trees import PROFILES, SERIES
 from patchkit import bench, cli, proc, render, send
 from patchkit.errors import CommandFailed
 

@@ -33,7 +33,7 @@ import pytest
 import badkit
 import mailrepo
 from badkit import git, state
-from mini_trees import PROFILES, SERIES, isolated_git  # noqa: F401 (autouse fixture)
+from mini_trees import PROFILES, SERIES
 from patchkit import bench, cli, proc, render, send
 
 AUTHOR = "Ada Tester <ada@example.org>"

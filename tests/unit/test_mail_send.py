@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 import mailrepo
-from patchkit import cli, send
+from patchkit import cli, render, send
 
 DATE = "2026-06-20T08:00:00+00:00"
 
@@ -218,7 +218,7 @@ def test_renderer_hook_supplies_the_rendered_series(tree, capsys, monkeypatch):
                                prerequisite_base=tree["base0"], series=series,
                                author="Ada Author <ada@example.org>")
 
-    monkeypatch.setattr(send, "RENDERER", fake_render)
+    monkeypatch.setattr(render, "renderer_for_send", fake_render)
     assert cli.main(["send", tree["series"], "--version", "1", "--date", DATE]) == 0
     assert seen == {"version": 1}
     out = capsys.readouterr().out

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mini_trees import AUTHOR, PROFILES, SERIES, git, isolated_git, make_mini_tree  # noqa: F401 (fixtures)
+from mini_trees import AUTHOR, PROFILES, SERIES, git
 from patchkit import cli, render
 from patchkit.errors import UserError
 

@@ -4,7 +4,7 @@ import tomllib
 
 import pytest
 
-from mini_trees import AUTHOR, PROFILES, git, isolated_git, make_mini_tree  # noqa: F401 (fixtures)
+from mini_trees import AUTHOR, PROFILES, git
 from patchkit import cli, render, template
 from patchkit.errors import UserError
 

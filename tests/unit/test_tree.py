@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from patchkit import cli, git, options, paths, proc, tree
+from patchkit import cli, git, options, paths, tree
 from patchkit.errors import InfraError, UserError
 
 FAKE = "fake-source-9.9"
