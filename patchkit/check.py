@@ -15,6 +15,7 @@ from patchkit import build as build_mod
 from patchkit import proc, report
 from patchkit import render as render_mod
 from patchkit import tree as tree_mod
+from patchkit import worktrees
 from patchkit.errors import CommandFailed, PatchkitError, UserError
 from patchkit.pipeline import PASS, SKIP, Pipeline
 from patchkit.report import RunResult
@@ -85,7 +86,7 @@ def checkpatch_stage(tree: Path, patch: Path, log: Path) -> str:
 
 def build_at(repo: Path, commit: str, source: Path, name: str, **kwargs):
     """The check work tree moved to commit, then built incrementally."""
-    tree_mod.worktree(repo, commit, name)
+    worktrees.worktree(repo, commit, name)
     return build_mod.build(source, **kwargs)
 
 
@@ -108,7 +109,7 @@ def check_series(name, *, tree_spec, runtime, config, boot, with_deps, output: P
         "name": tree.name, "version": getattr(tree, "version", None),
         "base_commit": getattr(tree, "base_commit", None)}})
     worktree_name = f"{tree.name}-check"
-    source = tree_mod.worktree(rendered.repo, rendered.tip, worktree_name)
+    source = worktrees.worktree(rendered.repo, rendered.tip, worktree_name)
     build_root = output / "build"
     for patch in patches:
         label = Path(patch.file).stem

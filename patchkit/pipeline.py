@@ -14,7 +14,7 @@ validate, validate --faults, check and bench all run through here:
   layer, series) from one render, and checkout() gives each its own work
   tree, so faults and bench build the same three kernels the same way.
 
-This module imports nothing of patchkit but ui, errors and tree: it is the layer the
+This module imports nothing of patchkit but ui, errors and worktrees: it is the layer the
 commands stand on, never the other way round.
 """
 
@@ -25,8 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from patchkit import tree as tree_mod
-from patchkit import ui
+from patchkit import ui, worktrees
 from patchkit.errors import PatchkitError
 
 PASS, FAIL, SKIP, ERROR = "PASS", "FAIL", "SKIP", "ERROR"
@@ -159,5 +158,5 @@ def _series_name(rendered) -> str:
 def checkout(tree, kernel: Compared, purpose: str) -> Path:
     """kernel's own work tree <tree>-<purpose>-<label>: each kernel of a run keeps
     its own incremental build."""
-    return tree_mod.worktree(kernel.repo, kernel.commit,
+    return worktrees.worktree(kernel.repo, kernel.commit,
                              f"{getattr(tree, 'name', 'tree')}-{purpose}-{kernel.label}")

@@ -43,7 +43,6 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable
 
 from patchkit import cover as cover_mod, git, mail, options, proc, recipients, series as series_mod, ui
 from patchkit import render as render_mod

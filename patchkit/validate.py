@@ -15,6 +15,7 @@ from patchkit import faults, kconfig, paths, pipeline, report, ui
 from patchkit import render as render_mod
 from patchkit import series as series_mod
 from patchkit import tree as tree_mod
+from patchkit import worktrees
 from patchkit.errors import UserError
 from patchkit.pipeline import PASS, Pipeline
 from patchkit.report import RunResult
@@ -182,12 +183,12 @@ def validate(*, series, tree_spec, config, author=None, fragments, modules, runt
     if series:
         rendered = pipe.stage("render", render_mod.render_series, series, tree=tree, author=author)
         if rendered is not None:
-            source = pipe.stage("checkout", tree_mod.worktree, rendered.repo, rendered.tip,
+            source = pipe.stage("checkout", worktrees.worktree, rendered.repo, rendered.tip,
                                 worktree_name or f"{tree.name}-validate")
             result.info["series_tip"] = rendered.tip
     elif tree is not None:
         if tree.manifest is not None and tree.path.is_relative_to(paths.trees_dir()):
-            source = pipe.stage("checkout", tree_mod.worktree, tree.path, tree.base_commit,
+            source = pipe.stage("checkout", worktrees.worktree, tree.path, tree.base_commit,
                                 worktree_name or f"{tree.name}-validate")
         else:
             source = tree.path  # the user's own checkout, built as it is

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from patchkit import cli, git, tree
+from patchkit import cli, git, manifests, tree
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,7 @@ def cache_env(pinned, monkeypatch):
 
 def test_fetch_reproduces_the_manifests_base_commit(pinned):
     report = pinned[1]
-    manifest = tree.load_manifest(NAME)
+    manifest = manifests.load_manifest(NAME)
     assert report.tree.path == pinned[0] / "trees" / NAME
     assert git.out(report.tree.path, "rev-parse", "HEAD") == manifest.base_commit
     assert git.out(report.tree.path, "symbolic-ref", "--short", "HEAD") == tree.BASE_BRANCH
@@ -68,17 +68,17 @@ def test_verify_passes_on_the_fetched_tree(cache_env, capsys):
 def test_open_tree_uses_the_cache_without_refetching(cache_env):
     t = tree.open_tree(None, fetch=False)
     assert (t.path, t.version, t.base_commit) == \
-        (cache_env.path, "6.12.117", tree.load_manifest(NAME).base_commit)
-    assert t.package_version == tree.load_manifest(NAME).package_version and t.note is None
+        (cache_env.path, "6.12.117", manifests.load_manifest(NAME).base_commit)
+    assert t.package_version == manifests.load_manifest(NAME).package_version and t.note is None
 
 
 def test_the_default_tree_lacks_mainlines_swap_ops_base(cache_env):
     assert tree.has_swap_ops_base(cache_env) is False
-    assert tree.load_manifest(NAME).swap_ops_base is False
+    assert manifests.load_manifest(NAME).swap_ops_base is False
 
 
 def present(manifest) -> list[str]:
-    return [f for f, h in manifest.files.items() if h != tree.ABSENT]
+    return [f for f, h in manifest.files.items() if h != manifests.ABSENT]
 
 
 def _partial_clone(src: Path, dst: Path, paths: list[str]) -> Path:
@@ -91,7 +91,7 @@ def _partial_clone(src: Path, dst: Path, paths: list[str]) -> Path:
 
 
 def test_user_checkout_of_the_base_matches_the_manifest(cache_env, tmp_path):
-    manifest = tree.load_manifest(NAME)
+    manifest = manifests.load_manifest(NAME)
     clone = _partial_clone(cache_env.path, tmp_path / "linux", ["Makefile", *present(manifest)])
     t = tree.open_tree(str(clone))
     assert (t.path, t.name, t.version, t.base_commit) == \
@@ -100,7 +100,7 @@ def test_user_checkout_of_the_base_matches_the_manifest(cache_env, tmp_path):
 
 
 def test_user_checkout_names_each_differing_touched_file(cache_env, tmp_path, capsys):
-    manifest = tree.load_manifest(NAME)
+    manifest = manifests.load_manifest(NAME)
     clone = _partial_clone(cache_env.path, tmp_path / "linux", ["Makefile", *present(manifest)])
     with open(clone / "mm/swap.h", "a") as f:
         f.write("/* local change */\n")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from patchkit import boot, build, tree
+from patchkit import boot, build, tree, worktrees
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +24,7 @@ def kernel():
         return Path(os.environ["PATCHKIT_TEST_KERNEL"]), Path(source)
     pinned = tree.open_tree(None)
     # the same work tree (and so the same build) as `patchkit validate --series none`
-    source = tree.worktree(pinned.path, pinned.base_commit, f"{pinned.name}-validate")
+    source = worktrees.worktree(pinned.path, pinned.base_commit, f"{pinned.name}-validate")
     built = build.build(source, config="minimal", fragments=[], runtime="auto", modules=False)
     return Path(built.kernel), Path(source)
 
@@ -65,7 +65,7 @@ def module_kernel():
     from patchkit import build, paths, tree
 
     pinned = tree.open_tree(None)
-    source = tree.worktree(pinned.path, pinned.base_commit, f"{pinned.name}-validate")
+    source = worktrees.worktree(pinned.path, pinned.base_commit, f"{pinned.name}-validate")
     built = build.build(source, config="minimal", fragments=[paths.CONFIGS / "zram-module.config"],
                         runtime="auto", modules=True)
     return Path(built.kernel), Path(built.modules_dir), Path(source)

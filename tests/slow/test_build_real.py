@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from patchkit import build, kconfig, tree
+from patchkit import build, kconfig, tree, worktrees
 
 pytestmark = pytest.mark.slow
 
@@ -16,7 +16,7 @@ def pinned_tree() -> Path:
         return Path(os.environ["PATCHKIT_TEST_TREE"])
     t = tree.open_tree()
     # the work tree `patchkit validate --series none` builds, so CI builds it once
-    return tree.worktree(t.path, t.base_commit, f"{t.name}-validate")
+    return worktrees.worktree(t.path, t.base_commit, f"{t.name}-validate")
 
 
 def test_minimal_build_in_podman_gives_a_bootable_bzimage_and_metadata():

@@ -34,7 +34,7 @@ import badkit
 import mailrepo
 from badkit import git, state
 from mini_trees import PROFILES, SERIES
-from patchkit import bench, cli, proc, render, send
+from patchkit import bench, cli, manifests, proc, render, send
 
 AUTHOR = "Ada Tester <ada@example.org>"
 DATE = "2026-06-20T08:00:00+00:00"
@@ -580,7 +580,7 @@ def _no_heavy_work(monkeypatch):
 
     def refuse(*a, **kw):
         raise AssertionError("bad input got past the checks into real work")
-    real_manifest = tree_mod.load_manifest
+    real_manifest = manifests.load_manifest
 
     def pinned(name, **kw):
         real_manifest(name)         # an unknown name fails here, as it should

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from patchkit import bench, boot, icount, initramfs, paths, plots, stats
+from patchkit import bench, boot, icount, initramfs, paths, plots, stats, worktrees
 from patchkit.errors import UserError
 
 
@@ -291,8 +291,7 @@ def test_sources_come_from_render_baseline_base_layer_and_series(tmp_path, monke
     monkeypatch.setattr(render, "open_tree", fake_render.open_tree)
     monkeypatch.setattr(render, "render_series", fake_render.render_series)
     ran = []
-    from patchkit import tree as tree_mod
-    monkeypatch.setattr(tree_mod, "worktree", lambda repo, commit, name: ran.append((repo, commit, name))
+    monkeypatch.setattr(worktrees, "worktree", lambda repo, commit, name: ran.append((repo, commit, name))
                         or tmp_path / "src" / name)
     args = SimpleNamespace(source=None, kernel=None, tree=None, series="zram-swap-ops",
                            base_layer="swap-batching")

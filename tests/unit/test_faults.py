@@ -3,7 +3,7 @@ baseline, the results.json section, and the hooks that ship the fault tests."""
 
 import pytest
 
-from patchkit import boot, console, faults, initramfs, paths, validate
+from patchkit import boot, console, faults, initramfs, paths, validate, worktrees
 
 HEAD = "[    0.0] Linux version 6.12.57\n@@patchkit suite-start 0.61\n"
 
@@ -200,7 +200,7 @@ def test_the_fault_matrix_fails_when_a_kernel_is_worse_than_the_baseline(tmp_pat
                                                                             path=repo))
     monkeypatch.setattr(render_mod, "render_series", lambda series, tree: SimpleNamespace(
         repo=repo, tip="s1", dependencies=[]))
-    monkeypatch.setattr(tree_mod, "worktree", lambda r, commit, name: tmp_path / name)
+    monkeypatch.setattr(worktrees, "worktree", lambda r, commit, name: tmp_path / name)
 
     def run_kernel(source, *, kernel, **kw):
         got = rows(kernel, guest_test("fault-alloc"), ["fault-alloc"])

@@ -3,7 +3,7 @@
 from pathlib import Path
 from types import SimpleNamespace
 
-from patchkit import pipeline, tree
+from patchkit import pipeline, worktrees
 from patchkit.errors import UserError
 from patchkit.pipeline import FAIL, PASS, SKIP, Pipeline
 from patchkit.report import RunResult
@@ -79,7 +79,7 @@ def test_compared_kernels_are_the_baseline_the_base_layer_and_the_series(tmp_pat
 
 def test_each_compared_kernel_gets_its_own_work_tree(tmp_path, monkeypatch):
     made = []
-    monkeypatch.setattr(tree, "worktree", lambda repo, commit, name: made.append((repo, commit, name))
+    monkeypatch.setattr(worktrees, "worktree", lambda repo, commit, name: made.append((repo, commit, name))
                         or tmp_path / name)
     k = pipeline.Compared("base-layer", Path("/r"), "c" * 40, "x")
     assert pipeline.checkout(SimpleNamespace(name="t"), k, "faults") == tmp_path / "t-faults-base-layer"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from patchkit import cli, git, options, paths, tree
+from patchkit import cli, debsource, git, manifests, options, paths, tree, worktrees
 from patchkit.errors import InfraError, UserError
 
 FAKE = "fake-source-9.9"
@@ -65,8 +65,8 @@ def env(tmp_path, monkeypatch):
     m, repo, work = tree.compute_manifest(FAKE, PACKAGE, tarball, "9.9.1-1", workdir=tmp_path,
                                           files=TOUCHED)
     shutil.rmtree(work)
-    tree.write_manifest(m, tree.manifest_path(FAKE))
-    return tree.load_manifest(FAKE)
+    manifests.write_manifest(m, manifests.manifest_path(FAKE))
+    return manifests.load_manifest(FAKE)
 
 
 def trees_dir_entries() -> list[str]:
@@ -106,7 +106,7 @@ def expected_tree_id(files, symlinks) -> bytes:
     return build("")
 
 
-def expected_commit_id(m: tree.Manifest) -> str:
+def expected_commit_id(m: manifests.Manifest) -> str:
     name, email = tree.BASE_IDENTITY
     ident = f"{name} <{email}> {tree.BASE_DATE}"
     body = (f"tree {expected_tree_id(FILES, SYMLINKS).hex()}\n"
@@ -123,36 +123,36 @@ def test_manifest_base_commit_is_the_hand_computed_git_commit(env):
 
 def test_manifest_records_touched_file_hashes_and_absent_files(env):
     assert env.files["mm/swap.h"] == hashlib.sha256(FILES["mm/swap.h"][0]).hexdigest()
-    assert env.files["rust/kernel/block/mq/gen_disk.rs"] == tree.ABSENT
+    assert env.files["rust/kernel/block/mq/gen_disk.rs"] == manifests.ABSENT
 
 
 def test_manifest_dump_and_load_round_trip(env):
-    text = tree.dump_manifest(env)
+    text = manifests.dump_manifest(env)
     path = paths.MANIFESTS / "copy.toml"
     path.write_text(text.replace(f'name = "{FAKE}"', 'name = "copy"'))
-    again = tree.load_manifest("copy")
+    again = manifests.load_manifest("copy")
     assert (again.base_commit, again.files, again.tarball_sha256) == \
         (env.base_commit, env.files, env.tarball_sha256)
 
 
 def test_unknown_tree_name_is_one_error_listing_known_trees(env):
     with pytest.raises(UserError) as exc:
-        tree.load_manifest("linux-source-0.1")
+        manifests.load_manifest("linux-source-0.1")
     assert "unknown tree 'linux-source-0.1'" in exc.value.msg
     assert FAKE in exc.value.hint
 
 
 def test_manifest_missing_key_names_file_and_key(env):
-    path = tree.manifest_path(FAKE)
+    path = manifests.manifest_path(FAKE)
     path.write_text(path.read_text().replace("base_commit =", "# base_commit ="))
     with pytest.raises(UserError, match=r"fake-source-9\.9\.toml: missing .*'base_commit'"):
-        tree.load_manifest(FAKE)
+        manifests.load_manifest(FAKE)
 
 
 def test_manifest_bad_toml_names_file(env):
-    tree.manifest_path(FAKE).write_text("name = \n")
+    manifests.manifest_path(FAKE).write_text("name = \n")
     with pytest.raises(UserError, match="not valid TOML"):
-        tree.load_manifest(FAKE)
+        manifests.load_manifest(FAKE)
 
 
 # ------------------------------------------------------------ fetching
@@ -213,7 +213,7 @@ def test_base_commit_ignores_hostile_user_git_config(env, tmp_path, monkeypatch)
 
 def test_downloaded_tarball_hash_mismatch_is_one_error_and_leaves_nothing(env, tmp_path):
     Path(env.tarball).unlink()
-    cached = tree.package_dir(PACKAGE, "9.9.1-1") / Path(env.tarball).name
+    cached = debsource.package_dir(PACKAGE, "9.9.1-1") / Path(env.tarball).name
     cached.parent.mkdir(parents=True)
     make_tarball(cached, files={**FILES, "mm/swap.h": (b"changed\n", 0o644)})
     with pytest.raises(UserError) as exc:
@@ -226,7 +226,7 @@ def test_downloaded_tarball_hash_mismatch_is_one_error_and_leaves_nothing(env, t
 
 def test_host_tarball_of_another_version_is_not_used(env, monkeypatch, capsys):
     make_tarball(Path(env.tarball), files={**FILES, "mm/swap.h": (b"changed\n", 0o644)})
-    monkeypatch.setattr(tree, "installed_version", lambda package: "9.9.2-1")
+    monkeypatch.setattr(debsource, "installed_version", lambda package: "9.9.2-1")
     with pytest.raises(UserError) as exc:
         tree.fetch_tree(FAKE)
     # this manifest names no suite, so the pinned version cannot be downloaded
@@ -254,7 +254,7 @@ def test_fetch_clears_a_killed_fetchs_leftovers(env):
 
 
 def test_commit_id_differing_from_manifest_is_refused(env):
-    path = tree.manifest_path(FAKE)
+    path = manifests.manifest_path(FAKE)
     path.write_text(path.read_text().replace(env.base_commit, "0" * 40))
     with pytest.raises(InfraError, match="did not reproduce the pinned commit"):
         tree.fetch_tree(FAKE)
@@ -307,7 +307,7 @@ def test_open_tree_unknown_name_and_missing_dir_are_distinct_errors(env, tmp_pat
 
 def test_cached_tree_from_another_pin_is_refused(env):
     tree.fetch_tree(FAKE)
-    path = tree.manifest_path(FAKE)
+    path = manifests.manifest_path(FAKE)
     path.write_text(path.read_text().replace(env.base_commit, "1" * 40))
     with pytest.raises(UserError) as exc:
         tree.open_tree(FAKE)
@@ -375,12 +375,12 @@ def test_kernel_version_is_read_like_the_kernel_makefile(tmp_path, makefile, ver
 
 def test_matching_manifest_prefers_exact_version_then_the_same_line():
     def m(name, version):
-        return tree.Manifest(name, name, "1", version, "/t", "0", "0")
+        return manifests.Manifest(name, name, "1", version, "/t", "0", "0")
     known = [m("a", "6.1.192"), m("b", "6.12.117")]
-    assert tree.matching_manifest("6.12.117", known).name == "b"
-    assert tree.matching_manifest("6.12.3", known).name == "b"
-    assert tree.matching_manifest("6.1.0-rc1", known).name == "a"
-    assert tree.matching_manifest("6.13.0", known) is None
+    assert manifests.matching_manifest("6.12.117", known).name == "b"
+    assert manifests.matching_manifest("6.12.3", known).name == "b"
+    assert manifests.matching_manifest("6.1.0-rc1", known).name == "a"
+    assert manifests.matching_manifest("6.13.0", known) is None
 
 
 # ------------------------------------------------------------ verify and CLI
@@ -395,7 +395,7 @@ def test_verify_names_a_changed_work_tree_file(env, capsys):
     t = tree.fetch_tree(FAKE).tree
     (t.path / "mm/swap.h").write_text("edited\n")
     assert tree.verify(t) == [
-        f"work tree mm/swap.h: sha256 {tree.sha256_file(t.path / 'mm/swap.h')[:16]}…, "
+        f"work tree mm/swap.h: sha256 {debsource.sha256_file(t.path / 'mm/swap.h')[:16]}…, "
         f"{FAKE} has {env.files['mm/swap.h'][:16]}…"]
     assert cli.main(["tree", "verify", FAKE]) == 1
     assert "mm/swap.h" in capsys.readouterr().err
@@ -464,7 +464,7 @@ def test_git_env_disables_user_and_system_config():
 
 
 def test_manifest_file_hash_that_the_tarball_contradicts_is_named(env):
-    path = tree.manifest_path(FAKE)
+    path = manifests.manifest_path(FAKE)
     path.write_text(path.read_text().replace(env.files["mm/swap.h"], "f" * 64))
     with pytest.raises(UserError) as exc:
         tree.fetch_tree(FAKE)
@@ -518,12 +518,12 @@ def test_worktree_is_created_then_moved_without_touching_unchanged_files(tmp_pat
     git("commit", "-qam", "two")
     second = git("rev-parse", "HEAD")
 
-    dest = tree.worktree(repo, first, "t")
+    dest = worktrees.worktree(repo, first, "t")
     assert dest == tmp_path / "cache" / "worktrees" / "t"
     assert (dest / "moved.c").read_text() == "one\n"
     before = (dest / "same.c").stat().st_mtime_ns
     time.sleep(0.05)
-    assert tree.worktree(repo, second, "t") == dest
+    assert worktrees.worktree(repo, second, "t") == dest
     assert (dest / "moved.c").read_text() == "two\n"
     assert (dest / "same.c").stat().st_mtime_ns == before
     assert (repo / "moved.c").read_text() == "two\n"  # the repo's own work tree untouched
@@ -534,15 +534,15 @@ def test_a_work_tree_in_use_is_not_taken_by_another_process(tmp_path, monkeypatc
     import sys
 
     monkeypatch.setenv("PATCHKIT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(tree, "_HELD_WORKTREES", {})
+    monkeypatch.setattr(worktrees, "_HELD_WORKTREES", {})
     dest = tmp_path / "cache" / "worktrees" / "busy"
-    tree._hold_worktree(dest)
-    tree._hold_worktree(dest)  # the owner may ask again (check moves it patch by patch)
+    worktrees._hold_worktree(dest)
+    worktrees._hold_worktree(dest)  # the owner may ask again (check moves it patch by patch)
     probe = ("import fcntl, sys\n"
              "f = open(sys.argv[1], 'w')\n"
              "try:\n    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
              "except BlockingIOError:\n    sys.exit(7)\n")
     lock = dest.parent / ".busy.lock"
     assert subprocess.run([sys.executable, "-c", probe, str(lock)]).returncode == 7
-    tree._HELD_WORKTREES.pop(dest).close()
+    worktrees._HELD_WORKTREES.pop(dest).close()
     assert subprocess.run([sys.executable, "-c", probe, str(lock)]).returncode == 0
