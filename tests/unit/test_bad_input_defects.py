@@ -19,7 +19,7 @@ import badkit
 import mailrepo
 from badkit import dir_state, diff_state, git, one_error_line, state
 from mini_trees import PROFILES, SERIES
-from patchkit import bench, cli, proc, render, send
+from patchkit import bench, cli, proc, render, transport
 from patchkit.errors import CommandFailed
 
 AUTHOR = "Ada Tester <ada@example.org>"
@@ -227,7 +227,7 @@ def test_d5_an_author_with_a_comma_is_taken_by_every_step(mini, capsys):
 @pytest.fixture
 def mailtree(tmp_path, monkeypatch):
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
-    monkeypatch.delenv(send.PASSWORD_ENV, raising=False)
+    monkeypatch.delenv(transport.PASSWORD_ENV, raising=False)
     info = mailrepo.make_repo(tmp_path)
     mailrepo.make_series(tmp_path)
     maildir = tmp_path / "maildir"

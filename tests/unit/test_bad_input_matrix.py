@@ -34,7 +34,7 @@ import badkit
 import mailrepo
 from badkit import git, state
 from mini_trees import PROFILES, SERIES
-from patchkit import bench, cli, manifests, proc, render, send
+from patchkit import bench, cli, manifests, render, sentrecords, transport
 
 AUTHOR = "Ada Tester <ada@example.org>"
 DATE = "2026-06-20T08:00:00+00:00"
@@ -421,7 +421,7 @@ TREE = [
 
 
 def hold_send_lock(w: World) -> None:
-    lock = send.SendLock(w.mail["repo"], "zram-swap-ops", 1)
+    lock = sentrecords.SendLock(w.mail["repo"], "zram-swap-ops", 1)
     lock.__enter__()
     w.held = lock
 
@@ -569,7 +569,7 @@ CASES = RENDER + APPLY + TREE + SEND + BUILD + BOOT + VALIDATE + BENCH
 @pytest.fixture(autouse=True)
 def _env(monkeypatch):
     monkeypatch.setattr(render.paths, "PROFILES", PROFILES)
-    monkeypatch.delenv(send.PASSWORD_ENV, raising=False)
+    monkeypatch.delenv(transport.PASSWORD_ENV, raising=False)
     monkeypatch.delenv("FAIL", raising=False)
 
 
