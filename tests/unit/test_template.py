@@ -5,7 +5,7 @@ import tomllib
 import pytest
 
 from mini_trees import AUTHOR, PROFILES, git
-from patchkit import cli, render, template
+from patchkit import cli, render, template, templating
 from patchkit.errors import UserError
 
 ZRAM = "drivers/block/zram/zram_drv.c"
@@ -213,8 +213,8 @@ def test_escape_and_profile_substitution_render_back_exactly():
     names = {"slot_lock": "zram_slot_lock"}
     src = template.to_template(text, names)
     assert "{{ slot_lock }}" in src and "zram_slot_locked" in src
-    assert render.render_template(src, "t", names) == text
-    assert render.render_template(src, "t", {"slot_lock": "slot_lock"}) == \
+    assert templating.render_template(src, "t", names) == text
+    assert templating.render_template(src, "t", {"slot_lock": "slot_lock"}) == \
         text.replace("zram_slot_lock(", "slot_lock(").replace(" zram_slot_lock\n", " slot_lock\n")
 
 
