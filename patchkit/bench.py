@@ -54,7 +54,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from patchkit import icount, layout, paths, pipeline, proc, stats, ui
+from patchkit import icount, layout, paths, pipeline, proc, render, stats, ui
+from patchkit import tree as tree_mod
 from patchkit.errors import InfraError, UserError
 
 LABELS = ("baseline", "base-layer", "series")
@@ -513,12 +514,10 @@ def machine() -> dict:
 def rendered_sources(args, workdir: Path) -> dict[str, Kernel]:
     """The kernels' sources, rendered from the series templates on the pinned tree
     (pipeline.compared_kernels: the same three kernels validate --faults builds)."""
-    from patchkit import render
-
-    tree = render.open_tree(args.tree)
-    full = render.render_series(args.series, tree=tree)
+    tree = tree_mod.open_tree(args.tree)
+    full = render.render(args.series, tree)
     with_base = "base-layer" in labels_for(args.base_layer)
-    base = render.render_series(args.base_layer, tree=tree) if with_base else None
+    base = render.render(args.base_layer, tree) if with_base else None
     compared = pipeline.compared_kernels(tree, full, base_layer=base, with_base_layer=with_base,
                                          names={"series": args.series, "base-layer": args.base_layer})
     return {label: Kernel(label, pipeline.checkout(tree, k, "bench"), k.origin)

@@ -103,8 +103,8 @@ def check_series(name, *, tree_spec, runtime, config, boot, with_deps, output: P
                  author=None) -> RunResult:
     output = Path(output).resolve()
     tree = tree_mod.open_tree(tree_spec)
-    rendered = render_mod.render_series(name, tree=tree, author=author)
-    patches = rendered.all_patches() if with_deps else rendered.patches
+    rendered = render_mod.render(name, tree, author=author)
+    patches = rendered.all_patches() if with_deps else rendered.commits
     result = RunResult(command="check", info={"series": name, "tree": {
         "name": tree.name, "version": getattr(tree, "version", None),
         "base_commit": getattr(tree, "base_commit", None)}})
@@ -112,13 +112,13 @@ def check_series(name, *, tree_spec, runtime, config, boot, with_deps, output: P
     source = worktrees.worktree(rendered.repo, rendered.tip, worktree_name)
     build_root = output / "build"
     for patch in patches:
-        label = Path(patch.file).stem
+        label = Path(patch.patch_file).stem
         logs = output / "logs" / label
         # each patch on its own: a failure skips the later stages of this patch only
         pipe = Pipeline(result, prefix=label)
-        pipe.stage("checkpatch", checkpatch_stage, tree.path, Path(patch.file), logs / "checkpatch.log",
+        pipe.stage("checkpatch", checkpatch_stage, tree.path, Path(patch.patch_file), logs / "checkpatch.log",
                    describe=str)
-        built = pipe.stage("build", build_at, rendered.repo, patch.commit, source, worktree_name,
+        built = pipe.stage("build", build_at, rendered.repo, patch.sha, source, worktree_name,
                            config=config, runtime=runtime, build_root=build_root,
                            describe=lambda b: f"{b.seconds:.0f}s, {b.warnings} warnings")
         if boot:

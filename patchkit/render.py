@@ -30,6 +30,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from patchkit import conflicts, git, paths, proc, templating, ui
+from patchkit import tree as tree_mod
 from patchkit import series as series_mod
 from patchkit.errors import InfraError, Interrupted, UserError
 
@@ -51,15 +52,6 @@ class Commit:
     patch_file: Path
     files: list[FileStat]
 
-    # the names check.py / validate.py use
-    @property
-    def commit(self) -> str:
-        return self.sha
-
-    @property
-    def file(self) -> Path:
-        return self.patch_file
-
 
 @dataclass
 class RenderResult:
@@ -67,7 +59,7 @@ class RenderResult:
     series: series_mod.Series
     repo: Path              # git repository holding the commits
     base_commit: str        # the tree's pinned base commit
-    start: str              # commit the series starts from (base or dependency tip)
+    base: str               # the commit the series applies to (the tree's base or its dependency's tip)
     tip: str
     commits: list[Commit]
     out_dir: Path
@@ -78,27 +70,16 @@ class RenderResult:
     @property
     def dependency_range(self) -> str | None:
         """'<base>..<dependency tip>' when the series sits on another series."""
-        return None if self.start == self.base_commit else f"{self.base_commit}..{self.start}"
-
-    # the names send.py's Rendered uses
-    @property
-    def base(self) -> str:
-        """The commit this series applies to (its dependency's tip, or the tree base)."""
-        return self.start
+        return None if self.base == self.base_commit else f"{self.base_commit}..{self.base}"
 
     @property
     def prerequisite_base(self) -> str | None:
         """Where the dependency's patches start (None without a dependency)."""
-        return None if self.start == self.base_commit else self.base_commit
+        return None if self.base == self.base_commit else self.base_commit
 
     @property
     def patch_files(self) -> list[Path]:
         return [c.patch_file for c in self.commits]
-
-    @property
-    def patches(self) -> list[Commit]:
-        """This series' patches (each has .commit and .file)."""
-        return list(self.commits)
 
     def all_patches(self) -> list[Commit]:
         """Dependencies' patches first, then this series'."""
@@ -253,7 +234,7 @@ def _render_one(series: series_mod.Series, tree, repo: Path, start: str, author:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return RenderResult(tree=tree, series=series, repo=repo, base_commit=tree.base_commit,
-                        start=start, tip=parent, commits=commits, out_dir=stage,
+                        base=start, tip=parent, commits=commits, out_dir=stage,
                         author=_mail_author(name, mail))
 
 
@@ -419,15 +400,9 @@ def _has_files(path: Path) -> bool:
     return any(p.is_file() for p in path.rglob("*"))
 
 
-def render_series(name: str, *, tree, author: str | None = None,
-                  out_root: Path | None = None) -> RenderResult:
-    """render() with keyword arguments, as validate.py and check.py call it."""
-    return render(name, tree, author=author, out_root=out_root)
-
-
 def renderer_for_send(args, series: series_mod.Series) -> RenderResult:
     """What patchkit send mails: the series (at the version send asked for) rendered on the pinned tree."""
-    tree = open_tree(getattr(args, "tree", None))
+    tree = tree_mod.open_tree(getattr(args, "tree", None))
     author = getattr(args, "author", None)
     if author is None:
         try:
@@ -439,13 +414,6 @@ def renderer_for_send(args, series: series_mod.Series) -> RenderResult:
                                  "<you@example.org>' (or git config --global user.name ... "
                                  "and user.email ...)") from None
     return render(str(series.folder), tree, version=series.version, author=author)
-
-
-def open_tree(spec: str | None):
-    """tree.open_tree(spec): the pinned tree (None), a tree name, or a checkout."""
-    from patchkit import tree as trees
-
-    return trees.open_tree(spec)
 
 
 # ------------------------------------------------------------------ CLI
@@ -483,7 +451,7 @@ def run(args) -> int:
     if args.author is not None:
         parse_author(args.author)
     series_mod.chain(args.series, version=args.series_version)
-    tree = open_tree(args.tree)
+    tree = tree_mod.open_tree(args.tree)
     result = render(args.series, tree, author=args.author, out_root=args.output,
                     version=args.series_version)
     for c in result.commits:

@@ -181,7 +181,7 @@ def validate(*, series, tree_spec, config, author=None, fragments, modules, runt
             ui.warn("tree", tree.note)
     source = None
     if series:
-        rendered = pipe.stage("render", render_mod.render_series, series, tree=tree, author=author)
+        rendered = pipe.stage("render", render_mod.render, series, tree, author=author)
         if rendered is not None:
             source = pipe.stage("checkout", worktrees.worktree, rendered.repo, rendered.tip,
                                 worktree_name or f"{tree.name}-validate")
@@ -250,7 +250,7 @@ def validate_faults(*, series: str, tree_spec, config: str, runtime: str, timeou
                              "memory_mb": memory_mb})
     pipe = Pipeline(result)
     tree = pipe.stage("tree", tree_mod.open_tree, tree_spec)
-    rendered = pipe.stage("render", render_mod.render_series, series, tree=tree)
+    rendered = pipe.stage("render", render_mod.render, series, tree)
     rows: list[faults.FaultRow] = []
     if rendered is not None:
         compared = pipeline.compared_kernels(tree, rendered)

@@ -22,7 +22,7 @@ def sources():
     if all(env.values()):
         return {k: Path(v) for k, v in env.items()}
     pinned = tree.open_tree(None)
-    rendered = render.render_series("zram-swap-ops", tree=pinned)
+    rendered = render.render("zram-swap-ops", pinned)
     kernels = pipeline.compared_kernels(pinned, rendered)
     return {k: pipeline.checkout(pinned, kernels[k], "faults") for k in ("baseline", "series")}
 

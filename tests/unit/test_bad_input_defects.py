@@ -296,7 +296,7 @@ def test_d9_send_without_identity_names_an_option_send_accepts(mini, tmp_path, m
     git(pinned, "config", "--unset", "user.name")
     git(pinned, "config", "--unset", "user.email")
     from patchkit import tree as trees
-    monkeypatch.setattr(render, "open_tree", lambda spec: trees.open_checkout(pinned))
+    monkeypatch.setattr(trees, "open_tree", lambda spec: trees.open_checkout(pinned))
     argv = ["send", str(mini["series"] / "mini-zram"), "--no-auto-to-cc",
             "--date", "2026-06-20T08:00:00+00:00", "--to", "x@example.org"]
     code = cli.main(argv)

@@ -285,11 +285,9 @@ def test_sources_come_from_render_baseline_base_layer_and_series(tmp_path, monke
         "zram-swap-ops": SimpleNamespace(repo=tmp_path / "repo", base_commit="b" * 40, tip="s" * 40),
         "swap-batching": SimpleNamespace(repo=tmp_path / "repo", base_commit="b" * 40, tip="l" * 40),
     }
-    fake_render = SimpleNamespace(open_tree=lambda spec: SimpleNamespace(name="linux-source-6.12"),
-                                  render_series=lambda name, tree: rendered[name])
-    from patchkit import render
-    monkeypatch.setattr(render, "open_tree", fake_render.open_tree)
-    monkeypatch.setattr(render, "render_series", fake_render.render_series)
+    from patchkit import render, tree
+    monkeypatch.setattr(tree, "open_tree", lambda spec: SimpleNamespace(name="linux-source-6.12"))
+    monkeypatch.setattr(render, "render", lambda name, tree: rendered[name])
     ran = []
     monkeypatch.setattr(worktrees, "worktree", lambda repo, commit, name: ran.append((repo, commit, name))
                         or tmp_path / "src" / name)

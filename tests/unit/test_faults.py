@@ -198,7 +198,7 @@ def test_the_fault_matrix_fails_when_a_kernel_is_worse_than_the_baseline(tmp_pat
     repo = tmp_path / "repo"
     monkeypatch.setattr(tree_mod, "open_tree", lambda spec: SimpleNamespace(name="t", base_commit="b0",
                                                                             path=repo))
-    monkeypatch.setattr(render_mod, "render_series", lambda series, tree: SimpleNamespace(
+    monkeypatch.setattr(render_mod, "render", lambda series, tree, **kw: SimpleNamespace(
         repo=repo, tip="s1", dependencies=[]))
     monkeypatch.setattr(worktrees, "worktree", lambda r, commit, name: tmp_path / name)
 

@@ -44,7 +44,7 @@ def test_import_then_render_on_the_parent_reproduces_the_commit(make_mini_tree, 
     assert (folder / "message.j2").read_text() == "mm/zram: a change to import\n\nWhy: tests.\n"
     assert sorted(p.name for p in folder.iterdir()) == ["change.diff", "message.j2"]
     result = render.render(str(series_dir), tree, author=AUTHOR, profiles=PROFILES)
-    assert result.start == tree.base_commit
+    assert result.base == tree.base_commit
     assert git(tree.path, "rev-parse", f"{result.tip}^{{tree}}") == \
         git(tree.path, "rev-parse", f"{sha}^{{tree}}")
     diff = (folder / "change.diff").read_text()
