@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from patchkit import git, proc, render, ui
+from patchkit import git, manifests, proc, render, ui
 from patchkit import series as series_mod
 from patchkit import tree as trees
 from patchkit.errors import CommandFailed, Interrupted, UserError
@@ -429,7 +429,7 @@ def run(args) -> int:
     if args.patches:
         # the tree the patches were rendered on decides the dependencies
         chain = chain_from_folder(args.series, args.patches, version=version,
-                                  tree=on or trees.DEFAULT_TREE)
+                                  tree=on or manifests.DEFAULT_TREE)
     else:
         tree = trees.open_tree(on)
         chain = chain_from_render(render.render(args.series, tree, author=args.author,

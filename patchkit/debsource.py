@@ -10,7 +10,6 @@ manifest's sha256.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from patchkit import archive, paths, proc, ui
 from patchkit.errors import InfraError, UserError
-from patchkit.manifests import Manifest, display_path
+from patchkit.manifests import Manifest, display_path, sha256_file
 
 
 def dpkg_version_argv(package: str) -> list[str]:
@@ -142,14 +141,6 @@ def version_note(m: Manifest, installed: str | None) -> str | None:
         return None
     return (f"installed {m.package} is {installed}, but {display_path(m.source)} pins "
             f"{m.package_version}")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def check_tarball(m: Manifest, got: Obtained) -> None:

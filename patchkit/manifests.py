@@ -5,8 +5,9 @@ tarball and its sha256, the deterministic base commit id, and the sha256
 of every file a series touches (touched_files(): TOUCHED_FILES plus every
 file a template diff changes).  load_manifest() reads and checks one,
 dump_manifest()/write_manifest() write one, matching_manifest() finds the
-one of a user's checkout.  Fetching (tree.py) and re-pinning (tree.py's
-maintainer section) use these; nothing here runs a command.
+one of a user's checkout; kernel_version(), hash_path() and swap_ops_in()
+read what a manifest records.  Fetching and re-pinning (pinned.py) use
+these; nothing here runs a command.
 """
 
 from __future__ import annotations
@@ -196,3 +197,60 @@ def write_manifest(m: Manifest, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(dump_manifest(m), encoding="utf-8")
     os.replace(tmp, path)
+
+
+DEFAULT_TREE = "linux-source-6.12"
+
+
+def kernel_version(makefile: Path) -> str:
+    """VERSION.PATCHLEVEL.SUBLEVEL+EXTRAVERSION, as the kernel's own Makefile builds it."""
+    try:
+        text = makefile.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise UserError(f"{makefile.parent} is not a Linux kernel tree ({makefile}: "
+                        f"{exc.strerror})") from exc
+    fields = {}
+    for key in ("VERSION", "PATCHLEVEL", "SUBLEVEL", "EXTRAVERSION"):
+        found = re.search(rf"^{key}\s*=[ \t]*(\S*)[ \t]*$", text, re.M)
+        fields[key] = found.group(1) if found else None
+    if not fields["VERSION"] or not fields["VERSION"].isdigit():
+        raise UserError(f"{makefile.parent} is not a Linux kernel tree "
+                        f"(no VERSION = N in {makefile})")
+    version = fields["VERSION"]
+    if fields["PATCHLEVEL"]:
+        version += f".{fields['PATCHLEVEL']}"
+        if fields["SUBLEVEL"]:
+            version += f".{fields['SUBLEVEL']}"
+    return version + (fields["EXTRAVERSION"] or "")
+
+
+def file_diffs(root: Path, m: Manifest) -> list[str]:
+    """The touched files under root whose sha256 is not m's."""
+    return [p for p, want in sorted(m.files.items()) if hash_path(root / p) != want]
+
+
+def hash_path(path: Path) -> str:
+    return sha256_file(path) if path.is_file() else ABSENT
+
+
+SWAP_OPS_HEADER = "include/linux/swap_ops.h"
+
+
+def swap_ops_in(header_text: str | None) -> bool:
+    """Whether a swap_ops.h text declares mainline's struct swap_ops."""
+    return bool(header_text) and re.search(r"^struct swap_ops\s*\{", header_text, re.M) is not None
+
+
+def read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,367 +1,38 @@
-"""Pinned kernel trees: fetch, verify against manifests, deterministic git base.
+"""patchkit tree: the kernel trees patchkit works on, and how they stand.
 
-A pinned tree is a Debian ``linux-source-X`` tarball described by a manifest
-in kernel-fixtures/manifests/<name>.toml (package version, tarball sha256,
-the sha256 of every file a series touches, and the base commit id).  Fetching
-installs the package when its tarball is missing, checks the tarball hash,
-extracts it next to the cache, turns it into a git repository with one
-commit whose author, committer, dates, message and branch are fixed, checks
-that the commit id is the manifest's, and only then renames the finished
-tree into place: an interrupted fetch leaves nothing half-done.
+open_tree() gives a pinned tree by name (fetched into the cache when
+missing, pinned.py) or a user's own checkout (``--tree PATH``): its version
+comes from its Makefile, its base is its HEAD, and touched_file_diffs()
+names the touched files that differ from the manifest of the same kernel
+line.  verify() holds a pinned tree to its manifest; pin_info() is what
+results record about a tree.
 
-Every git command that builds the base commit runs with the user's and the
-system's git configuration switched off (GIT_CONFIG_GLOBAL=/dev/null,
-GIT_CONFIG_NOSYSTEM, GIT_ATTR_NOSYSTEM, no templates, no hooks) so that
-autocrlf, filters, signing or an odd init.defaultBranch cannot change the id.
-
-A user's own checkout (``--tree PATH``) works too: its version comes from
-its Makefile, its base is its HEAD, and touched_file_diffs() names the
-touched files that differ from the manifest of the same kernel line.
-
-Beside this module: manifests.py (reading and writing the manifests),
-debsource.py (the Debian package and its tarball), worktrees.py (the work
-trees builds and boots read).
+Beside this module: manifests.py (what pins a tree), pinned.py (fetching,
+the deterministic base commit, re-pinning), debsource.py (the Debian
+package and its tarball), worktrees.py (the work trees builds and boots
+read).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import dataclasses
-import fcntl
-import hashlib
-import json
 import os
-import re
-import shutil
 import sys
-import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from patchkit import archive, debsource, git, manifests, options, paths, proc, ui
-from patchkit.errors import CommandFailed, InfraError, UserError
-
-DEFAULT_TREE = "linux-source-6.12"
-
-
-# What makes the base commit id the same on every machine.  Changing any of
-# these changes every manifest's base_commit: regenerate them all.
-BASE_BRANCH = "patchkit/base"
-BASE_IDENTITY = ("patchkit", "patchkit@localhost")
-BASE_DATE = "946684800 +0000"  # 2000-01-01T00:00:00Z, git's raw date format
-
-
-# Unpacked tree + .git, as a multiple of the .tar.xz size (6.12: 152 MB ->
-# 1.7 GB + 0.6 GB); checked before extracting so a full disk is reported
-# up front instead of half-way.
-SPACE_FACTOR = 16
-
-
-@dataclass
-class Tree:
-    path: Path
-    name: str
-    version: str
-    base_commit: str
-    manifest: manifests.Manifest | None
-    package_version: str | None = None  # the Debian version actually unpacked
-    note: str | None = None             # why it is not the manifest's pin, if it is not
-
-
-@dataclass
-class FetchReport:
-    tree: Tree
-    phases: dict[str, float]  # phase -> seconds, in order
-    fetched: bool             # False: the cache already had it
-
-
-# ---------------------------------------------------------------- manifests
-
-
-# ---------------------------------------------------------------- argv builders
-
-def git_env(repo: Path) -> dict:
-    """Environment for the base-commit git commands (git.pinned_env): no user
-    or system config, a fixed identity and date, and every repository
-    location spelled out."""
-    name, email = BASE_IDENTITY
-    return git.pinned_env(repo, name, email, BASE_DATE)
-
-
-def git_argv(repo: Path, *args: str) -> list[str]:
-    """git with the pinned configuration on repo (git.pinned_argv)."""
-    return git.pinned_argv(repo, *args)
-
-
-def git_init_argv(repo: Path) -> list[str]:
-    return git.init_base_argv(repo, BASE_BRANCH)
-
-
-def git_add_argv(repo: Path) -> list[str]:
-    return git.add_all_argv(repo)
-
-
-def git_commit_tree_argv(repo: Path, tree_id: str, message: str) -> list[str]:
-    return git.commit_tree_argv(repo, tree_id, message)
-
-
-def pinned_git(repo: Path, *args: str, check: bool = True, input=None) -> proc.Result:
-    """Run git on a pinned tree, immune to the caller's git environment."""
-    return git.run_pinned(repo, *args, env=git_env(repo), check=check, input=input)
-
-
-def tar_extract_argv(tarball: Path, dest: Path) -> list[str]:
-    return ["tar", "--extract", f"--file={tarball}", f"--directory={dest}", "--no-same-owner",
-            "--delay-directory-restore"]
-
-
-def base_message(m: manifests.Manifest) -> str:
-    return (f"Linux {m.kernel_version} ({m.package} {m.package_version})\n\n"
-            f"Unpacked from {Path(m.tarball).name} by patchkit tree fetch;\n"
-            f"tarball sha256 {m.tarball_sha256}.")
-
-
-# ---------------------------------------------------------------- package / tarball
-
-
-# ---------------------------------------------------------------- building a base
-
-def _timed(phases: dict, phase: str):
-    @contextlib.contextmanager
-    def cm():
-        start = time.monotonic()
-        with ui.stage(f"tree {phase}"):
-            yield
-        phases[phase] = time.monotonic() - start
-    return cm()
-
-
-def check_space(tarball: Path, where: Path) -> None:
-    need = tarball.stat().st_size * SPACE_FACTOR
-    free = shutil.disk_usage(where).free
-    if free < need:
-        raise InfraError(f"not enough disk space in {where}: about {need >> 20} MiB needed "
-                         f"to unpack {tarball.name}, {free >> 20} MiB free",
-                         hint="free some space or point PATCHKIT_CACHE elsewhere")
-
-
-def extract(tarball: Path, workdir: Path, log: Path, phases: dict) -> Path:
-    """Unpack tarball into workdir; the path of its one top directory."""
-    with _timed(phases, "extract"):
-        try:
-            proc.run(tar_extract_argv(tarball, workdir), log=log)
-        except CommandFailed as exc:
-            if "No space left" in exc.stderr:
-                exc.hint = "the disk is full: free some space or point PATCHKIT_CACHE elsewhere"
-            raise
-    tops = list(workdir.iterdir())
-    if len(tops) != 1 or not tops[0].is_dir():
-        raise UserError(f"{tarball} does not unpack into one top directory "
-                        f"(found: {', '.join(sorted(p.name for p in tops)) or 'nothing'})")
-    return tops[0]
-
-
-def commit_base(repo: Path, m: manifests.Manifest, log: Path, phases: dict) -> str:
-    """git init + add + the fixed base commit; its id."""
-    env = git_env(repo)
-    with _timed(phases, "git add"):
-        proc.run(git_init_argv(repo), env=env)
-        proc.run(git_add_argv(repo), env=env, log=log)
-    with _timed(phases, "git commit"):
-        tree_id = proc.run(git_argv(repo, "write-tree"), env=env).stdout.strip()
-        commit = proc.run(git_commit_tree_argv(repo, tree_id, base_message(m)),
-                          env=env).stdout.strip()
-        proc.run(git_argv(repo, "update-ref", "-m", "patchkit tree fetch",
-                          f"refs/heads/{BASE_BRANCH}", commit), env=env)
-    return commit
-
-
-def build_base(m: manifests.Manifest, tarball: Path, workdir: Path, phases: dict) -> tuple[Path, str]:
-    """Extract tarball into workdir and commit it; (tree path, commit id)."""
-    log = paths.logs_dir() / f"tree-{m.name}"
-    repo = extract(tarball, workdir, Path(f"{log}-extract.log"), phases)
-    return repo, commit_base(repo, m, Path(f"{log}-git-add.log"), phases)
-
-
-def _partial_prefix(name: str) -> str:
-    return f".{name}.partial-"
-
-
-@contextlib.contextmanager
-def _locked(name: str):
-    """Serialise fetches of one tree; clear what a killed fetch left behind."""
-    trees = paths.trees_dir()
-    trees.mkdir(parents=True, exist_ok=True)
-    with open(trees / f".{name}.lock", "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            ui.info("tree", f"waiting for another patchkit fetching {name}")
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        for pattern in (_partial_prefix(name) + "*", f".{name}.old-*"):
-            for stale in trees.glob(pattern):
-                ui.info("tree", f"removing {stale}, left by an interrupted patchkit")
-                shutil.rmtree(stale, ignore_errors=True)
-        yield
-
-
-def fetch_tree(name: str = DEFAULT_TREE, *, force: bool = False) -> FetchReport:
-    """Make sure trees_dir()/<name> holds the pinned tree; report phase times.
-
-    When the archive no longer has the pinned version, its current version
-    stands in if every touched file hashes the same as the manifest says
-    (with a warning; the version used is recorded with the tree and shows
-    in Tree.package_version / Tree.note); otherwise the fetch fails naming
-    the version the archive has and the command that re-pins.
-    """
-    m = manifests.load_manifest(name)
-    dest = paths.trees_dir() / name
-    phases: dict[str, float] = {}
-    if not force and _is_fetched(dest):
-        return FetchReport(open_pinned(name, fetch=False), phases, fetched=False)
-    if options.current().dry_run:
-        return _dry_run(m, dest)
-    with _locked(name):
-        if not force and _is_fetched(dest):  # another process finished it meanwhile
-            return FetchReport(open_pinned(name, fetch=False), phases, fetched=False)
-        if force:
-            shutil.rmtree(debsource.package_dir(m.package, m.package_version), ignore_errors=True)
-        with _timed(phases, "package"):
-            got = debsource.obtain_tarball(m)
-        used = m
-        with _timed(phases, "sha256"):
-            if got.substitute:
-                used = _substitute_manifest(m, got)
-            else:
-                debsource.check_tarball(m, got)
-        check_space(got.tarball, paths.trees_dir())
-        work = Path(tempfile.mkdtemp(prefix=_partial_prefix(name), dir=paths.trees_dir()))
-        try:
-            repo, commit = build_base(used, got.tarball, work, phases)
-            diffs = _diffs(repo, m)
-            if diffs and got.substitute:
-                raise UserError(
-                    f"{got.substitute}, and its touched files differ from the pin: "
-                    f"{', '.join(diffs)}",
-                    hint=f"re-pin to {got.package_version} (maintainers): patchkit tree manifest "
-                         f"{name} --write, then review the touched-file changes and commit "
-                         f"{manifests.display_path(m.source)}")
-            if diffs:
-                raise UserError(f"hash mismatch in {name}: {', '.join(diffs)} differ from "
-                                f"{manifests.display_path(m.source)} although the tarball's sha256 matches",
-                                hint=f"regenerate the manifest: patchkit tree manifest {name} "
-                                     f"--write")
-            if got.substitute:
-                ui.warn("tree", f"{got.substitute}: using {got.package_version}, whose "
-                                f"{len(m.files)} touched files hash as pinned (base commit "
-                                f"{commit[:12]} instead of {m.base_commit[:12]}); re-pin: "
-                                f"patchkit tree manifest {name} --write")
-            elif commit != m.base_commit:
-                raise InfraError(
-                    f"base commit of {name} is {commit} here, {manifests.display_path(m.source)} says "
-                    f"{m.base_commit}: git did not reproduce the pinned commit",
-                    hint="report this with `git --version`; nothing was written to the cache")
-            write_pin_record(repo, m, got, commit, used.tarball_sha256)
-            _install(repo, dest)
-        except BaseException:
-            ui.info("tree", f"removing the unfinished tree {work}")
-            raise
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-    return FetchReport(open_pinned(name, fetch=False), phases, fetched=True)
-
-
-def _substitute_manifest(m: manifests.Manifest, got: debsource.Obtained) -> manifests.Manifest:
-    """m as it would read for the substitute version (its base commit message
-    names the version and tarball hash actually unpacked)."""
-    return dataclasses.replace(m, package_version=got.package_version,
-                               tarball_sha256=debsource.sha256_file(got.tarball),
-                               deb_sha256=got.deb_sha256 or "", base_commit="")
-
-
-# The record of what a fetch unpacked, kept in the tree's .git.
-PIN_RECORD = "patchkit-pin.json"
-
-
-def write_pin_record(repo: Path, m: manifests.Manifest, got: debsource.Obtained, commit: str,
-                     tarball_sha256: str) -> None:
-    record = {
-        "name": m.name, "package": m.package,
-        "package_version": got.package_version, "pinned_version": m.package_version,
-        "deb_sha256": got.deb_sha256, "tarball_sha256": tarball_sha256,
-        "base_commit": commit, "pinned_base_commit": m.base_commit,
-        "files_sha256": manifests.files_digest(m.files), "substitute": got.substitute,
-    }
-    (repo / ".git" / PIN_RECORD).write_text(json.dumps(record, indent=1) + "\n")
-
-
-def read_pin_record(dest: Path) -> dict | None:
-    try:
-        record = json.loads((dest / ".git" / PIN_RECORD).read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def _dry_run(m: manifests.Manifest, dest: Path) -> FetchReport:
-    """Print the commands a fetch runs; create nothing."""
-    tarball = Path(m.tarball)
-    cached = debsource.cached_tarball(m, m.package_version)
-    if cached:
-        tarball = cached.tarball
-    elif not tarball.is_file():
-        folder = debsource.package_dir(m.package, m.package_version)
-        root, euid = archive.root_dir(m.suite or "SUITE"), os.geteuid()
-        proc.run(archive.update_argv(root, euid=euid))
-        proc.run(archive.download_argv(root, m.package, m.package_version, euid=euid),
-                 cwd=folder)
-        proc.run(archive.deb_member_argv(folder / archive.deb_name(m.package, m.package_version),
-                                         m.tarball, folder))
-        tarball = folder / Path(m.tarball).name
-    work = dest.parent / f"{_partial_prefix(m.name)}XXXXXX"
-    repo = work / dest.name
-    proc.run(tar_extract_argv(tarball, work))
-    env = git_env(repo)
-    for argv in (git_init_argv(repo), git_add_argv(repo), git_argv(repo, "write-tree"),
-                 git_commit_tree_argv(repo, "TREE", base_message(m)),
-                 git_argv(repo, "update-ref", f"refs/heads/{BASE_BRANCH}", "COMMIT")):
-        proc.run(argv, env=env)
-    tree = Tree(path=dest, name=m.name, version=m.kernel_version, base_commit=m.base_commit,
-                manifest=m)
-    return FetchReport(tree, {}, fetched=False)
-
-
-def _install(built: Path, dest: Path) -> None:
-    """Rename a finished tree into place (replacing an old one, if any)."""
-    if not dest.exists():
-        os.rename(built, dest)
-        return
-    trash = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
-    os.rename(dest, trash / dest.name)
-    try:
-        os.rename(built, dest)
-    except BaseException:
-        os.rename(trash / dest.name, dest)
-        raise
-    finally:
-        shutil.rmtree(trash, ignore_errors=True)
-
-
-def _is_fetched(dest: Path) -> bool:
-    return (dest / ".git").is_dir()
+from patchkit import debsource, git, manifests, paths, pinned, ui
+from patchkit.errors import UserError
 
 
 # ---------------------------------------------------------------- opening trees
 
-def open_tree(spec: str | None = None, *, fetch: bool = True) -> Tree:
+def open_tree(spec: str | None = None, *, fetch: bool = True) -> pinned.Tree:
     """None: the default pinned tree; a manifest name: that pinned tree
     (fetched when missing and fetch is true); a directory: a user checkout."""
     if spec is None:
-        return open_pinned(DEFAULT_TREE, fetch=fetch)
+        return pinned.open_pinned(manifests.DEFAULT_TREE, fetch=fetch)
     if os.sep not in spec and manifests.manifest_path(spec).is_file():
-        return open_pinned(spec, fetch=fetch)
+        return pinned.open_pinned(spec, fetch=fetch)
     path = Path(spec).expanduser()
     if path.is_dir():
         return open_checkout(path)
@@ -371,40 +42,7 @@ def open_tree(spec: str | None = None, *, fetch: bool = True) -> Tree:
     raise AssertionError("unreachable")
 
 
-def open_pinned(name: str, *, fetch: bool = True) -> Tree:
-    m = manifests.load_manifest(name)
-    dest = paths.trees_dir() / name
-    if not _is_fetched(dest):
-        if not fetch:
-            raise UserError(f"tree {name} is not fetched (no {dest})",
-                            hint=f"patchkit tree fetch {name}")
-        return fetch_tree(name).tree
-    commit, version, note = m.base_commit, m.package_version, None
-    record = read_pin_record(dest)  # None: fetched before records were kept
-    if record and record.get("base_commit") != m.base_commit and _same_pin(record, m):
-        # the archive's version stood in for the pinned one (see fetch_tree)
-        commit, version = record["base_commit"], record["package_version"]
-        note = (f"{record.get('substitute') or 'not the pinned version'}: using "
-                f"{version}, whose touched files hash as pinned")
-    res = pinned_git(dest, "cat-file", "-e", f"{commit}^{{commit}}", check=False)
-    if res.returncode != 0:
-        raise UserError(f"cached tree {dest} is not the one {manifests.display_path(m.source)} pins "
-                        f"(no base commit {commit[:12]})",
-                        hint=f"patchkit tree fetch {name} --force")
-    return Tree(path=dest, name=name, version=m.kernel_version, base_commit=commit,
-                manifest=m, package_version=version, note=note)
-
-
-def _same_pin(record: dict, m: manifests.Manifest) -> bool:
-    """Whether a substitute recorded by a fetch still stands for manifest m."""
-    return (record.get("pinned_version") == m.package_version
-            and record.get("pinned_base_commit") == m.base_commit
-            and record.get("files_sha256") == manifests.files_digest(m.files)
-            and isinstance(record.get("base_commit"), str)
-            and isinstance(record.get("package_version"), str))
-
-
-def pin_info(t: Tree) -> dict:
+def pin_info(t: pinned.Tree) -> dict:
     """What results.json and build metadata record about a tree's pin."""
     info = {"name": t.name, "version": t.version, "base_commit": t.base_commit}
     m = getattr(t, "manifest", None)
@@ -433,34 +71,12 @@ def pin_of(source: Path) -> dict | None:
     if not manifests.manifest_path(name).is_file():
         return None
     try:
-        return pin_info(open_pinned(name, fetch=False))
+        return pin_info(pinned.open_pinned(name, fetch=False))
     except UserError:
         return None
 
 
-def kernel_version(makefile: Path) -> str:
-    """VERSION.PATCHLEVEL.SUBLEVEL+EXTRAVERSION, as the kernel's own Makefile builds it."""
-    try:
-        text = makefile.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise UserError(f"{makefile.parent} is not a Linux kernel tree ({makefile}: "
-                        f"{exc.strerror})") from exc
-    fields = {}
-    for key in ("VERSION", "PATCHLEVEL", "SUBLEVEL", "EXTRAVERSION"):
-        found = re.search(rf"^{key}\s*=[ \t]*(\S*)[ \t]*$", text, re.M)
-        fields[key] = found.group(1) if found else None
-    if not fields["VERSION"] or not fields["VERSION"].isdigit():
-        raise UserError(f"{makefile.parent} is not a Linux kernel tree "
-                        f"(no VERSION = N in {makefile})")
-    version = fields["VERSION"]
-    if fields["PATCHLEVEL"]:
-        version += f".{fields['PATCHLEVEL']}"
-        if fields["SUBLEVEL"]:
-            version += f".{fields['SUBLEVEL']}"
-    return version + (fields["EXTRAVERSION"] or "")
-
-
-def open_checkout(path: Path) -> Tree:
+def open_checkout(path: Path) -> pinned.Tree:
     """A user's own kernel checkout: must be a git repository with a commit."""
     path = Path(path).expanduser().resolve()
     top = git.toplevel(path)
@@ -471,36 +87,29 @@ def open_checkout(path: Path) -> Tree:
     head = git.rev_parse(top, "HEAD", kind="commit")
     if head is None:
         raise UserError(f"{top} has no commit yet", hint="commit the tree first")
-    version = kernel_version(top / "Makefile")
+    version = manifests.kernel_version(top / "Makefile")
     m = manifests.matching_manifest(version)
     # The name selects the render profile: a checkout of a pinned kernel line
     # uses that line's profile.
     name = m.name if m else f"linux-{version}"
-    return Tree(path=top, name=name, version=version, base_commit=head,
+    return pinned.Tree(path=top, name=name, version=version, base_commit=head,
                 manifest=m)
 
 
 # ---------------------------------------------------------------- comparing
 
-def _diffs(root: Path, m: manifests.Manifest) -> list[str]:
-    return [p for p, want in sorted(m.files.items()) if _hash_path(root / p) != want]
 
-
-def _hash_path(path: Path) -> str:
-    return debsource.sha256_file(path) if path.is_file() else manifests.ABSENT
-
-
-def touched_file_diffs(tree: Tree, manifest: manifests.Manifest) -> list[str]:
+def touched_file_diffs(tree: pinned.Tree, manifest: manifests.Manifest) -> list[str]:
     """Touched files whose work-tree content differs from the manifest
     (a file the manifest records as absent counts when present, and the
     other way round)."""
-    return _diffs(tree.path, manifest)
+    return manifests.file_diffs(tree.path, manifest)
 
 
-def describe_diffs(tree: Tree, manifest: manifests.Manifest, diffs: list[str]) -> list[str]:
+def describe_diffs(tree: pinned.Tree, manifest: manifests.Manifest, diffs: list[str]) -> list[str]:
     out = []
     for p in diffs:
-        have, want = _hash_path(tree.path / p), manifest.files[p]
+        have, want = manifests.hash_path(tree.path / p), manifest.files[p]
         if want == manifests.ABSENT:
             out.append(f"{p}: present, {manifest.name} does not have it")
         elif have == manifests.ABSENT:
@@ -510,32 +119,14 @@ def describe_diffs(tree: Tree, manifest: manifests.Manifest, diffs: list[str]) -
     return out
 
 
-def hashes_at(repo: Path, rev: str, files: list[str]) -> dict[str, str]:
-    """sha256 of each file as committed in rev (ABSENT when not there)."""
-    query = "".join(f"{rev}:{f}\n" for f in files).encode()
-    out = pinned_git(repo, "cat-file", "--batch", input=query).stdout
-    result, pos = {}, 0
-    for f in files:
-        end = out.index(b"\n", pos)
-        header = out[pos:end].rsplit(b" ", 2)
-        pos = end + 1
-        if header[-1] == b"missing" or len(header) != 3 or header[1] != b"blob":
-            result[f] = manifests.ABSENT
-            continue
-        size = int(header[2])
-        result[f] = hashlib.sha256(out[pos:pos + size]).hexdigest()
-        pos += size + 1
-    return result
-
-
-def verify(tree: Tree) -> list[str]:
+def verify(tree: pinned.Tree) -> list[str]:
     """Problems found (empty: the tree is what its manifest pins)."""
     m = tree.manifest
     if m is None:
         return [f"no manifest for Linux {tree.version} (known: {', '.join(manifests.manifest_names())})"]
     problems = []
-    pinned = Path(tree.path).resolve() == (paths.trees_dir() / m.name).resolve()
-    if not pinned:
+    in_cache = Path(tree.path).resolve() == (paths.trees_dir() / m.name).resolve()
+    if not in_cache:
         if tree.version != m.kernel_version:
             ui.info("tree", f"{tree.path} is Linux {tree.version}; comparing with {m.name} "
                             f"(Linux {m.kernel_version})")
@@ -547,7 +138,7 @@ def verify(tree: Tree) -> list[str]:
         host, cached = Path(m.tarball), debsource.cached_tarball(m, m.package_version)
         tarball = cached.tarball if cached else host
         if tarball.is_file():
-            digest = debsource.sha256_file(tarball)
+            digest = manifests.sha256_file(tarball)
             if digest != m.tarball_sha256:
                 note = debsource.version_note(m, debsource.installed_version(m.package)) if tarball == host else None
                 problems.append(f"{tarball}: sha256 {digest}, expected {m.tarball_sha256}"
@@ -555,15 +146,15 @@ def verify(tree: Tree) -> list[str]:
         else:
             ui.info("tree", f"neither {host} nor a downloaded copy is here: tarball hash "
                             f"not checked")
-    branch = pinned_git(tree.path, "rev-parse", "--verify", "-q", f"refs/heads/{BASE_BRANCH}",
+    branch = pinned.pinned_git(tree.path, "rev-parse", "--verify", "-q", f"refs/heads/{pinned.BASE_BRANCH}",
                         check=False).stdout.strip()
     if branch != base:
-        problems.append(f"branch {BASE_BRANCH} is at {branch or 'nothing'}, "
+        problems.append(f"branch {pinned.BASE_BRANCH} is at {branch or 'nothing'}, "
                         f"expected {base}")
-    committed = hashes_at(tree.path, base, sorted(m.files))
+    committed = pinned.hashes_at(tree.path, base, sorted(m.files))
     problems += [f"{p}: committed sha256 {h}, expected {m.files[p]}"
                  for p, h in committed.items() if h != m.files[p]]
-    head = pinned_git(tree.path, "rev-parse", "HEAD", check=False).stdout.strip()
+    head = pinned.pinned_git(tree.path, "rev-parse", "HEAD", check=False).stdout.strip()
     if head == base:
         problems += [f"work tree {d}" for d in describe_diffs(tree, m, touched_file_diffs(tree, m))]
     else:
@@ -573,130 +164,18 @@ def verify(tree: Tree) -> list[str]:
 
 # ---------------------------------------------------------------- maintainer: manifests
 
-def compute_manifest(name: str, package: str, tarball: Path, package_version: str,
-                     workdir: Path | None = None,
-                     files: list[str] | None = None, *, tarball_path: str | None = None,
-                     suite: str = "", deb_sha256: str = "") -> tuple[manifests.Manifest, Path, Path]:
-    """Unpack tarball and pin it: (manifest, tree path, temp dir holding it).
-
-    tarball_path is what the manifest records as the tarball (the path the
-    package installs it to; default: where tarball is now).
-    The caller owns the temp dir (rename the tree out of it, then remove it)."""
-    files = manifests.touched_files() if files is None else files
-    m = manifests.Manifest(name=name, package=package, package_version=package_version,
-                 kernel_version="", tarball=tarball_path or str(tarball),
-                 tarball_sha256=debsource.sha256_file(tarball), base_commit="", suite=suite,
-                 deb_sha256=deb_sha256)
-    parent = workdir or paths.trees_dir()
-    parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=_partial_prefix(name), dir=parent))
-    log = paths.logs_dir() / f"tree-{name}"
-    try:
-        repo = extract(tarball, work, Path(f"{log}-extract.log"), {})
-        # the commit message names the kernel version: read it first
-        m.kernel_version = kernel_version(repo / "Makefile")
-        m.base_commit = commit_base(repo, m, Path(f"{log}-git-add.log"), {})
-        m.files = {f: _hash_path(repo / f) for f in files}
-        m.swap_ops_base = swap_ops_in(_read_text(repo / SWAP_OPS_HEADER))
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    return m, repo, work
-
-
-def regenerate_manifest(name: str, *, write: bool, suite: str | None = None,
-                        version: str | None = None) -> manifests.Manifest:
-    """Recompute <name>'s manifest from the archive: the version given, else
-    the one apt would install from the suite (the manifest's, or `suite`).
-    Downloads through the private apt state like a fetch, and leaves the
-    tree the new manifest pins in the cache."""
-    try:
-        old = manifests.load_manifest(name)
-        package, member, old_suite = old.package, old.tarball, old.suite
-    except UserError:
-        old = None
-        package, member, old_suite = name, f"/usr/src/{name}.tar.xz", ""
-    suite = suite or old_suite
-    if not suite:
-        raise UserError(f"no suite for {name}: say which Debian suite serves {package}",
-                        hint=f"patchkit tree manifest {name} --suite SUITE "
-                             f"(e.g. bookworm-security, experimental)")
-    arch = archive.Archive(suite, log_dir=paths.logs_dir())
-    offers = arch.offers(package)
-    if version is None:
-        picked = (arch.offers(package, candidate=True) or offers or [None])[0]
-    else:
-        picked = next((o for o in offers if o.version == version), None)
-    if picked is None:
-        have = ", ".join(o.version for o in offers) or "no version at all"
-        raise UserError(f"{package} {version or ''} is not in {suite} at {arch.mirror.uri} "
-                        f"(it has {have})".replace("  ", " "),
-                        hint=f"patchkit tree manifest {name} --version VERSION or --suite SUITE")
-    stub = manifests.Manifest(name=name, package=package, package_version=picked.version,
-                    kernel_version="", tarball=member, tarball_sha256="", base_commit="",
-                    suite=suite, source=manifests.manifest_path(name))
-    with _locked(name):
-        got = debsource.cached_tarball(stub, picked.version)
-        if got is None or got.deb_sha256 != picked.sha256:
-            got = debsource.download(arch, stub, picked.version, expect=picked.sha256,
-                            expect_from=f"the {suite} index")
-        m, repo, work = compute_manifest(name, package, got.tarball, picked.version,
-                                         tarball_path=member, suite=suite,
-                                         deb_sha256=got.deb_sha256 or "")
-        m.source = manifests.manifest_path(name)
-        try:
-            dest = paths.trees_dir() / name
-            if old is None or old.base_commit != m.base_commit or not _is_fetched(dest):
-                write_pin_record(repo, m, got, m.base_commit, m.tarball_sha256)
-                _install(repo, dest)  # the cache now holds the tree this manifest pins
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-    if write:
-        manifests.write_manifest(m, manifests.manifest_path(name))
-    return m
-
-
-def rehash_manifest(name: str, *, write: bool) -> manifests.Manifest:
-    """<name>'s manifest with its touched-file table recomputed for today's
-    touched_files(), read from the base commit of the fetched tree (which
-    must be the one the manifest pins).  Package, hashes and base commit are
-    kept: a series naming a new file does not change the pin."""
-    m = manifests.load_manifest(name)
-    t = open_pinned(name)
-    if t.base_commit != m.base_commit:
-        raise UserError(f"the cached {name} is a stand-in for the pin ({t.note}); re-pin "
-                        f"instead: patchkit tree manifest {name} --write")
-    m.files = hashes_at(t.path, m.base_commit, manifests.touched_files())
-    if write:
-        manifests.write_manifest(m, manifests.manifest_path(name))
-    return m
-
 
 # ---------------------------------------------------------------- swap_ops base
 
-SWAP_OPS_HEADER = "include/linux/swap_ops.h"
 
-
-def swap_ops_in(header_text: str | None) -> bool:
-    """Whether a swap_ops.h text declares mainline's struct swap_ops."""
-    return bool(header_text) and re.search(r"^struct swap_ops\s*\{", header_text, re.M) is not None
-
-
-def _read_text(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-
-
-def has_swap_ops_base(tree: Tree) -> bool:
+def has_swap_ops_base(tree: pinned.Tree) -> bool:
     """Whether mainline's swap_ops base layer (Linux 7.3: include/linux/swap_ops.h
     with struct swap_ops) is in the tree's base commit, so a series for it
     needs no base-layer series below it.  Read from the commit, not the work
     tree, which a render or checkout may have moved."""
-    res = git.run(tree.path, "cat-file", "blob", f"{tree.base_commit}:{SWAP_OPS_HEADER}",
+    res = git.run(tree.path, "cat-file", "blob", f"{tree.base_commit}:{manifests.SWAP_OPS_HEADER}",
                   check=False)
-    return res.returncode == 0 and swap_ops_in(res.stdout)
+    return res.returncode == 0 and manifests.swap_ops_in(res.stdout)
 
 
 # ---------------------------------------------------------------- CLI
@@ -715,7 +194,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ):
         p = sub.add_parser(action, help=help_text, description=help_text)
         p.add_argument("name", nargs="?", metavar="NAME",
-                       help=f"pinned tree (default {DEFAULT_TREE}; known: "
+                       help=f"pinned tree (default {manifests.DEFAULT_TREE}; known: "
                             f"{', '.join(manifests.manifest_names())})")
         if action == "fetch":
             p.add_argument("--force", action="store_true",
@@ -738,7 +217,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--write", action="store_true", help="write the file (default: print it)")
 
 
-def _selected(args) -> Tree:
+def _selected(args) -> pinned.Tree:
     tree_path = getattr(args, "tree", None)
     if tree_path and args.name:
         raise UserError("give a tree NAME or --tree PATH, not both")
@@ -747,7 +226,7 @@ def _selected(args) -> Tree:
         if not path.is_dir():
             raise UserError(f"--tree {tree_path}: no such directory")
         return open_checkout(path)
-    return open_pinned(args.name or DEFAULT_TREE, fetch=False)
+    return pinned.open_pinned(args.name or manifests.DEFAULT_TREE, fetch=False)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -755,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"tree {args.action} needs the output of the commands it runs: "
                         f"run it without --dry-run")
     if args.action == "fetch":
-        report = fetch_tree(args.name or DEFAULT_TREE, force=args.force)
+        report = pinned.fetch_tree(args.name or manifests.DEFAULT_TREE, force=args.force)
         t = report.tree
         if args.options.dry_run:
             return 0
@@ -781,9 +260,9 @@ def run(args: argparse.Namespace) -> int:
         if args.rehash:
             if args.suite or args.package_version:
                 raise UserError("--rehash keeps the pin: it takes no --suite or --version")
-            m = rehash_manifest(args.name, write=args.write)
+            m = pinned.rehash_manifest(args.name, write=args.write)
         else:
-            m = regenerate_manifest(args.name, write=args.write, suite=args.suite,
+            m = pinned.regenerate_manifest(args.name, write=args.write, suite=args.suite,
                                     version=args.package_version)
         if args.write:
             ui.info("tree", f"wrote {manifests.display_path(manifests.manifest_path(args.name))} (base {m.base_commit})")
@@ -805,7 +284,7 @@ def _show(args) -> int:
                                           f"from {t.manifest.name}"))
             rows += [("", d) for d in describe_diffs(t, t.manifest, diffs)]
     else:
-        m = manifests.load_manifest(args.name or DEFAULT_TREE)
+        m = manifests.load_manifest(args.name or manifests.DEFAULT_TREE)
         dest = paths.trees_dir() / m.name
         pkg = f"{m.package} {m.package_version}" + (f" from {m.suite}" if m.suite else "")
         host, cached = Path(m.tarball), debsource.cached_tarball(m, m.package_version)
@@ -819,13 +298,13 @@ def _show(args) -> int:
                 ("kernel", m.kernel_version),
                 ("tarball", tarball),
                 ("base commit", m.base_commit),
-                ("path", f"{dest} ({'fetched' if _is_fetched(dest) else 'not fetched'})"),
+                ("path", f"{dest} ({'fetched' if pinned.is_fetched(dest) else 'not fetched'})"),
                 ("touched files", f"{len(m.files)} ({sum(h == manifests.ABSENT for h in m.files.values())} "
                                   f"absent)"),
                 ("swap_ops base", _base_text(m.swap_ops_base))]
-        if _is_fetched(dest):
+        if pinned.is_fetched(dest):
             try:
-                t = open_pinned(m.name, fetch=False)
+                t = pinned.open_pinned(m.name, fetch=False)
             except UserError as exc:
                 rows.append(("cache", exc.msg))
             else:
@@ -841,7 +320,7 @@ def _base_text(present: bool | None) -> str:
     if present is None:
         return "unknown (manifest predates the check: patchkit tree manifest NAME --write)"
     if present:
-        return f"yes ({SWAP_OPS_HEADER} has struct swap_ops): series go straight on top"
+        return f"yes ({manifests.SWAP_OPS_HEADER} has struct swap_ops): series go straight on top"
     return "no: a series needs the base-layer series (swap-batching) below it"
 
 
@@ -851,14 +330,14 @@ def _show_all() -> int:
     for m in manifests.manifests():
         dest = paths.trees_dir() / m.name
         state = "not fetched"
-        if _is_fetched(dest):
+        if pinned.is_fetched(dest):
             try:
-                t = open_pinned(m.name, fetch=False)
+                t = pinned.open_pinned(m.name, fetch=False)
                 state = "fetched" if not t.note else f"fetched ({t.package_version})"
             except UserError:
                 state = "stale: fetch --force"
         base = {True: "yes", False: "no (needs swap-batching)", None: "unknown"}[m.swap_ops_base]
-        rows.append((m.name + (" (default)" if m.name == DEFAULT_TREE else ""), m.kernel_version,
+        rows.append((m.name + (" (default)" if m.name == manifests.DEFAULT_TREE else ""), m.kernel_version,
                      m.package_version, m.suite or "-", state, base))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from patchkit import cli, git, manifests, tree
+from patchkit import pinned as pinned_trees
 
 pytestmark = pytest.mark.integration
 
-NAME = tree.DEFAULT_TREE
+NAME = manifests.DEFAULT_TREE
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +27,7 @@ def pinned():
     """(cache dir, FetchReport) of the default tree, fetched when missing
     (downloaded from the archive unless the host has the pinned tarball)."""
     from patchkit import paths
-    return paths.cache_dir(), tree.fetch_tree(NAME)
+    return paths.cache_dir(), pinned_trees.fetch_tree(NAME)
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def test_fetch_reproduces_the_manifests_base_commit(pinned):
     manifest = manifests.load_manifest(NAME)
     assert report.tree.path == pinned[0] / "trees" / NAME
     assert git.out(report.tree.path, "rev-parse", "HEAD") == manifest.base_commit
-    assert git.out(report.tree.path, "symbolic-ref", "--short", "HEAD") == tree.BASE_BRANCH
+    assert git.out(report.tree.path, "symbolic-ref", "--short", "HEAD") == pinned_trees.BASE_BRANCH
     if report.fetched:
         assert list(report.phases) == ["package", "sha256", "extract", "git add", "git commit"]
 
@@ -85,7 +86,7 @@ def _partial_clone(src: Path, dst: Path, paths: list[str]) -> Path:
     """A user checkout sharing the pinned tree's objects, with only some files."""
     subprocess.run(["git", "clone", "-q", "--shared", "--no-checkout", str(src), str(dst)],
                    check=True)
-    subprocess.run(["git", "-C", str(dst), "checkout", "-q", tree.BASE_BRANCH, "--", *paths],
+    subprocess.run(["git", "-C", str(dst), "checkout", "-q", pinned_trees.BASE_BRANCH, "--", *paths],
                    check=True)
     return dst
 

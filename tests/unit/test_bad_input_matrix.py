@@ -35,6 +35,7 @@ import mailrepo
 from badkit import git, state
 from mini_trees import PROFILES, SERIES
 from patchkit import bench, cli, manifests, render, sentrecords, transport
+from patchkit import pinned as pinned_trees
 
 AUTHOR = "Ada Tester <ada@example.org>"
 DATE = "2026-06-20T08:00:00+00:00"
@@ -576,7 +577,7 @@ def _env(monkeypatch):
 @pytest.fixture(autouse=True)
 def _no_heavy_work(monkeypatch):
     """A case that gets past its checks must not fetch a tree, build or boot."""
-    from patchkit import boot as boot_mod, build as build_mod, tree as tree_mod
+    from patchkit import boot as boot_mod, build as build_mod
 
     def refuse(*a, **kw):
         raise AssertionError("bad input got past the checks into real work")
@@ -585,8 +586,8 @@ def _no_heavy_work(monkeypatch):
     def pinned(name, **kw):
         real_manifest(name)         # an unknown name fails here, as it should
         refuse()
-    monkeypatch.setattr(tree_mod, "open_pinned", pinned)
-    monkeypatch.setattr(tree_mod, "fetch_tree", pinned)
+    monkeypatch.setattr(pinned_trees, "open_pinned", pinned)
+    monkeypatch.setattr(pinned_trees, "fetch_tree", pinned)
     monkeypatch.setattr(build_mod, "_build_or_configure", refuse)
     monkeypatch.setattr(boot_mod, "boot", refuse)
     monkeypatch.setattr(bench, "resolve_kernels", refuse)

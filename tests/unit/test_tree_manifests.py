@@ -6,14 +6,14 @@ import re
 
 import pytest
 
-from patchkit import manifests, paths, tree
+from patchkit import manifests, paths
 
 MANIFESTS = manifests.manifests()
 
 
 def test_the_debian_trees_and_mainline_are_pinned():
     assert {"linux-source-6.12", "linux-source-6.1", "linux-source-7.3"} <= {m.name for m in MANIFESTS}
-    assert tree.DEFAULT_TREE == "linux-source-6.12"
+    assert manifests.DEFAULT_TREE == "linux-source-6.12"
 
 
 @pytest.mark.parametrize("m", MANIFESTS, ids=lambda m: m.name)
@@ -29,7 +29,7 @@ def test_only_mainline_has_the_swap_ops_base():
     assert have["linux-source-7.3"] is True
     assert have["linux-source-6.12"] is False and have["linux-source-6.1"] is False
     mainline = manifests.load_manifest("linux-source-7.3")
-    assert mainline.files[tree.SWAP_OPS_HEADER] != manifests.ABSENT
+    assert mainline.files[manifests.SWAP_OPS_HEADER] != manifests.ABSENT
 
 
 def test_mainline_profile_has_every_name_the_other_profiles_have():
@@ -63,8 +63,8 @@ def test_every_file_a_series_diff_changes_is_in_the_manifest(m):
 
 
 def test_default_tree_has_every_touched_file_but_mainlines_new_header():
-    m = manifests.load_manifest(tree.DEFAULT_TREE)
-    assert [p for p, h in m.files.items() if h == manifests.ABSENT] == [tree.SWAP_OPS_HEADER]
+    m = manifests.load_manifest(manifests.DEFAULT_TREE)
+    assert [p for p, h in m.files.items() if h == manifests.ABSENT] == [manifests.SWAP_OPS_HEADER]
 
 
 def test_declared_files_reads_the_files_each_diff_changes(tmp_path):
