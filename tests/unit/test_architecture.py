@@ -144,3 +144,63 @@ def test_the_run_options_are_frozen():
 
     assert dataclasses.fields(options.Options)
     assert options.Options.__dataclass_params__.frozen
+
+
+MUTATORS = {"append", "extend", "insert", "pop", "popitem", "remove", "clear", "update", "setdefault",
+            "add", "discard"}
+
+
+def mutated_module_state() -> dict[tuple[str, str], int]:
+    """(module, name): first line where a module-level container of the module
+    is changed at run time (item assignment, del, append/update/...)."""
+    found = {}
+    for name, path in MODULES.items():
+        tree = ast.parse(path.read_text())
+        top = {t.id for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
+               for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+               if isinstance(t, ast.Name)}
+        for node in ast.walk(tree):
+            targets = []
+            if isinstance(node, (ast.Assign, ast.Delete)):
+                targets = node.targets
+            elif isinstance(node, ast.AugAssign):
+                targets = [node.target]
+            for t in targets:
+                if isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and t.value.id in top:
+                    found.setdefault((name, t.value.id), node.lineno)
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in MUTATORS and isinstance(node.func.value, ast.Name)
+                    and node.func.value.id in top):
+                found.setdefault((name, node.func.value.id), node.lineno)
+    return found
+
+
+def test_module_state_that_changes_is_private_to_its_module():
+    """The only module-level values that change at run time (ui's live lines,
+    worktrees' held locks) are private and no other module reads them."""
+    state = mutated_module_state()
+    assert set(state) == {("patchkit.ui", "_ACTIVE"), ("patchkit.worktrees", "_HELD_WORKTREES")}, state
+    assert all(n.startswith("_") for _, n in state)
+    readers = []
+    for name, path in MODULES.items():
+        tree = ast.parse(path.read_text())
+        aliases = module_aliases(tree)
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and (aliases.get(node.value.id), node.attr) in state):
+                readers.append(f"{name}:{node.lineno} reads {aliases[node.value.id]}.{node.attr}")
+    assert readers == []
+
+
+def test_scripts_beside_the_package_write_no_module_state_either():
+    """timing/ and scripts/ run patchkit too: they pass options, never assign them."""
+    writes = []
+    for path in sorted((PKG.parent / "timing").glob("*.py")) + sorted((PKG.parent / "scripts").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        aliases = module_aliases(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign):
+                for t in node.targets:
+                    if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id in aliases:
+                        writes.append(f"{path.name}:{node.lineno} assigns {aliases[t.value.id]}.{t.attr}")
+    assert writes == []
