@@ -42,6 +42,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from patchkit import git, kconfig, paths, proc, runtimes, ui
+from patchkit.pipeline import FAIL, PASS, SKIP
 from patchkit.errors import InfraError, UserError
 
 SRC, OUT, CCACHE = "/src", "/build", "/ccache"  # where a container sees them
@@ -377,7 +378,7 @@ def reusable(meta: dict | None, inputs: dict, outputs: list[Path]) -> bool:
     """A finished build with the same inputs whose outputs are still there."""
     if not meta or "results" not in meta or "patchkit" not in meta:
         return False    # a metadata.json of an older patchkit: build again
-    return bool(meta["results"].get("status") == "PASS" and meta["patchkit"].get("inputs") == inputs
+    return bool(meta["results"].get("status") == PASS and meta["patchkit"].get("inputs") == inputs
                 and all(p.exists() for p in outputs))
 
 
@@ -543,7 +544,7 @@ def _build_or_configure(source: Path, *, config: str, fragments, runtime: str, m
         if configure_only:
             return build_dir / ".config"
         run.compile()
-        meta = run.write_metadata("PASS")
+        meta = run.write_metadata(PASS)
         return BuildResult(kernel, build_dir, modules_dir, meta, log)
 
 
@@ -589,7 +590,7 @@ class _Run:
         """metadata.json for this build as it stands: also after a failure."""
         build_dir, modules_dir = self.build_dir, self.modules_dir
         for t in ("config", "kernel", *(["modules"] if self.modules else [])):
-            self.targets.setdefault(t, {"status": "SKIP", "duration": 0.0})
+            self.targets.setdefault(t, {"status": SKIP, "duration": 0.0})
         cfg_path = build_dir / ".config"
         cfg = kconfig.values(cfg_path.read_text()) if cfg_path.exists() else {}
         release = build_dir / "include/config/kernel.release"
@@ -601,8 +602,8 @@ class _Run:
             reproducer=self.repro_argv, log_text=self.log.read_text(errors="replace"),
             compiler_text=cfg.get("CONFIG_CC_VERSION_TEXT", ""), git=git_info(self.source, self.commit),
             kernel_version=kernelversion(makefile.read_text(errors="replace")) if makefile.exists() else None,
-            artifacts=artifacts_of(build_dir) if status == "PASS" else {},
-            modules=module_list(modules_dir) if status == "PASS" else [],
+            artifacts=artifacts_of(build_dir) if status == PASS else {},
+            modules=module_list(modules_dir) if status == PASS else [],
             extra={
                 "tree": {"name": self.source.name, "path": str(self.source), "key": self.tree,
                          "pinned": _pin_of(self.source)},
@@ -616,8 +617,8 @@ class _Run:
                 "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "seconds": round(time.monotonic() - self.start, 1),
                 "build_dir": str(build_dir),
-                "kernel": str(self.kernel) if status == "PASS" else None,
-                "modules_dir": str(modules_dir) if modules_dir and status == "PASS" else None,
+                "kernel": str(self.kernel) if status == PASS else None,
+                "modules_dir": str(modules_dir) if modules_dir and status == PASS else None,
                 "log": str(self.log),
                 "reproducer": self.repro,
                 "inputs": self.inputs,
@@ -645,22 +646,22 @@ class _Run:
         try:
             yield
         except BuildFailed as exc:
-            self.targets[name] = {"status": "FAIL", "duration": round(time.monotonic() - t0, 1)}
+            self.targets[name] = {"status": FAIL, "duration": round(time.monotonic() - t0, 1)}
             self.meta_path.unlink(missing_ok=True)
-            exc.metadata = self.write_metadata("FAIL")
+            exc.metadata = self.write_metadata(FAIL)
             exc.build_dir = self.build_dir
             raise
         except KeyboardInterrupt:
             # Ctrl-C / SIGTERM: the record says where the build stopped (tuxmake
             # writes its metadata in a finally, too)
-            self.targets[name] = {"status": "FAIL", "duration": round(time.monotonic() - t0, 1)}
+            self.targets[name] = {"status": FAIL, "duration": round(time.monotonic() - t0, 1)}
             self.meta_path.unlink(missing_ok=True)
             try:
-                self.write_metadata("FAIL")
+                self.write_metadata(FAIL)
             except OSError:
                 pass
             raise
-        self.targets[name] = {"status": "PASS", "duration": round(time.monotonic() - t0, 1)}
+        self.targets[name] = {"status": PASS, "duration": round(time.monotonic() - t0, 1)}
 
     def configure(self, frag_texts, wanted) -> None:
         """allnoconfig + the fragments + olddefconfig, unless this config is in place;
