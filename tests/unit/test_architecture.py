@@ -3,6 +3,7 @@
 holds state that another module reads or writes."""
 
 import ast
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -20,10 +21,15 @@ def module_name(path: Path) -> str:
 MODULES = {module_name(p): p for p in sorted(PKG.rglob("*.py"))}
 
 
+@functools.cache
+def parsed(path: Path) -> ast.Module:
+    return ast.parse(path.read_text())
+
+
 def imports_of(path: Path) -> set[str]:
     """Every patchkit module path imports, at module level or inside a function."""
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(parsed(path)):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "patchkit":
             found.add(node.module)
             found.update(f"{node.module}.{a.name}" for a in node.names)
@@ -107,7 +113,7 @@ def test_no_module_writes_another_modules_state():
     one frozen object (patchkit/options.py)."""
     writes = []
     for name, path in MODULES.items():
-        tree = ast.parse(path.read_text())
+        tree = parsed(path)
         aliases = module_aliases(tree)
         for node in ast.walk(tree):
             targets = node.targets if isinstance(node, ast.Assign) else (
@@ -123,12 +129,12 @@ def test_state_a_module_rebinds_is_read_by_that_module_only():
     module reads it (it would see a value that changes under it)."""
     rebound = {}
     for name, path in MODULES.items():
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(parsed(path)):
             if isinstance(node, ast.Global):
                 rebound.update({g: name for g in node.names})
     readers = []
     for name, path in MODULES.items():
-        tree = ast.parse(path.read_text())
+        tree = parsed(path)
         aliases = module_aliases(tree)
         for node in ast.walk(tree):
             if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
@@ -155,7 +161,7 @@ def mutated_module_state() -> dict[tuple[str, str], int]:
     is changed at run time (item assignment, del, append/update/...)."""
     found = {}
     for name, path in MODULES.items():
-        tree = ast.parse(path.read_text())
+        tree = parsed(path)
         top = {t.id for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
                for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
                if isinstance(t, ast.Name)}
@@ -183,7 +189,7 @@ def test_module_state_that_changes_is_private_to_its_module():
     assert all(n.startswith("_") for _, n in state)
     readers = []
     for name, path in MODULES.items():
-        tree = ast.parse(path.read_text())
+        tree = parsed(path)
         aliases = module_aliases(tree)
         for node in ast.walk(tree):
             if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
@@ -196,7 +202,7 @@ def test_scripts_beside_the_package_write_no_module_state_either():
     """timing/ and scripts/ run patchkit too: they pass options, never assign them."""
     writes = []
     for path in sorted((PKG.parent / "timing").glob("*.py")) + sorted((PKG.parent / "scripts").glob("*.py")):
-        tree = ast.parse(path.read_text())
+        tree = parsed(path)
         aliases = module_aliases(tree)
         for node in ast.walk(tree):
             if isinstance(node, ast.Assign):
