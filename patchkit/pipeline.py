@@ -1,7 +1,8 @@
 """The one way a run is orchestrated: stages in order, one status vocabulary,
 one SKIP rule, and the kernels a run compares.
 
-validate, validate --faults, check and bench all run through here:
+validate, validate --faults and check run their stages through Pipeline;
+validate --faults and bench build the kernels compared_kernels() names.
 
 - PASS / FAIL / SKIP / ERROR are the only statuses (stages, guest tests,
   fault rows, bench rounds).
@@ -14,8 +15,8 @@ validate, validate --faults, check and bench all run through here:
   layer, series) from one render, and checkout() gives each its own work
   tree, so faults and bench build the same three kernels the same way.
 
-This module imports nothing of patchkit but ui, errors and worktrees: it is the layer the
-commands stand on, never the other way round.
+This module imports nothing of patchkit but ui, errors and worktrees: it is
+the layer the commands stand on, never the other way round.
 """
 
 from __future__ import annotations
