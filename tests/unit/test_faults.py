@@ -246,3 +246,32 @@ def test_second_driver_module_installs_its_ops_at_swapon_and_the_tests_use_it():
     assert "sis->ops = &pk_swap_ops" in src and ".slot_free_notify = pk_swap_slot_free_notify" in src
     for script in (paths.GUEST / "faults" / "fault-module.sh", paths.GUEST / "tests" / "swap-ops-driver.sh"):
         assert "pk_swapdev.ko" in script.read_text()
+
+
+def test_a_kernel_that_fails_to_build_gets_error_rows_and_the_others_still_run(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from patchkit import render as render_mod
+    from patchkit import tree as tree_mod
+    from patchkit.errors import CommandFailed
+
+    monkeypatch.setattr(tree_mod, "open_tree", lambda spec: SimpleNamespace(name="t", base_commit="b0",
+                                                                            path=tmp_path))
+    dep = SimpleNamespace(repo=tmp_path, tip="l1", series=SimpleNamespace(name="swap-batching"))
+    monkeypatch.setattr(render_mod, "render", lambda series, tree, **kw: SimpleNamespace(
+        repo=tmp_path, tip="s1", dependencies=[dep], series=SimpleNamespace(name=series)))
+    monkeypatch.setattr(worktrees, "worktree", lambda r, commit, name: tmp_path / name)
+
+    def run_kernel(source, *, kernel, **kw):
+        if kernel == "base-layer":
+            raise CommandFailed(["make"], 2, stderr="error")
+        return rows(kernel, guest_test("fault-alloc"), ["fault-alloc"])
+
+    monkeypatch.setattr(validate, "run_fault_kernel", run_kernel)
+    result = validate.validate_faults(series="zram-swap-ops", tree_spec=None, config="minimal", runtime="host",
+                                      timeout=10, output=tmp_path / "out", tests=["fault-alloc"])
+    assert result.info["commits"] == {"baseline": "b0", "base-layer": "l1", "series": "s1"}
+    table = {(r["kernel"], r["status"], r["detail"]) for r in result.info["faults"]["table"]}
+    assert ("base-layer", "ERROR", "faults:base-layer failed") in table
+    assert {k for k, s, _ in table if s == "PASS"} == {"baseline", "series"}
+    assert [s.name for s in result.stages if s.status == "FAIL"] == ["faults:base-layer", "faults:compare"]
