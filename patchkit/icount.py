@@ -362,6 +362,65 @@ def analyse(rounds: list[dict], labels: list[str], workloads: list[str] | None =
     return {"table": table, "flags": flags, "regressions": regressions(table, labels)}
 
 
+def runs_table(rounds: list[dict], labels: list[str], workloads: list[str] | None = None) -> list[dict]:
+    """Whole bench runs side by side (rounds tagged with 'run' by bench --report of several
+    bench.json files): per workload and kernel, each run's mean and the difference between the
+    runs in percent.  [] when the rounds come from one run."""
+    runs = sorted({r.get("run", 1) for r in rounds})
+    if len(runs) < 2:
+        return []
+    table = []
+    for w in WORKLOADS:
+        if workloads is not None and w.key not in workloads:
+            continue
+        row = {"workload": w.key, "title": w.title, "unit": w.unit, "kernels": {}}
+        for lb in labels:
+            means = {}
+            for run in runs:
+                vals = [round_values(r["figures"], r["statuses"])[w.key] for r in rounds
+                        if r["label"] == lb and r.get("run", 1) == run]
+                got = [v for v in vals if v is not None]
+                means[run] = mean(got) if got else None
+            known = [m for m in means.values() if m is not None]
+            row["kernels"][lb] = {"runs": means,
+                                  "diff_pct": spread_pct(known) if len(known) == len(runs) else None}
+        table.append(row)
+    return table
+
+
+def runs_flags(table: list[dict]) -> list[str]:
+    """One line per workload and kernel whose runs differ by more than REPEAT_LIMIT (or lack one)."""
+    out = []
+    for row in table:
+        for lb, cell in row["kernels"].items():
+            d = cell["diff_pct"]
+            figures = ", ".join(fmt(m) for m in cell["runs"].values())
+            if d is None:
+                out.append(f"{lb}: {row['workload']}: not every run gave a figure ({figures})")
+            elif d > REPEAT_LIMIT:
+                out.append(f"{lb}: {row['workload']}: runs differ by {d:.3f}% (> {REPEAT_LIMIT}%): {figures}")
+    return out
+
+
+def markdown_runs(result: dict, titles: dict[str, str]) -> str:
+    """Two (or more) whole runs: each run's figure per kernel and workload, and the difference."""
+    table = result["icount"].get("runs") or []
+    if not table:
+        return ""
+    labels = result["meta"]["labels"]
+    runs = sorted(table[0]["kernels"][labels[0]]["runs"])
+    head = ["workload", "kernel"] + [f"run {n}" for n in runs] + ["difference"]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(runs) + 1)]
+    for row in table:
+        for lb in labels:
+            cell = row["kernels"][lb]
+            d = cell["diff_pct"]
+            flag = "" if d is not None and d <= REPEAT_LIMIT else " **(> 0.1%)**"
+            lines.append(f"| {row['title']}, per {row['unit']} | {titles[lb]} | "
+                         + " | ".join(fmt(cell["runs"][n]) for n in runs) + f" | {pct(d)}{flag} |")
+    return "\n".join(lines)
+
+
 def regressions(table: list[dict], labels: list[str]) -> list[str]:
     out = []
     for row in table:

@@ -58,9 +58,20 @@ def test_schedule_interleaves_kernels_round_by_round():
 
 
 def test_partial_source_list_is_refused(tmp_path):
-    args = SimpleNamespace(source=[f"baseline={tmp_path}"], kernel=None)
+    args = SimpleNamespace(source=[f"baseline={tmp_path}"], kernel=None, base_layer="swap-batching")
     with pytest.raises(UserError, match="not for base-layer, series"):
         bench.resolve_kernels(args, tmp_path)
+
+
+def test_sources_without_a_base_layer_kernel_bench_two_kernels(tmp_path):
+    # --base-layer auto (the default) with --source: the kernels given decide
+    args = SimpleNamespace(source=[f"baseline={tmp_path}"], kernel=None)
+    with pytest.raises(UserError, match="but not for series\n"):
+        bench.resolve_kernels(args, tmp_path)
+    (tmp_path / "Makefile").write_text("")
+    args = SimpleNamespace(source=[f"baseline={tmp_path}", f"series={tmp_path}"], kernel=None)
+    kernels, _ = bench.resolve_kernels(args, tmp_path)
+    assert list(kernels) == ["baseline", "series"]
 
 
 def test_kernel_without_its_source_is_refused(tmp_path):
@@ -285,23 +296,28 @@ def test_sources_come_from_render_baseline_base_layer_and_series(tmp_path, monke
         "zram-swap-ops": SimpleNamespace(repo=tmp_path / "repo", base_commit="b" * 40, tip="s" * 40),
         "swap-batching": SimpleNamespace(repo=tmp_path / "repo", base_commit="b" * 40, tip="l" * 40),
     }
+    versions = []
     fake_render = SimpleNamespace(open_tree=lambda spec: SimpleNamespace(name="linux-source-6.12"),
-                                  render_series=lambda name, tree: rendered[name])
+                                  render=lambda name, tree, version: versions.append((name, version))
+                                  or rendered[name])
     from patchkit import render
     monkeypatch.setattr(render, "open_tree", fake_render.open_tree)
-    monkeypatch.setattr(render, "render_series", fake_render.render_series)
+    monkeypatch.setattr(render, "render", fake_render.render)
     ran = []
     from patchkit import tree as tree_mod
     monkeypatch.setattr(tree_mod, "worktree", lambda repo, commit, name: ran.append((repo, commit, name))
                         or tmp_path / "src" / name)
     args = SimpleNamespace(source=None, kernel=None, tree=None, series="zram-swap-ops",
                            base_layer="swap-batching")
-    kernels, note = bench.resolve_kernels(args, tmp_path)
+    kplan = bench.Plan("linux-source-6.12", ("zram-swap-ops", 3), ("swap-batching", 2), ("swap-batching", 2))
+    kernels, note = bench.resolve_kernels(args, tmp_path, kplan)
+    assert versions == [("zram-swap-ops", 3), ("swap-batching", 2)]
     assert note == ""
     assert ran == [(tmp_path / "repo", "b" * 40, "linux-source-6.12-bench-baseline"),
                    (tmp_path / "repo", "l" * 40, "linux-source-6.12-bench-base-layer"),
                    (tmp_path / "repo", "s" * 40, "linux-source-6.12-bench-series")]
-    assert kernels["series"].origin == f"render zram-swap-ops @ {'s' * 12}"
+    assert kernels["series"].origin == f"render zram-swap-ops v3 @ {'s' * 12}"
+    assert kernels["base-layer"].origin == f"render swap-batching v2 @ {'l' * 12}"
     assert all(k.kernel is None for k in kernels.values())  # to be built
 
 
