@@ -395,6 +395,8 @@ def runs_flags(table: list[dict]) -> list[str]:
         for lb, cell in row["kernels"].items():
             d = cell["diff_pct"]
             figures = ", ".join(fmt(m) for m in cell["runs"].values())
+            if all(m is None for m in cell["runs"].values()):
+                continue  # a workload no run measured (not selected, or failed: said elsewhere)
             if d is None:
                 out.append(f"{lb}: {row['workload']}: not every run gave a figure ({figures})")
             elif d > REPEAT_LIMIT:
@@ -414,6 +416,8 @@ def markdown_runs(result: dict, titles: dict[str, str]) -> str:
     for row in table:
         for lb in labels:
             cell = row["kernels"][lb]
+            if all(m is None for m in cell["runs"].values()):
+                continue
             d = cell["diff_pct"]
             flag = "" if d is not None and d <= REPEAT_LIMIT else " **(> 0.1%)**"
             lines.append(f"| {row['title']}, per {row['unit']} | {titles[lb]} | "

@@ -366,3 +366,41 @@ def test_failed_workloads_are_reported_per_kernel():
     rounds.append(bad)
     lines = bench.failures(rounds)
     assert lines == ["series: bench-swapout did not pass in 1 of 4 rounds (round 4: FAIL; guest stopped: Kernel panic)"]
+
+
+def test_icount_boots_side_by_side_keep_the_interleaved_order_and_one_image(tmp_path, monkeypatch):
+    import threading
+
+    seen, running, peak = [], [0], [0]
+    lock = threading.Lock()
+    release = threading.Barrier(2, timeout=5)
+
+    def fake(kernel, **kw):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        release.wait()  # two boots must be in flight at once, or this times out
+        with lock:
+            running[0] -= 1
+            seen.append((kernel.name, kw["initrd"], kw["smp"]))
+        tests = [SimpleNamespace(name="bench-swapin", status="PASS", figures={})]
+        return SimpleNamespace(status="PASS", accel="tcg", qemu_version="7.2.22", tests=tests, detail="",
+                               console_log=kw["log_dir"] / "console.log", initrd_sha256="f" * 64)
+
+    monkeypatch.setattr(boot, "boot", fake)
+    labels = ("baseline", "series")
+    kernels = {lb: bench.Kernel(lb, tmp_path, "x", kernel=tmp_path / f"{lb}.bz") for lb in labels}
+    image = tmp_path / "image.cpio"
+    rounds = bench.run_rounds(kernels, rounds=2, accel="tcg", out=tmp_path, initrd_source=tmp_path,
+                              tsc_mhz=None, clock="icount", initrd=image, jobs=2, meta={"labels": list(labels)})
+    assert peak[0] == 2
+    assert [(r.index, r.label) for r in rounds] == [(1, "baseline"), (1, "series"), (2, "baseline"), (2, "series")]
+    assert {s[1] for s in seen} == {image} and {s[2] for s in seen} == {1}
+    assert all(r.initramfs_sha256 == "f" * 64 for r in rounds)
+
+
+def test_boots_side_by_side_are_refused_for_the_wall_clock(tmp_path):
+    kernels = {"baseline": bench.Kernel("baseline", tmp_path, "x", kernel=tmp_path / "b.bz")}
+    with pytest.raises(UserError, match="--jobs 2 needs --clock icount"):
+        bench.run_rounds(kernels, rounds=1, accel="tcg", out=tmp_path, initrd_source=tmp_path, tsc_mhz=1.0,
+                         clock="wall", jobs=2)

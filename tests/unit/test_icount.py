@@ -292,3 +292,56 @@ def test_one_kernel_table_has_no_ratio_columns():
     res = icount_result([boot(1, "baseline", 20_000), boot(2, "baseline", 20_000)], labels=("baseline",))
     lines = icount.markdown(res, {"baseline": "B"}).splitlines()
     assert lines[0] == "| workload (guest instructions per unit) | B |" and lines[1] == "|---|---|"
+
+
+def write_run(path, rounds, image="a" * 64, kernels=None, labels=("baseline", "series")):
+    import json
+
+    for r in rounds:
+        r["initramfs_sha256"] = image
+    res = icount_result(rounds, labels=labels)
+    if kernels is not None:
+        res["meta"]["kernels"] = kernels
+    path.write_text(json.dumps(res))
+    return path
+
+
+def test_two_whole_runs_are_shown_side_by_side_with_their_difference(tmp_path):
+    one = write_run(tmp_path / "1.json", [boot(1, "baseline", 20_000), boot(1, "series", 19_000),
+                                          boot(2, "baseline", 20_000), boot(2, "series", 19_000)])
+    two = write_run(tmp_path / "2.json", [boot(1, "baseline", 20_010), boot(1, "series", 19_000),
+                                          boot(2, "baseline", 20_010), boot(2, "series", 19_000)])
+    res = bench.merge_reports([one, two])
+    row = next(r for r in res["icount"]["runs"] if r["workload"] == "zspool")
+    assert row["kernels"]["baseline"]["runs"] == {1: 20_000, 2: 20_010}
+    assert row["kernels"]["baseline"]["diff_pct"] == pytest.approx(0.05)
+    assert row["kernels"]["series"]["diff_pct"] == 0
+    assert not any("across runs" in f for f in res["findings"])
+    text = bench.summary_icount(res)
+    assert "| cold swap-in from the zspool, per fault | mainline 7.3 | 20,000 | 20,010 | 0.0500% |" in text
+
+
+def test_runs_that_differ_by_more_than_a_tenth_of_a_percent_are_flagged(tmp_path):
+    one = write_run(tmp_path / "1.json", [boot(1, "baseline", 20_000), boot(1, "series", 19_000)])
+    two = write_run(tmp_path / "2.json", [boot(1, "baseline", 20_030), boot(1, "series", 19_000)])
+    res = bench.merge_reports([one, two])
+    assert any(f.startswith("repeatability across runs: baseline: zspool: runs differ by 0.150%")
+               for f in res["findings"])
+    assert "0.1500% **(> 0.1%)**" in bench.summary_icount(res)
+
+
+def test_runs_of_different_images_or_kernels_are_not_merged(tmp_path):
+    one = write_run(tmp_path / "1.json", [boot(1, "baseline", 20_000), boot(1, "series", 19_000)])
+    two = write_run(tmp_path / "2.json", [boot(1, "baseline", 20_000), boot(1, "series", 19_000)], image="b" * 64)
+    with pytest.raises(UserError, match="different initramfs images: aaaaaaaaaaaa in run 1 round 1 baseline"):
+        bench.merge_reports([one, two])
+    k = lambda h: {"baseline": {"sha256": "0" * 64}, "series": {"sha256": h * 64}}  # noqa: E731
+    one = write_run(tmp_path / "1.json", [boot(1, "baseline", 20_000), boot(1, "series", 19_000)], kernels=k("1"))
+    two = write_run(tmp_path / "2.json", [boot(1, "baseline", 20_000), boot(1, "series", 19_000)], kernels=k("2"))
+    with pytest.raises(UserError, match="different series kernels: bzImage sha256 111111111111 vs 222222222222"):
+        bench.merge_reports([one, two])
+
+
+def test_a_run_whose_boots_did_not_record_their_image_says_so():
+    res = icount_result([boot(1, "baseline", 20_000), boot(2, "baseline", 20_000)], labels=("baseline",))
+    assert "initramfs: 2 of 2 boots did not record their image's hash" in res["findings"]
