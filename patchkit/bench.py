@@ -235,6 +235,8 @@ def plan(series: str, tree: str, base_layer: str = "auto", series_version: int |
                 raise UserError(f"--base-layer {base_layer!r}: expected NAME or 'NAME vN'")
             version = int(ver[1:])
         known = {s.name: s.version for s in chain[:-1]}
+        if root is None and "/" in series and (Path(series).parent / name).is_dir():
+            root = Path(series).parent  # a series given as a folder: its base layer beside it
         alone = series_mod.load(name, root, version=version, tree=tree)
         alone.check_tree(tree)
         base = (alone.name, version or known.get(alone.name, alone.version))
@@ -598,7 +600,9 @@ def rendered_sources(args, workdir: Path, kplan: Plan | None = None) -> dict[str
     }
     if kplan.base_layer:
         bname, bversion = kplan.base_layer
-        base = render.render(bname, tree, version=bversion)
+        beside = Path(args.series).parent / bname  # a series given as a folder: its base layer beside it
+        base = render.render(str(beside) if "/" in args.series and beside.is_dir() else bname, tree,
+                             version=bversion)
         commits["base-layer"] = (base.repo, base.tip, f"render {bname} v{bversion} @ {base.tip[:12]}")
     from patchkit import tree as tree_mod
 
