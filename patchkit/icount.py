@@ -346,20 +346,31 @@ def analyse(rounds: list[dict], labels: list[str], workloads: list[str] | None =
             if len(got) < len(vals):
                 flags.append(f"{lb}: {w.key}: {len(vals) - len(got)} of {len(vals)} boots gave no figure")
             row["kernels"][lb] = cell
-        ref = row["kernels"][labels[0]]
         for lb in labels[1:]:
-            cell = row["kernels"][lb]
-            if "mean" in cell and "mean" in ref and ref["mean"]:
-                cell["ratio"] = cell["mean"] / ref["mean"]
-            ref_fns = mean_functions([r for r in rounds if r["label"] == labels[0]], w.key)
-            my_fns = mean_functions([r for r in rounds if r["label"] == lb], w.key)
-            if ref_fns is not None and my_fns is not None:
-                cell["diff_functions"] = [
-                    {"function": fn, "reference": a, "kernel": b, "delta": d}
-                    for fn, a, b, d in function_diff(ref_fns, my_fns)]
-                cell["counted_delta"] = sum(my_fns.values()) - sum(ref_fns.values())
+            row["kernels"][lb].update(compare(rounds, row, w.key, lb, labels[0]))
+        if SERIES_BASE[0] in labels and SERIES_BASE[1] in labels:
+            # the series' own effect: against the base layer it is rendered on
+            row["kernels"][SERIES_BASE[0]]["vs_base"] = compare(rounds, row, w.key, *SERIES_BASE)
         table.append(row)
     return {"table": table, "flags": flags, "regressions": regressions(table, labels)}
+
+
+SERIES_BASE = ("series", "base-layer")  # (kernel, the kernel it sits on) when a run has both
+
+
+def compare(rounds: list[dict], row: dict, workload: str, lb: str, ref_lb: str) -> dict:
+    """Kernel lb against ref_lb in one workload: ratio of the means, and the functions behind it."""
+    out = {}
+    cell, ref = row["kernels"][lb], row["kernels"][ref_lb]
+    if "mean" in cell and "mean" in ref and ref["mean"]:
+        out["ratio"] = cell["mean"] / ref["mean"]
+    ref_fns = mean_functions([r for r in rounds if r["label"] == ref_lb], workload)
+    my_fns = mean_functions([r for r in rounds if r["label"] == lb], workload)
+    if ref_fns is not None and my_fns is not None:
+        out["diff_functions"] = [{"function": fn, "reference": a, "kernel": b, "delta": d}
+                                 for fn, a, b, d in function_diff(ref_fns, my_fns)]
+        out["counted_delta"] = sum(my_fns.values()) - sum(ref_fns.values())
+    return out
 
 
 def runs_table(rounds: list[dict], labels: list[str], workloads: list[str] | None = None) -> list[dict]:
@@ -428,13 +439,16 @@ def markdown_runs(result: dict, titles: dict[str, str]) -> str:
 def regressions(table: list[dict], labels: list[str]) -> list[str]:
     out = []
     for row in table:
-        for lb in labels[1:]:
-            cell = row["kernels"][lb]
-            r = cell.get("ratio")
+        pairs = [(lb, labels[0], row["kernels"][lb]) for lb in labels[1:]]
+        if "vs_base" in row["kernels"].get(SERIES_BASE[0], {}):
+            pairs.append((*SERIES_BASE, row["kernels"][SERIES_BASE[0]]["vs_base"]))
+        for lb, ref_lb, cmp in pairs:
+            r = cmp.get("ratio")
             if r is not None and (r - 1) * 100 > REGRESSION_LIMIT:
-                out.append(f"{lb}: {row['workload']}: {(r - 1) * 100:+.2f}% instructions per {row['unit']} "
-                           f"({fmt(row['kernels'][labels[0]]['mean'])} -> {fmt(cell['mean'])})"
-                           + (": " + explain(cell) if cell.get("diff_functions") else ""))
+                vs = "" if ref_lb == labels[0] else f" vs {ref_lb}"
+                out.append(f"{lb}{vs}: {row['workload']}: {(r - 1) * 100:+.2f}% instructions per {row['unit']} "
+                           f"({fmt(row['kernels'][ref_lb]['mean'])} -> {fmt(row['kernels'][lb]['mean'])})"
+                           + (": " + explain(cmp) if cmp.get("diff_functions") else ""))
     return out
 
 
@@ -459,6 +473,9 @@ def markdown(result: dict, titles: dict[str, str]) -> str:
     labels = result["meta"]["labels"]
     head = ["workload (guest instructions per unit)"] + [titles[lb] for lb in labels]
     head += [f"{titles[lb]} / {titles[labels[0]]}" for lb in labels[1:]]
+    vs_base = SERIES_BASE[0] in labels and SERIES_BASE[1] in labels
+    if vs_base:
+        head.append(f"{titles[SERIES_BASE[0]]} / {titles[SERIES_BASE[1]]}")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in ic["table"]:
         cells = []
@@ -471,8 +488,11 @@ def markdown(result: dict, titles: dict[str, str]) -> str:
             flag = "" if c.get("repeatable") else " **(repeats differ)**"
             cells.append(f"{reps} (Δ {pct(c['spread_pct'])}){flag}")
         ratios = []
-        for lb in labels[1:]:
-            r = row["kernels"][lb].get("ratio")
+        cmps = [row["kernels"][lb] for lb in labels[1:]]
+        if vs_base:
+            cmps.append(row["kernels"][SERIES_BASE[0]].get("vs_base", {}))
+        for cmp in cmps:
+            r = cmp.get("ratio")
             ratios.append("n/a" if r is None else f"{r:.4f} ({(r - 1) * 100:+.2f}%)")
         lines.append(f"| {row['title']}, per {row['unit']} | " + " | ".join(cells + ratios) + " |")
     return "\n".join(lines)
@@ -483,13 +503,15 @@ def markdown_breakdown(result: dict, titles: dict[str, str], top: int = 6) -> st
     labels = result["meta"]["labels"]
     lines = []
     for row in result["icount"]["table"]:
-        for lb in labels[1:]:
-            cell = row["kernels"][lb]
+        pairs = [(lb, labels[0], row["kernels"][lb]) for lb in labels[1:]]
+        if "vs_base" in row["kernels"].get(SERIES_BASE[0], {}):
+            pairs.append((*SERIES_BASE, row["kernels"][SERIES_BASE[0]]["vs_base"]))
+        for lb, ref_lb, cell in pairs:
             diffs = cell.get("diff_functions")
             if not diffs:
                 continue
             total = cell.get("counted_delta", 0.0)
-            lines.append(f"- {row['title']}, {titles[lb]} vs {titles[labels[0]]} "
+            lines.append(f"- {row['title']}, {titles[lb]} vs {titles[ref_lb]} "
                          f"(counted {total:+,.0f} per {row['unit']}): "
                          + ", ".join(f"{d['function']} {d['reference']:,.0f} -> {d['kernel']:,.0f}"
                                      for d in diffs[:top]))

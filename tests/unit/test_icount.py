@@ -345,3 +345,21 @@ def test_runs_of_different_images_or_kernels_are_not_merged(tmp_path):
 def test_a_run_whose_boots_did_not_record_their_image_says_so():
     res = icount_result([boot(1, "baseline", 20_000), boot(2, "baseline", 20_000)], labels=("baseline",))
     assert "initramfs: 2 of 2 boots did not record their image's hash" in res["findings"]
+
+
+def test_with_a_base_layer_the_series_is_also_compared_with_the_kernel_it_sits_on():
+    fns = lambda n: {"lzo1x_decompress_safe": 15_000_000, "zram_bvec_read": n}  # noqa: E731 (per 1,000 faults)
+    labels = ("baseline", "base-layer", "series")
+    rounds = [boot(i, "baseline", 20_000, functions=fns(200_000)) for i in (1, 2)]
+    rounds += [boot(i, "base-layer", 19_000, functions=fns(100_000)) for i in (1, 2)]
+    rounds += [boot(i, "series", 19_400, functions=fns(500_000)) for i in (1, 2)]
+    res = icount_result(rounds, labels=labels)
+    cell = zspool_row(res["icount"])["kernels"]["series"]
+    assert cell["ratio"] == pytest.approx(0.97)            # against the bare tree: a gain
+    assert cell["vs_base"]["ratio"] == pytest.approx(19_400 / 19_000)  # against its base: +2.1%
+    assert cell["vs_base"]["diff_functions"][0]["function"] == "zram_bvec_read"
+    assert any(f.startswith("regression above 1%: series vs base-layer: zspool: +2.11%") and "zram_bvec_read +400"
+               in f for f in res["findings"])
+    block = bench.cover_block_icount(res)
+    assert "1.0211 (+2.11%) |" in block
+    assert "series vs base layer (counted +400 per fault): zram_bvec_read 100 -> 500" in block
