@@ -531,7 +531,14 @@ def summary_icount(result: dict) -> str:
                   "[user] is pk-bench itself, reclaim without its calibration fill):", "", tops]
     if result.get("findings"):
         lines += ["Findings:"] + [f"- {f}" for f in result["findings"]] + [""]
-    if "total_seconds" in meta:
+    if meta.get("runs"):
+        lines += ["Time per run: " + "; ".join(
+            f"run {i} {ui.duration(x['total_seconds']) if x.get('total_seconds') else '?'}"
+            + (f" (load {x['load'][0]:.1f} -> {x['load'][1]:.1f})" if x.get("load") else "")
+            for i, x in enumerate(meta["runs"], start=1))
+            + f"; boots of {ui.duration(min(r['seconds'] for r in result['rounds']))} to "
+              f"{ui.duration(max(r['seconds'] for r in result['rounds']))}.", ""]
+    elif "total_seconds" in meta:
         boots = [r["seconds"] for r in result["rounds"]]
         lines += [f"Time: {ui.duration(meta['total_seconds'])} in all, {len(boots)} boots of "
                   f"{ui.duration(min(boots))} to {ui.duration(max(boots))}"
@@ -1061,7 +1068,7 @@ def merge_reports(files: list[Path]) -> dict:
         if "rounds" not in data or "meta" not in data:
             raise UserError(f"{f} is not a patchkit bench.json (no rounds/meta)")
         metas.append(data["meta"])
-        rounds += [dict(r, run=run) for r in data["rounds"]]
+        rounds += [reread_breakdown(dict(r, run=run), data["meta"]) for r in data["rounds"]]
     meta = dict(metas[0])
     clocks = {m.get("clock", "wall") for m in metas}
     if len(clocks) > 1:
@@ -1090,6 +1097,20 @@ def merge_reports(files: list[Path]) -> dict:
                             hint="a different image moves the memory layout and the counts with it: rerun "
                                  "both with one guest folder (patchkit bench records each boot's image)")
     return analyse(rounds, meta)
+
+
+def reread_breakdown(r: dict, meta: dict) -> dict:
+    """An icount round whose raw plugin counts are still beside its console log: its breakdown
+    read again from them (bench.json of older runs kept fewer functions per phase)."""
+    counts = Path(r.get("console_log") or "/nonexistent").parent / icount.COUNTS_FILE
+    kernel = meta.get("kernels", {}).get(r["label"], {}).get("kernel")
+    if r.get("clock") != "icount" or not counts.is_file() or not kernel or not Path(kernel).is_file():
+        return r
+    try:
+        r["breakdown"], r["breakdown_note"] = icount.read_breakdown(counts, Path(kernel))
+    except UserError as exc:
+        r["breakdown_note"] = str(exc)
+    return r
 
 
 def image_hashes(rounds: list[dict]) -> dict[str, list[str]]:

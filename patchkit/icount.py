@@ -41,7 +41,7 @@ COUNTS_FILE = "insn-counts.txt"
 
 REPEAT_LIMIT = 0.1     # percent: repeats of one kernel that differ by more are flagged
 REGRESSION_LIMIT = 1.0  # percent: a patched kernel this much above the reference must be explained
-TOP_FUNCTIONS = 60      # functions kept per phase and round in bench.json
+TOP_FUNCTIONS = 2000    # functions kept per phase and round in bench.json (a phase runs ~700)
 
 # pk-bench's phase markers (PH_* in patchkit/guest/bench/pk-bench.c).
 PHASES = {1: "reclaim", 2: "pageout", 3: "zspool", 4: "writeback", 5: "swapoff", 6: "exit", 7: "fill"}
@@ -460,6 +460,8 @@ def explain(cell: dict, top: int = 4) -> str:
 def fmt(x: float | None) -> str:
     if x is None:
         return "n/a"
+    if abs(x) < 0.05:
+        return "0"  # not "-0" or "0.0" for a function a kernel does not run
     return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.1f}"
 
 
