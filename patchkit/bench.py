@@ -494,11 +494,14 @@ def cover_block_icount(result: dict) -> str:
     meta = result["meta"]
     titles = meta["titles"]
     lines = icount_header(result) + ["", icount.markdown(result, titles), ""]
+    agree = icount.runs_sentence(result)
     runs = icount.markdown_runs(result, titles)
-    if runs:
-        lines += [f"Two separate runs of the whole bench on the same kernels (difference flagged above "
+    if agree:
+        lines += [agree, ""]
+    elif runs:
+        lines += [f"Separate runs of the whole bench on the same kernels (difference flagged above "
                   f"{icount.REPEAT_LIMIT:g}%):", "", runs, ""]
-    why = icount.markdown_breakdown(result, titles)
+    why = icount.markdown_breakdown(result, titles, series_only=True)
     if why:
         lines += ["Where the instructions differ (kernel instructions per unit, by function; "
                   "QEMU plugin counts of the same regions):", "", why, ""]

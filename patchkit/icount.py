@@ -415,6 +415,18 @@ def runs_flags(table: list[dict]) -> list[str]:
     return out
 
 
+def runs_sentence(result: dict) -> str:
+    """Whole runs in one sentence when they agree within REPEAT_LIMIT everywhere ('' otherwise)."""
+    table = result["icount"].get("runs") or []
+    diffs = [c["diff_pct"] for row in table for c in row["kernels"].values()
+             if not all(m is None for m in c["runs"].values())]
+    if not diffs or any(d is None or d > REPEAT_LIMIT for d in diffs):
+        return ""
+    n = len(table[0]["kernels"][next(iter(table[0]["kernels"]))]["runs"])
+    return (f"{n} separate runs of the whole bench on the same kernels and image gave every figure "
+            f"again: largest difference between runs {pct(max(diffs))} (limit {REPEAT_LIMIT:g}%).")
+
+
 def markdown_runs(result: dict, titles: dict[str, str]) -> str:
     """Two (or more) whole runs: each run's figure per kernel and workload, and the difference."""
     table = result["icount"].get("runs") or []
@@ -486,9 +498,13 @@ def markdown(result: dict, titles: dict[str, str]) -> str:
             if "mean" not in c:
                 cells.append("n/a")
                 continue
-            reps = " / ".join(fmt(v) for v in c["values"] if v is not None)
+            got = [v for v in c["values"] if v is not None]
             flag = "" if c.get("repeatable") else " **(repeats differ)**"
-            cells.append(f"{reps} (Δ {pct(c['spread_pct'])}){flag}")
+            if len(set(got)) == 1 and len(got) > 1:
+                # every boot gave the same count: say it once, with how many boots
+                cells.append(f"{fmt(got[0])} (all {len(got)} boots){flag}")
+            else:
+                cells.append(f"{' / '.join(fmt(v) for v in got)} (Δ {pct(c['spread_pct'])}){flag}")
         ratios = []
         cmps = [row["kernels"][lb] for lb in labels[1:]]
         if vs_base:
@@ -500,14 +516,17 @@ def markdown(result: dict, titles: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def markdown_breakdown(result: dict, titles: dict[str, str], top: int = 6) -> str:
-    """Per workload and patched kernel: the functions whose instructions per unit moved most."""
+def markdown_breakdown(result: dict, titles: dict[str, str], top: int = 6, series_only: bool = False) -> str:
+    """Per workload and patched kernel: the functions whose instructions per unit moved most.
+    series_only: the series against the kernel it sits on, only (the cover letter's view)."""
     labels = result["meta"]["labels"]
     lines = []
     for row in result["icount"]["table"]:
         pairs = [(lb, labels[0], row["kernels"][lb]) for lb in labels[1:]]
         if "vs_base" in row["kernels"].get(SERIES_BASE[0], {}):
             pairs.append((*SERIES_BASE, row["kernels"][SERIES_BASE[0]]["vs_base"]))
+        if series_only:
+            pairs = pairs[-1:]
         for lb, ref_lb, cell in pairs:
             diffs = cell.get("diff_functions")
             if not diffs:

@@ -209,7 +209,7 @@ def test_bench_icount_report_titles_the_tree_and_labels_instruction_counts():
     assert res["meta"]["titles"]["baseline"] == "mainline 7.3"
     block = bench.cover_block_icount(res)
     assert "Instruction counts under emulation" in block and "not times on hardware" in block
-    assert "| cold swap-in from the zspool, per fault | 20,000 / 20,000 (Δ 0.0000%) | 17,000 / 17,000" in block
+    assert "| cold swap-in from the zspool, per fault | 20,000 (all 2 boots) | 17,000 (all 2 boots) |" in block
     assert "0.8500 (-15.00%)" in block
     assert "theirs: times on their hardware" in block
 
@@ -328,6 +328,16 @@ def test_runs_that_differ_by_more_than_a_tenth_of_a_percent_are_flagged(tmp_path
     assert any(f.startswith("repeatability across runs: baseline: zspool: runs differ by 0.150%")
                for f in res["findings"])
     assert "0.1500% **(> 0.1%)**" in bench.summary_icount(res)
+    assert "0.1500% **(> 0.1%)**" in bench.cover_block_icount(res)  # disagreeing runs: the whole table
+
+
+def test_runs_that_agree_are_one_sentence_in_the_cover_block(tmp_path):
+    one = write_run(tmp_path / "1.json", [boot(1, "baseline", 20_000), boot(1, "series", 19_000)])
+    two = write_run(tmp_path / "2.json", [boot(1, "baseline", 20_010), boot(1, "series", 19_000)])
+    block = bench.cover_block_icount(bench.merge_reports([one, two]))
+    assert "2 separate runs of the whole bench on the same kernels and image gave every figure again: " \
+           "largest difference between runs 0.0500% (limit 0.1%)." in block
+    assert "| run 1 | run 2 |" not in block
 
 
 def test_runs_of_different_images_or_kernels_are_not_merged(tmp_path):
