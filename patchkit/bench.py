@@ -483,8 +483,9 @@ def icount_header(result: dict) -> list[str]:
         f"1 vCPU, {meta['memory_mb']} MiB, zram {meta.get('algorithm', '?')}, config {config}.",
         "These are not times on hardware: they count the instructions the kernel and the benchmark "
         "execute, not cache misses, stalls or device waits, and they repeat from boot to boot. "
-        f"Each kernel booted {meta['rounds']} times (interleaved); a cell lists every boot's figure and "
-        f"the spread Δ between them (flagged above {icount.REPEAT_LIMIT:g}%).",
+        f"Each kernel booted {meta['rounds']} times (interleaved); a cell gives the figure once when every "
+        f"boot gave it, else every boot's figure and the spread Δ between them (flagged above "
+        f"{icount.REPEAT_LIMIT:g}%).",
         f"Kernels: {kernels}.",
     ]
 

@@ -423,8 +423,8 @@ def runs_sentence(result: dict) -> str:
     if not diffs or any(d is None or d > REPEAT_LIMIT for d in diffs):
         return ""
     n = len(table[0]["kernels"][next(iter(table[0]["kernels"]))]["runs"])
-    return (f"{n} separate runs of the whole bench on the same kernels and image gave every figure "
-            f"again: largest difference between runs {pct(max(diffs))} (limit {REPEAT_LIMIT:g}%).")
+    return (f"The whole bench, run {n} times on the same kernels and image, gave every figure again: "
+            f"largest difference between runs {pct(max(diffs))} (limit {REPEAT_LIMIT:g}%).")
 
 
 def markdown_runs(result: dict, titles: dict[str, str]) -> str:

@@ -335,7 +335,7 @@ def test_runs_that_agree_are_one_sentence_in_the_cover_block(tmp_path):
     one = write_run(tmp_path / "1.json", [boot(1, "baseline", 20_000), boot(1, "series", 19_000)])
     two = write_run(tmp_path / "2.json", [boot(1, "baseline", 20_010), boot(1, "series", 19_000)])
     block = bench.cover_block_icount(bench.merge_reports([one, two]))
-    assert "2 separate runs of the whole bench on the same kernels and image gave every figure again: " \
+    assert "The whole bench, run 2 times on the same kernels and image, gave every figure again: " \
            "largest difference between runs 0.0500% (limit 0.1%)." in block
     assert "| run 1 | run 2 |" not in block
 
