@@ -378,3 +378,31 @@ def test_with_a_base_layer_the_series_is_also_compared_with_the_kernel_it_sits_o
 def test_a_function_a_kernel_does_not_run_shows_as_zero_not_minus_zero():
     # reclaim takes the calibration fill out at scale: a function of the fill alone can end a hair below 0
     assert icount.fmt(-0.004) == "0" and icount.fmt(0.0) == "0" and icount.fmt(0.5) == "0.5"
+
+
+def test_report_rereads_the_breakdown_from_the_raw_counts_beside_each_round(tmp_path):
+    import json
+
+    kernel = tmp_path / "k" / "bzImage"
+    kernel.parent.mkdir()
+    kernel.write_bytes(b"kernel")
+    (kernel.parent / "System.map").write_text(
+        "ffffffff81000000 T zram_read\nffffffff81000100 T lzo_decompress\nffffffff81002000 T do_swap_page\n")
+    rounds = []
+    for i in (1, 2):
+        r = boot(i, "baseline", 20_000, functions={"zram_read": 1})  # what an older bench.json kept
+        log = tmp_path / f"r{i}" / "console.log"
+        log.parent.mkdir()
+        (log.parent / icount.COUNTS_FILE).write_text(COUNTS)
+        r["console_log"] = str(log)
+        rounds.append(r)
+    res = icount_result(rounds, labels=("baseline",))
+    res["meta"]["kernels"] = {"baseline": {"kernel": str(kernel)}}
+    (tmp_path / "b.json").write_text(json.dumps(res))
+    merged = bench.merge_reports([tmp_path / "b.json"])
+    bd = merged["rounds"][0]["breakdown"]["zspool"]
+    assert bd["functions"] == {"zram_read": 1000, "lzo_decompress": 300, "do_swap_page": 100}
+    # and without the raw file, the breakdown bench.json holds is kept
+    (tmp_path / "r1" / icount.COUNTS_FILE).unlink()
+    merged = bench.merge_reports([tmp_path / "b.json"])
+    assert merged["rounds"][0]["breakdown"]["zspool"]["functions"] == {"zram_read": 1}
