@@ -982,7 +982,13 @@ def run(args) -> int:
         kplan = None
         if not sources:
             from patchkit import render
+            from patchkit import series as series_mod
 
+            # bad names fail here, before a tree is opened (or fetched)
+            series_mod.chain(args.series, version=getattr(args, "series_version", None))
+            if args.base_layer not in ("auto", "none", "", None):
+                series_mod.load(args.base_layer.partition(" ")[0],
+                                Path(args.series).parent if "/" in args.series else None)
             kplan = plan(args.series, render.open_tree(args.tree).name, args.base_layer,
                          getattr(args, "series_version", None))
     stamp = time.strftime("%Y%m%d-%H%M%S")
