@@ -293,8 +293,8 @@ def function_diff(ref: dict[str, float], other: dict[str, float], top: int = 8) 
     """(function, reference, other, other - reference) per unit, largest differences first.
 
     Functions left in "[other functions]" on one side and named on the other
-    would show as spurious differences; they are few (the top 60 of a phase
-    hold nearly all of it) and the row says how much it moved."""
+    would show as spurious differences; bench.json keeps every function of a
+    phase (TOP_FUNCTIONS), so only older results have such a row."""
     names = set(ref) | set(other)
     rows = [(fn, ref.get(fn, 0.0), other.get(fn, 0.0), other.get(fn, 0.0) - ref.get(fn, 0.0)) for fn in names]
     rows = [r for r in rows if abs(r[3]) >= 0.5]
