@@ -158,6 +158,8 @@ class Round:
     clock: str = "wall"
     breakdown: dict | None = None  # icount: plugin counts per phase and function (icount.breakdown)
     breakdown_note: str = ""
+    initramfs_sha256: str = ""  # the image this boot ran: figures compare only across one image
+    run: int = 1  # which bench run the round came from (--report of several bench.json files)
 
 
 # ---------------------------------------------------------------- pure helpers
@@ -168,14 +170,78 @@ def labels_for(base_layer: str | None) -> tuple[str, ...]:
     return LABELS if base_layer not in (None, "", "none") else ("baseline", "series")
 
 
-def titles_for(tree: str | None, labels) -> dict[str, str]:
-    """Column titles: the tree's version for the baseline ('baseline 6.12', 'mainline 7.3')."""
+def titles_for(tree: str | None, labels, names: dict[str, str] | None = None) -> dict[str, str]:
+    """Column titles: the tree's version for the baseline ('baseline 6.12', 'mainline 7.3'),
+    and the rendered series and version for the others when names gives them
+    ({'base-layer': 'swap-batching v2', 'series': 'zram-swap-ops v1'})."""
     import re
 
     m = re.search(r"(\d+\.\d+)", tree or "linux-source-6.12")
     version = m.group(1) if m else (tree or "tree")
     first = f"baseline {version}" if "base-layer" in labels else f"mainline {version}"
-    return {"baseline": first, "base-layer": TITLES["base-layer"], "series": TITLES["series"]}
+    names = names or {}
+    return {"baseline": first,
+            "base-layer": TITLES["base-layer"] + (f" ({names['base-layer']})" if "base-layer" in names else ""),
+            "series": TITLES["series"] + (f" ({names['series']})" if "series" in names else "")}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a rendered bench compares on one tree: the series (name, version) and the base layer
+    benched alone (None: two kernels), plus the base the series itself is rendered on."""
+    tree: str
+    series: tuple[str, int]
+    base_layer: tuple[str, int] | None
+    series_base: tuple[str, int] | None  # the series' own dependency on this tree
+
+    def names(self) -> dict[str, str]:
+        out = {"series": f"{self.series[0]} v{self.series[1]}"}
+        if self.base_layer:
+            out["base-layer"] = f"{self.base_layer[0]} v{self.base_layer[1]}"
+        if self.series_base and self.series_base != self.base_layer:
+            out["series"] += f" on {self.series_base[0]} v{self.series_base[1]}"
+        return out
+
+    def note(self) -> str:
+        """A sentence when the series kernel does not sit on the base-layer kernel benched."""
+        if self.base_layer and self.series_base != self.base_layer:
+            on = f"{self.series_base[0]} v{self.series_base[1]}" if self.series_base else "the bare tree"
+            return (f"the series kernel is {self.series[0]} v{self.series[1]} rendered on {on}, not on the "
+                    f"base layer benched alone ({self.base_layer[0]} v{self.base_layer[1]}): the series' "
+                    f"ratio to the base layer mixes two base layers")
+        return ""
+
+
+def plan(series: str, tree: str, base_layer: str = "auto", series_version: int | None = None,
+         root: Path | None = None) -> Plan:
+    """The kernels of a rendered bench on tree.  base_layer 'auto': the series' own dependency on
+    that tree (none on 7.3, whose mainline has the swap_ops base: two kernels); 'none': two
+    kernels; a series name: that series alone as the middle kernel (at the version the series
+    depends on, else its default for the tree)."""
+    from patchkit import series as series_mod
+
+    chain = series_mod.chain(series, root, version=series_version, tree=tree)
+    top = chain[-1]
+    dep = (chain[-2].name, chain[-2].version) if len(chain) > 1 else None
+    if base_layer in ("auto", "", None):
+        base = dep
+    elif base_layer == "none":
+        base = None
+    else:
+        # "NAME" (at the version the series sits on, else NAME's default) or "NAME vN"
+        name, _, ver = base_layer.partition(" ")
+        version = None
+        if ver:
+            if not (ver.startswith("v") and ver[1:].isdigit()):
+                raise UserError(f"--base-layer {base_layer!r}: expected NAME or 'NAME vN'")
+            version = int(ver[1:])
+        known = {s.name: s.version for s in chain[:-1]}
+        if root is None and "/" in series and (Path(series).parent / name).is_dir():
+            root = Path(series).parent  # a series given as a folder: its base layer beside it
+        alone = series_mod.load(name, root, version=version, tree=tree)
+        alone.check_tree(tree)
+        base = (alone.name, version or known.get(alone.name, alone.version))
+    return Plan(tree=tree, series=(top.name, top.version), base_layer=base, series_base=dep)
 
 
 def parse_assignments(items: list[str] | None, option: str, labels=LABELS) -> dict[str, Path]:
@@ -418,8 +484,9 @@ def icount_header(result: dict) -> list[str]:
         f"1 vCPU, {meta['memory_mb']} MiB, zram {meta.get('algorithm', '?')}, config {config}.",
         "These are not times on hardware: they count the instructions the kernel and the benchmark "
         "execute, not cache misses, stalls or device waits, and they repeat from boot to boot. "
-        f"Each kernel booted {meta['rounds']} times (interleaved); a cell lists every boot's figure and "
-        f"the spread Δ between them (flagged above {icount.REPEAT_LIMIT:g}%).",
+        f"Each kernel booted {meta['rounds']} times (interleaved); a cell gives the figure once when every "
+        f"boot gave it, else every boot's figure and the spread Δ between them (flagged above "
+        f"{icount.REPEAT_LIMIT:g}%).",
         f"Kernels: {kernels}.",
     ]
 
@@ -429,7 +496,14 @@ def cover_block_icount(result: dict) -> str:
     meta = result["meta"]
     titles = meta["titles"]
     lines = icount_header(result) + ["", icount.markdown(result, titles), ""]
-    why = icount.markdown_breakdown(result, titles)
+    agree = icount.runs_sentence(result)
+    runs = icount.markdown_runs(result, titles)
+    if agree:
+        lines += [agree, ""]
+    elif runs:
+        lines += [f"Separate runs of the whole bench on the same kernels (difference flagged above "
+                  f"{icount.REPEAT_LIMIT:g}%):", "", runs, ""]
+    why = icount.markdown_breakdown(result, titles, series_only=True)
     if why:
         lines += ["Where the instructions differ (kernel instructions per unit, by function; "
                   "QEMU plugin counts of the same regions):", "", why, ""]
@@ -449,6 +523,10 @@ def summary_icount(result: dict) -> str:
     lines = [f"# patchkit bench --clock icount, {meta['date']}: {meta.get('tree', '')}", ""]
     lines += icount_header(result) + [""]
     lines += [icount.markdown(result, titles), ""]
+    runs = icount.markdown_runs(result, titles)
+    if runs:
+        lines += [f"The same kernels in {len(meta.get('runs', []))} separate bench runs (mean of each run's "
+                  f"boots; difference flagged above {icount.REPEAT_LIMIT:g}%):", "", runs, ""]
     why = icount.markdown_breakdown(result, titles, top=8)
     if why:
         lines += ["Functions behind each difference (kernel instructions per unit):", "", why, ""]
@@ -458,7 +536,14 @@ def summary_icount(result: dict) -> str:
                   "[user] is pk-bench itself, reclaim without its calibration fill):", "", tops]
     if result.get("findings"):
         lines += ["Findings:"] + [f"- {f}" for f in result["findings"]] + [""]
-    if "total_seconds" in meta:
+    if meta.get("runs"):
+        lines += ["Time per run: " + "; ".join(
+            f"run {i} {ui.duration(x['total_seconds']) if x.get('total_seconds') else '?'}"
+            + (f" (load {x['load'][0]:.1f} -> {x['load'][1]:.1f})" if x.get("load") else "")
+            for i, x in enumerate(meta["runs"], start=1))
+            + f"; boots of {ui.duration(min(r['seconds'] for r in result['rounds']))} to "
+              f"{ui.duration(max(r['seconds'] for r in result['rounds']))}.", ""]
+    elif "total_seconds" in meta:
         boots = [r["seconds"] for r in result["rounds"]]
         lines += [f"Time: {ui.duration(meta['total_seconds'])} in all, {len(boots)} boots of "
                   f"{ui.duration(min(boots))} to {ui.duration(max(boots))}"
@@ -511,21 +596,38 @@ def machine() -> dict:
 # ---------------------------------------------------------------- sources and builds
 
 
-def rendered_sources(args, workdir: Path) -> dict[str, Kernel]:
+def rendered_sources(args, workdir: Path, kplan: Plan | None = None) -> dict[str, Kernel]:
     """The kernels' sources, rendered from the series templates on the pinned tree
-    (pipeline.compared_kernels: the same three kernels validate --faults builds)."""
+    (kplan: which series versions; default: plan() of args), checked out as
+    pipeline.compared_kernels() names them (the kernels validate --faults builds)."""
     tree = tree_mod.open_tree(args.tree)
-    full = render.render(args.series, tree)
-    with_base = "base-layer" in labels_for(args.base_layer)
-    base = render.render(args.base_layer, tree) if with_base else None
-    compared = pipeline.compared_kernels(tree, full, base_layer=base, with_base_layer=with_base,
-                                         names={"series": args.series, "base-layer": args.base_layer})
+    name = getattr(tree, "name", "tree")
+    kplan = kplan or plan(args.series, name, getattr(args, "base_layer", "auto"),
+                          getattr(args, "series_version", None))
+    full = render.render(args.series, tree, version=kplan.series[1])
+    base, names = None, {"series": kplan.names()["series"]}
+    if kplan.base_layer:
+        bname, bversion = kplan.base_layer
+        beside = Path(args.series).parent / bname  # a series given as a folder: its base layer beside it
+        base = render.render(str(beside) if "/" in args.series and beside.is_dir() else bname, tree,
+                             version=bversion)
+        names["base-layer"] = f"{bname} v{bversion}"
+    compared = pipeline.compared_kernels(tree, full, base_layer=base, with_base_layer=base is not None,
+                                         names=names)
     return {label: Kernel(label, pipeline.checkout(tree, k, "bench"), k.origin)
             for label, k in compared.items()}
 
 
-def resolve_kernels(args, workdir: Path) -> tuple[dict[str, Kernel], str]:
-    LABELS = labels_for(getattr(args, "base_layer", "swap-batching"))  # noqa: N806 (this run's)
+def resolve_kernels(args, workdir: Path, kplan: Plan | None = None) -> tuple[dict[str, Kernel], str]:
+    base_layer = getattr(args, "base_layer", "auto")
+    if kplan is not None:
+        LABELS = labels_for(kplan.base_layer and kplan.base_layer[0])  # noqa: N806 (this run's)
+    elif base_layer in ("auto", None, ""):
+        # --source without a plan: the kernels given say whether there is a base layer
+        given = {item.partition("=")[0] for item in args.source or []}
+        LABELS = labels_for("base-layer" if "base-layer" in given else "none")  # noqa: N806
+    else:
+        LABELS = labels_for(base_layer)  # noqa: N806 (this run's)
     sources = parse_assignments(args.source, "--source", LABELS)
     prebuilt = parse_assignments(args.kernel, "--kernel", LABELS)
     for label, path in prebuilt.items():
@@ -546,7 +648,7 @@ def resolve_kernels(args, workdir: Path) -> tuple[dict[str, Kernel], str]:
         note = ("kernels from --source checkouts" + (" and prebuilt --kernel images" if prebuilt else "")
                 + ", not rendered from the templates")
     else:
-        kernels = rendered_sources(args, workdir)
+        kernels = rendered_sources(args, workdir, kplan)
     kernels = {lb: kernels[lb] for lb in LABELS}
     for label, path in prebuilt.items():
         kernels[label].kernel = path.resolve()
@@ -598,18 +700,29 @@ def check_same_config(kernels: dict[str, Kernel]) -> None:
 def run_rounds(kernels: dict[str, Kernel], *, rounds: int, accel: str, out: Path,
                initrd_source: Path, tsc_mhz: float | None, meta: dict | None = None,
                clock: str = "wall", plugin: Path | None = None,
-               tests: list[str] | None = None) -> list[Round]:
+               tests: list[str] | None = None, initrd: Path | None = None, jobs: int = 1) -> list[Round]:
     """Boot the kernels in interleaved order; after each boot, out/bench-partial.json holds
     the rounds so far (patchkit bench --report reads it if the run is cut short).
 
     clock="icount": one vCPU, the icount workloads, and with plugin (pk-insn.so) each
-    boot's instruction counts per phase in its round folder, split per function."""
+    boot's instruction counts per phase in its round folder, split per function.
+    initrd: the one image every boot runs (default: each boot builds its own).
+    jobs > 1 (icount only): that many boots side by side, in the same interleaved order;
+    a guest's instruction counts do not depend on how fast the host runs it."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from patchkit import boot as boot_mod
 
+    if jobs < 1:
+        raise UserError(f"--jobs {jobs}: at least one boot at a time")
+    if jobs > 1 and clock != "icount":
+        raise UserError(f"--jobs {jobs} needs --clock icount: boots side by side would slow each other's "
+                        "wall-clock figures", hint="use --jobs 1 with --clock wall")
     done: list[Round] = []
     order = schedule(list(kernels), rounds)
     tests, smp = (tests or icount.TESTS, 1) if clock == "icount" else (tests or TESTS, SMP)
-    for i, (rnd, label) in enumerate(order, start=1):
+
+    def one(rnd: int, label: str, accel: str) -> Round:
         k = kernels[label]
         start = time.monotonic()
         log_dir = out / "rounds" / f"{rnd:02d}-{label}"
@@ -619,20 +732,23 @@ def run_rounds(kernels: dict[str, Kernel], *, rounds: int, accel: str, out: Path
         res = boot_mod.boot(k.kernel, source=initrd_source, tests=tests,
                             timeout=ICOUNT_BOOT_TIMEOUT if clock == "icount" else BOOT_TIMEOUT,
                             log_dir=log_dir, memory_mb=MEMORY_MB, smp=smp,
-                            accel=accel, clock=clock, plugins=plugins)
+                            accel=accel, clock=clock, plugins=plugins, initrd=initrd)
         figures = {t.name: t.figures for t in res.tests}
         r = Round(rnd, label, res.status, res.accel, res.qemu_version, round(time.monotonic() - start, 1),
                   figures=normalise(figures, tsc_mhz) if clock == "wall" else figures,
                   statuses={t.name: t.status for t in res.tests},
-                  detail=res.detail, console_log=str(res.console_log), clock=clock)
+                  detail=res.detail, console_log=str(res.console_log), clock=clock,
+                  initramfs_sha256=getattr(res, "initrd_sha256", ""))
         if plugin:
             try:
                 r.breakdown, r.breakdown_note = icount.read_breakdown(counts, k.kernel)
             except UserError as exc:
                 r.breakdown_note = str(exc)
+        return r
+
+    def record(r: Round) -> None:
         done.append(r)
-        # the first boot settles the accelerator; every later one must use it
-        accel = done[0].accel
+        done.sort(key=lambda x: order.index((x.index, x.label)))
         check_comparable([asdict(x) for x in done])
         if meta is not None:
             partial = out / "bench-partial.json"
@@ -641,8 +757,19 @@ def run_rounds(kernels: dict[str, Kernel], *, rounds: int, accel: str, out: Path
             tmp.write_text(json.dumps({"meta": dict(meta, accel=r.accel, qemu_version=r.qemu_version),
                                        "rounds": [asdict(x) for x in done]}, default=str) + "\n")
             tmp.replace(partial)
-        ui.info("bench", f"[{i}/{len(order)}] round {rnd} {label}: {res.status} in {r.seconds:.0f}s"
-                + (f" ({res.detail})" if res.detail else ""))
+        ui.info("bench", f"[{len(done)}/{len(order)}] round {r.index} {r.label}: {r.status} in {r.seconds:.0f}s"
+                + (f" ({r.detail})" if r.detail else ""))
+
+    if jobs == 1:
+        for rnd, label in order:
+            record(one(rnd, label, accel))
+            # the first boot settles the accelerator; every later one must use it
+            accel = done[0].accel
+        return done
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(one, rnd, label, accel) for rnd, label in order]
+        for f in futures:
+            record(f.result())
     return done
 
 
@@ -674,6 +801,16 @@ def analyse_icount(rounds: list[dict], meta: dict) -> dict:
     for r in rounds:
         if r.get("breakdown_note"):
             out.append(f"round {r['index']} {r['label']}: per-function counts: {r['breakdown_note']}")
+    images = image_hashes(rounds)
+    unknown = [r for r in rounds if not r.get("initramfs_sha256")]
+    if len(images) > 1:
+        out.append("initramfs: the boots ran different images, so their figures are not from one input: "
+                   + "; ".join(f"{h[:12]} in {', '.join(w)}" for h, w in images.items()))
+    if unknown:
+        out.append(f"initramfs: {len(unknown)} of {len(rounds)} boots did not record their image's hash")
+    meta["initramfs_per_boot"] = sorted(images)
+    result["icount"]["runs"] = icount.runs_table(rounds, labels, meta.get("workloads"))
+    out += [f"repeatability across runs: {f}" for f in icount.runs_flags(result["icount"]["runs"])]
     result["findings"] = out
     algs = {r["figures"].get("bench-swapout", {}).get("bench.algorithm") for r in rounds} - {None}
     if algs:
@@ -760,6 +897,8 @@ DRY_RUN = 'refused: bench measures, so it must run'
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rounds", "-n", type=int, default=None,
                    help=f"interleaved rounds per kernel (default: {ICOUNT_ROUNDS} with --clock icount, 5 wall)")
+    p.add_argument("--jobs", "-j", type=int, default=1,
+                   help="with --clock icount: boots run side by side (one host core each; default 1)")
     p.add_argument("--clock", choices=CLOCKS, default="auto",
                    help="icount: guest instructions per unit of work under TCG -icount (repeatable "
                         "figures); wall: TSC time with bootstrap statistics; auto: wall under KVM, "
@@ -769,9 +908,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         + ", ".join(w.key for w in icount.WORKLOADS) + " (default: all)")
     from patchkit.validate import add_series_argument
     add_series_argument(p, default="zram-swap-ops", what="the full series")
-    p.add_argument("--base-layer", default="swap-batching",
-                   help="the series the full one depends on, benched alone (default swap-batching); "
-                        "'none': bench the tree and the series only (trees that carry it already)")
+    p.add_argument("--series-version", type=int, default=None, metavar="N",
+                   help="the series version to render (default: series.toml's when it supports the "
+                        "tree, else the newest that does; its base layer follows its [depends])")
+    p.add_argument("--base-layer", default="auto",
+                   help="the kernel benched between the tree and the series: 'auto' (default) the "
+                        "series the full one depends on on this tree (none on 7.3: two kernels); "
+                        "'none': the tree and the series only; or a series 'NAME' / 'NAME vN', benched "
+                        "alone")
     p.add_argument("--tree", default=None, help="tree name or checkout (default: the pinned tree)")
     p.add_argument("--config", default="minimal", help="build config flavour for all three (default minimal)")
     p.add_argument("--fragment", action="append", default=[], type=Path,
@@ -829,12 +973,19 @@ def run(args) -> int:
         args.series = series_argument(args)
         sources = parse_assignments(args.source, "--source")
         parse_assignments(args.kernel, "--kernel")
+        if getattr(args, "series_version", None) is not None and args.series_version < 1:
+            raise UserError(f"--series-version {args.series_version}: a version is a whole number from 1")
+        kplan = None
         if not sources:
             from patchkit import series as series_mod
 
-            series_mod.chain(args.series)
-            if "base-layer" in labels_for(args.base_layer):
-                series_mod.chain(args.base_layer)
+            # bad names fail here, before a tree is opened (or fetched)
+            series_mod.chain(args.series, version=getattr(args, "series_version", None))
+            if args.base_layer not in ("auto", "none", "", None):
+                series_mod.load(args.base_layer.partition(" ")[0],
+                                Path(args.series).parent if "/" in args.series else None)
+            kplan = plan(args.series, tree_mod.open_tree(args.tree).name, args.base_layer,
+                         getattr(args, "series_version", None))
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(args.output or paths.out_dir() / "bench" / stamp)
     if args.report:
@@ -847,7 +998,9 @@ def run(args) -> int:
     start = time.monotonic()
     load0 = os.getloadavg()[0]
     workdir = paths.cache_dir() / "bench"
-    kernels, note = resolve_kernels(args, workdir)
+    kernels, note = resolve_kernels(args, workdir, kplan)
+    if kplan is not None and kplan.note():
+        note = "; ".join(filter(None, [note, kplan.note()]))
     labels = list(kernels)
     build_kernels(kernels, args.config, args.runtime, args.fragment)
     check_same_config(kernels)
@@ -858,7 +1011,11 @@ def run(args) -> int:
                         "to measure that its figures repeat", hint="use --rounds 2 (the default) or more")
     from patchkit import initramfs
 
-    initrd = initramfs.build_image(source=kernels["baseline"].source)
+    from patchkit import boot as boot_mod
+
+    tests = icount.tests_for(workloads) if clock == "icount" else TESTS
+    # one image for every boot of the run (each boot records the hash of what it ran)
+    initrd = initramfs.build_image(source=kernels["baseline"].source, tests=boot_mod.select_tests(tests))
     tsc_mhz = host_tsc_mhz() if clock == "wall" else None
     plugin = icount.plugin_path() if clock == "icount" else None
     meta = {
@@ -866,8 +1023,10 @@ def run(args) -> int:
         "clock": clock,
         "rounds": rounds_n,
         "labels": labels,
-        "titles": titles_for(args.tree, labels),
-        "tests": icount.tests_for(workloads) if clock == "icount" else TESTS,
+        "titles": titles_for(args.tree, labels, kplan.names() if kplan else None),
+        "plan": ({"series": kplan.names()["series"], "base_layer": kplan.names().get("base-layer")}
+                 if kplan else None),
+        "tests": tests,
         "workloads": [w.key for w in workloads] if clock == "icount" else None,
         "memory_mb": MEMORY_MB,
         "smp": 1 if clock == "icount" else SMP,
@@ -876,6 +1035,7 @@ def run(args) -> int:
         "config": args.config,
         "fragments": [str(f) for f in args.fragment],
         "kernels": {lb: {"origin": k.origin, "source": str(k.source), "kernel": str(k.kernel),
+                         "sha256": hashlib.sha256(Path(k.kernel).read_bytes()).hexdigest(),
                          "config_hash": k.config_hash, "build_seconds": k.build_seconds,
                          "page_straddles": straddles_json(k.kernel)}
                     for lb, k in kernels.items()},
@@ -885,7 +1045,8 @@ def run(args) -> int:
     }
     rounds = run_rounds(kernels, rounds=rounds_n, accel=accel, out=out,
                         initrd_source=kernels["baseline"].source, tsc_mhz=tsc_mhz, meta=meta,
-                        clock=clock, plugin=plugin, tests=meta["tests"])
+                        clock=clock, plugin=plugin, tests=meta["tests"], initrd=initrd,
+                        jobs=getattr(args, "jobs", 1))
     if clock == "wall":
         meta["host_tsc_mhz"].append(host_tsc_mhz())
     meta["load"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
@@ -901,7 +1062,7 @@ def run(args) -> int:
 
 def merge_reports(files: list[Path]) -> dict:
     rounds, metas = [], []
-    for f in files:
+    for run, f in enumerate(files, start=1):
         try:
             data = json.loads(Path(f).read_text())
         except OSError as exc:
@@ -912,7 +1073,7 @@ def merge_reports(files: list[Path]) -> dict:
         if "rounds" not in data or "meta" not in data:
             raise UserError(f"{f} is not a patchkit bench.json (no rounds/meta)")
         metas.append(data["meta"])
-        rounds += data["rounds"]
+        rounds += [reread_breakdown(dict(r, run=run), data["meta"]) for r in data["rounds"]]
     meta = dict(metas[0])
     clocks = {m.get("clock", "wall") for m in metas}
     if len(clocks) > 1:
@@ -922,10 +1083,49 @@ def merge_reports(files: list[Path]) -> dict:
     if labels != meta["labels"]:
         raise UserError("refusing to merge bench results of different kernels: "
                         + " vs ".join(",".join(m["labels"]) for m in metas))
+    for lb in labels:
+        images = {m.get("kernels", {}).get(lb, {}).get("sha256") for m in metas} - {None}
+        if len(images) > 1:
+            raise UserError(f"refusing to merge bench results of different {lb} kernels: bzImage sha256 "
+                            + " vs ".join(sorted(h[:12] for h in images)),
+                            hint="merge runs of the same built kernels (the same bench, run again)")
     meta["rounds"] = min(sum(1 for r in rounds if r["label"] == lb) for lb in meta["labels"])
     meta["merged_from"] = [str(f) for f in files]
+    meta["runs"] = [{"file": str(f), "date": m.get("date"), "total_seconds": m.get("total_seconds"),
+                     "load": m.get("load")} for f, m in zip(files, metas)]
     meta.pop("plots", None)
+    if clocks == {"icount"}:
+        images = image_hashes(rounds)
+        if len(images) > 1:
+            raise UserError("refusing to merge icount results whose boots ran different initramfs images: "
+                            + "; ".join(f"{h[:12]} in {', '.join(w)}" for h, w in images.items()),
+                            hint="a different image moves the memory layout and the counts with it: rerun "
+                                 "both with one guest folder (patchkit bench records each boot's image)")
     return analyse(rounds, meta)
+
+
+def reread_breakdown(r: dict, meta: dict) -> dict:
+    """An icount round whose raw plugin counts are still beside its console log: its breakdown
+    read again from them (bench.json of older runs kept fewer functions per phase)."""
+    counts = Path(r.get("console_log") or "/nonexistent").parent / icount.COUNTS_FILE
+    kernel = meta.get("kernels", {}).get(r["label"], {}).get("kernel")
+    if r.get("clock") != "icount" or not counts.is_file() or not kernel or not Path(kernel).is_file():
+        return r
+    try:
+        r["breakdown"], r["breakdown_note"] = icount.read_breakdown(counts, Path(kernel))
+    except UserError as exc:
+        r["breakdown_note"] = str(exc)
+    return r
+
+
+def image_hashes(rounds: list[dict]) -> dict[str, list[str]]:
+    """{initramfs sha256: ['run 1 round 2 series', ...]} over the boots that recorded one."""
+    out: dict[str, list[str]] = {}
+    for r in rounds:
+        h = r.get("initramfs_sha256")
+        if h:
+            out.setdefault(h, []).append(f"run {r.get('run', 1)} round {r['index']} {r['label']}")
+    return out
 
 
 def print_summary(result: dict, out: Path) -> None:

@@ -10,6 +10,7 @@ the test that was running and the run.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -70,6 +71,7 @@ class BootResult:
     accel_reason: str = ""
     detail: str = ""
     clock: str = "wall"  # "icount": guest time counts guest instructions (qemu.py)
+    initrd_sha256: str = ""  # the image this boot ran (bench compares only boots of one image)
 
 
 def available_tests(guest_dir: Path = paths.GUEST) -> list[str]:
@@ -222,8 +224,11 @@ def results_from_console(con: console.Console, tests: list[str], *, guest_status
 def boot(kernel: Path, *, source: Path, modules_dir: Path | None = None, tests: list[str] | None = None,
          timeout: float = 900, log_dir: Path | None = None, memory_mb: int = 256, smp: int = 2,
          accel: str = "auto", cmdline: list[str] | None = None, clock: str = "wall",
-         plugins: list[str] | None = None) -> BootResult:
+         plugins: list[str] | None = None, initrd: Path | None = None) -> BootResult:
     """Boot kernel under QEMU with the guest image, run tests, classify the console.
+
+    initrd: an image already built (patchkit bench builds one for all its boots); by
+    default one is built here from source and the tests.
 
     clock="icount": one vCPU under single-threaded TCG with -icount (qemu.py), and
     patchkit.clock=icount on the command line for the guest scripts that care."""
@@ -248,7 +253,11 @@ def boot(kernel: Path, *, source: Path, modules_dir: Path | None = None, tests: 
             raise UserError(f"the icount clock runs one vCPU, not --smp {smp}")
     proc.require(qemu.QEMU)
     qemu_version = qemu.version()
-    initrd = initramfs.build_image(source=Path(source), modules_dir=modules_dir, tests=names)
+    if initrd is None:
+        initrd = initramfs.build_image(source=Path(source), modules_dir=modules_dir, tests=names)
+    elif not Path(initrd).is_file():
+        raise UserError(f"initramfs {initrd} does not exist")
+    initrd_sha256 = hashlib.sha256(Path(initrd).read_bytes()).hexdigest()
     if clock == "icount":
         chosen, reason = "tcg", "the icount clock needs TCG"
         # the same addresses every boot (user mappings, and the kernel's where KASLR is built in):
@@ -310,7 +319,7 @@ def boot(kernel: Path, *, source: Path, modules_dir: Path | None = None, tests: 
     return BootResult(accel=chosen, qemu_version=qemu_version, kernel=kernel, status=status,
                       tests=results, events=events, console_log=console_log,
                       seconds=time.monotonic() - start, boot_seconds=con.suite_start_uptime,
-                      accel_reason=reason, detail=detail, clock=clock)
+                      accel_reason=reason, detail=detail, clock=clock, initrd_sha256=initrd_sha256)
 
 
 # ---------------------------------------------------------------- CLI

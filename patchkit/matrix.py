@@ -272,7 +272,8 @@ def _run_bench(m: Matrix, cell: Cell, cell_dir: Path, info: dict, *, runtime: st
 
     n = rounds or int(m.bench.get("rounds", 5))
     argv = ["bench", "--rounds", str(n), "--tree", cell.tree, "--series", m.series,
-            "--base-layer", m.base_layer, "--config", m.bench.get("config", "minimal"),
+            # the base layer the series sits on on this tree (none on 7.3: two kernels)
+            "--base-layer", "auto", "--config", m.bench.get("config", "minimal"),
             "--runtime", runtime, "-o", str(cell_dir / "bench")]
     start = time.monotonic()
     rc = cli.main(argv)

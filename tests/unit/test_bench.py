@@ -58,9 +58,20 @@ def test_schedule_interleaves_kernels_round_by_round():
 
 
 def test_partial_source_list_is_refused(tmp_path):
-    args = SimpleNamespace(source=[f"baseline={tmp_path}"], kernel=None)
+    args = SimpleNamespace(source=[f"baseline={tmp_path}"], kernel=None, base_layer="swap-batching")
     with pytest.raises(UserError, match="not for base-layer, series"):
         bench.resolve_kernels(args, tmp_path)
+
+
+def test_sources_without_a_base_layer_kernel_bench_two_kernels(tmp_path):
+    # --base-layer auto (the default) with --source: the kernels given decide
+    args = SimpleNamespace(source=[f"baseline={tmp_path}"], kernel=None)
+    with pytest.raises(UserError, match="but not for series\n"):
+        bench.resolve_kernels(args, tmp_path)
+    (tmp_path / "Makefile").write_text("")
+    args = SimpleNamespace(source=[f"baseline={tmp_path}", f"series={tmp_path}"], kernel=None)
+    kernels, _ = bench.resolve_kernels(args, tmp_path)
+    assert list(kernels) == ["baseline", "series"]
 
 
 def test_kernel_without_its_source_is_refused(tmp_path):
@@ -285,20 +296,25 @@ def test_sources_come_from_render_baseline_base_layer_and_series(tmp_path, monke
         "zram-swap-ops": SimpleNamespace(repo=tmp_path / "repo", base_commit="b" * 40, tip="s" * 40),
         "swap-batching": SimpleNamespace(repo=tmp_path / "repo", base_commit="b" * 40, tip="l" * 40),
     }
+    versions = []
     from patchkit import render, tree
     monkeypatch.setattr(tree, "open_tree", lambda spec: SimpleNamespace(name="linux-source-6.12"))
-    monkeypatch.setattr(render, "render", lambda name, tree: rendered[name])
+    monkeypatch.setattr(render, "render", lambda name, tree, version: versions.append((name, version))
+                        or rendered[name])
     ran = []
     monkeypatch.setattr(worktrees, "worktree", lambda repo, commit, name: ran.append((repo, commit, name))
                         or tmp_path / "src" / name)
     args = SimpleNamespace(source=None, kernel=None, tree=None, series="zram-swap-ops",
                            base_layer="swap-batching")
-    kernels, note = bench.resolve_kernels(args, tmp_path)
+    kplan = bench.Plan("linux-source-6.12", ("zram-swap-ops", 3), ("swap-batching", 2), ("swap-batching", 2))
+    kernels, note = bench.resolve_kernels(args, tmp_path, kplan)
+    assert versions == [("zram-swap-ops", 3), ("swap-batching", 2)]
     assert note == ""
     assert ran == [(tmp_path / "repo", "b" * 40, "linux-source-6.12-bench-baseline"),
                    (tmp_path / "repo", "l" * 40, "linux-source-6.12-bench-base-layer"),
                    (tmp_path / "repo", "s" * 40, "linux-source-6.12-bench-series")]
-    assert kernels["series"].origin == f"render zram-swap-ops @ {'s' * 12}"
+    assert kernels["series"].origin == f"render zram-swap-ops v3 @ {'s' * 12}"
+    assert kernels["base-layer"].origin == f"render swap-batching v2 @ {'l' * 12}"
     assert all(k.kernel is None for k in kernels.values())  # to be built
 
 
@@ -347,3 +363,41 @@ def test_failed_workloads_are_reported_per_kernel():
     rounds.append(bad)
     lines = bench.failures(rounds)
     assert lines == ["series: bench-swapout did not pass in 1 of 4 rounds (round 4: FAIL; guest stopped: Kernel panic)"]
+
+
+def test_icount_boots_side_by_side_keep_the_interleaved_order_and_one_image(tmp_path, monkeypatch):
+    import threading
+
+    seen, running, peak = [], [0], [0]
+    lock = threading.Lock()
+    release = threading.Barrier(2, timeout=5)
+
+    def fake(kernel, **kw):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        release.wait()  # two boots must be in flight at once, or this times out
+        with lock:
+            running[0] -= 1
+            seen.append((kernel.name, kw["initrd"], kw["smp"]))
+        tests = [SimpleNamespace(name="bench-swapin", status="PASS", figures={})]
+        return SimpleNamespace(status="PASS", accel="tcg", qemu_version="7.2.22", tests=tests, detail="",
+                               console_log=kw["log_dir"] / "console.log", initrd_sha256="f" * 64)
+
+    monkeypatch.setattr(boot, "boot", fake)
+    labels = ("baseline", "series")
+    kernels = {lb: bench.Kernel(lb, tmp_path, "x", kernel=tmp_path / f"{lb}.bz") for lb in labels}
+    image = tmp_path / "image.cpio"
+    rounds = bench.run_rounds(kernels, rounds=2, accel="tcg", out=tmp_path, initrd_source=tmp_path,
+                              tsc_mhz=None, clock="icount", initrd=image, jobs=2, meta={"labels": list(labels)})
+    assert peak[0] == 2
+    assert [(r.index, r.label) for r in rounds] == [(1, "baseline"), (1, "series"), (2, "baseline"), (2, "series")]
+    assert {s[1] for s in seen} == {image} and {s[2] for s in seen} == {1}
+    assert all(r.initramfs_sha256 == "f" * 64 for r in rounds)
+
+
+def test_boots_side_by_side_are_refused_for_the_wall_clock(tmp_path):
+    kernels = {"baseline": bench.Kernel("baseline", tmp_path, "x", kernel=tmp_path / "b.bz")}
+    with pytest.raises(UserError, match="--jobs 2 needs --clock icount"):
+        bench.run_rounds(kernels, rounds=1, accel="tcg", out=tmp_path, initrd_source=tmp_path, tsc_mhz=1.0,
+                         clock="wall", jobs=2)
