@@ -11,7 +11,7 @@ from pathlib import Path
 
 from patchkit import boot as boot_mod
 from patchkit import build as build_mod
-from patchkit import faults, kconfig, paths, pipeline, report, ui
+from patchkit import cli, faults, kconfig, paths, pipeline, report, ui
 from patchkit import render as render_mod
 from patchkit import series as series_mod
 from patchkit import tree as tree_mod
@@ -23,35 +23,12 @@ from patchkit.report import RunResult
 DEFAULT_SERIES = "zram-swap-ops"
 
 
-def add_series_argument(p, *, default: str | None, what: str = "series to validate") -> None:
-    """The series as a positional argument, as render/apply/check/send take it;
-    --series SERIES stays as a deprecated spelling of the same thing."""
-    p.add_argument("series", nargs="?", default=None, metavar="SERIES",
-                   help=f"{what} (templates/<name> or a folder)"
-                        + (f"; default {default}" if default else ""))
-    p.add_argument("--series", dest="series_option", default=None, metavar="SERIES",
-                   help="deprecated: the same as the positional SERIES")
-    p.set_defaults(series_default=default)
-
-
-def series_argument(args) -> str | None:
-    """The series given either way; both ways at once must agree."""
-    if args.series_option is not None:
-        if args.series is not None and args.series != args.series_option:
-            raise UserError(f"two series given: {args.series!r} and --series {args.series_option!r}",
-                            hint="give the series once, as the positional argument")
-        ui.warn("cli", f"--series is deprecated: write the series as a positional argument "
-                       f"(patchkit {args.command} {args.series_option} ...)")
-        return args.series_option
-    return args.series if args.series is not None else args.series_default
-
-
 # what the global --dry-run does for this command (shown in its --help)
 DRY_RUN = "refused: every stage needs the one before (each stage's log starts with its reproducer)"
 
 
 def add_arguments(p):
-    add_series_argument(p, default=DEFAULT_SERIES,
+    cli.add_series_argument(p, default=DEFAULT_SERIES,
                         what="series to validate, or 'none' for the bare tree")
     p.add_argument("--tree", default=None, help="pinned tree name or a kernel checkout (default: linux-source-6.12)")
     p.add_argument("--author", default=None,
@@ -103,7 +80,7 @@ def check_args(args) -> None:
 
 
 def run(args) -> int:
-    args.series = series_argument(args)
+    args.series = cli.series_argument(args)
     check_args(args)
     if getattr(args, "faults", False):
         if getattr(args, "profile", False):

@@ -19,7 +19,7 @@ import badkit
 import mailrepo
 from badkit import dir_state, diff_state, git, one_error_line, state
 from mini_trees import PROFILES, SERIES
-from patchkit import bench, cli, proc, render, transport
+from patchkit import benchrun, cli, proc, render, transport
 from patchkit.errors import CommandFailed
 
 AUTHOR = "Ada Tester <ada@example.org>"
@@ -405,7 +405,7 @@ def test_d11_control_characters_in_the_author(mini, capsys):
 def test_d11_bench_rounds_zero_is_refused_before_any_work(monkeypatch, capsys):
     def no_work(*a, **kw):
         raise AssertionError("bench started rendering/building with --rounds 0")
-    monkeypatch.setattr(bench, "resolve_kernels", no_work)
+    monkeypatch.setattr(benchrun, "resolve_kernels", no_work)
     code = cli.main(["bench", "--rounds", "0", "-o", "/nonexistent/never"])
     err = capsys.readouterr().err
     assert code == 2, err

@@ -34,7 +34,7 @@ import badkit
 import mailrepo
 from badkit import git, state
 from mini_trees import PROFILES, SERIES
-from patchkit import bench, cli, manifests, render, sentrecords, transport
+from patchkit import benchrun, cli, manifests, render, sentrecords, transport
 from patchkit import pinned as pinned_trees
 
 AUTHOR = "Ada Tester <ada@example.org>"
@@ -590,7 +590,7 @@ def _no_heavy_work(monkeypatch):
     monkeypatch.setattr(pinned_trees, "fetch_tree", pinned)
     monkeypatch.setattr(build_mod, "_build_or_configure", refuse)
     monkeypatch.setattr(boot_mod, "boot", refuse)
-    monkeypatch.setattr(bench, "resolve_kernels", refuse)
+    monkeypatch.setattr(benchrun, "resolve_kernels", refuse)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

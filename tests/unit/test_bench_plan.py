@@ -1,11 +1,11 @@
-"""patchkit bench: which kernels a rendered bench compares on each tree (bench.plan)."""
+"""patchkit bench: which kernels a rendered bench compares on each tree (benchrun.plan)."""
 
 import shutil
 
 import pytest
 
 from mini_trees import SERIES
-from patchkit import bench
+from patchkit import benchreport, benchrun
 from patchkit.errors import UserError
 
 
@@ -28,40 +28,40 @@ def root(tmp_path):
 
 
 def test_a_tree_with_the_base_merged_benches_two_kernels(root):
-    p = bench.plan("mini-zram", "linux-source-7.3", root=root)
+    p = benchrun.plan("mini-zram", "linux-source-7.3", root=root)
     assert p.series == ("mini-zram", 3)   # the only version for 7.3
     assert p.base_layer is None and p.series_base is None
-    assert bench.labels_for(p.base_layer and p.base_layer[0]) == ("baseline", "series")
+    assert benchreport.labels_for(p.base_layer and p.base_layer[0]) == ("baseline", "series")
     assert p.names() == {"series": "mini-zram v3"} and p.note() == ""
-    assert bench.titles_for("linux-source-7.3", ("baseline", "series"), p.names()) == {
+    assert benchreport.titles_for("linux-source-7.3", ("baseline", "series"), p.names()) == {
         "baseline": "mainline 7.3", "base-layer": "base layer", "series": "series (mini-zram v3)"}
 
 
 def test_the_base_layer_is_the_one_the_series_version_sits_on(root):
-    p = bench.plan("mini-zram", "linux-source-6.12", root=root)
+    p = benchrun.plan("mini-zram", "linux-source-6.12", root=root)
     assert (p.series, p.base_layer, p.series_base) == (("mini-zram", 2), ("mini-base", 1), ("mini-base", 1))
-    p = bench.plan("mini-zram", "linux-source-6.12", series_version=3, root=root)
+    p = benchrun.plan("mini-zram", "linux-source-6.12", series_version=3, root=root)
     assert (p.series, p.base_layer) == (("mini-zram", 3), ("mini-base", 2))
     assert p.names() == {"series": "mini-zram v3", "base-layer": "mini-base v2"} and p.note() == ""
 
 
 def test_none_benches_two_kernels_and_a_named_base_takes_the_series_version_of_it(root):
-    assert bench.plan("mini-zram", "linux-source-6.12", "none", root=root).base_layer is None
-    assert bench.plan("mini-zram", "linux-source-6.12", "mini-base", 3, root=root).base_layer == ("mini-base", 2)
-    p = bench.plan("mini-zram", "linux-source-6.12", "mini-base v2", root=root)
+    assert benchrun.plan("mini-zram", "linux-source-6.12", "none", root=root).base_layer is None
+    assert benchrun.plan("mini-zram", "linux-source-6.12", "mini-base", 3, root=root).base_layer == ("mini-base", 2)
+    p = benchrun.plan("mini-zram", "linux-source-6.12", "mini-base v2", root=root)
     assert (p.base_layer, p.series_base) == (("mini-base", 2), ("mini-base", 1)) and p.note()
     with pytest.raises(UserError, match="expected NAME or 'NAME vN'"):
-        bench.plan("mini-zram", "linux-source-6.12", "mini-base 2", root=root)
+        benchrun.plan("mini-zram", "linux-source-6.12", "mini-base 2", root=root)
     with pytest.raises(UserError, match="does not support tree linux-source-7.3"):
-        bench.plan("mini-zram", "linux-source-7.3", "mini-base", root=root)
+        benchrun.plan("mini-zram", "linux-source-7.3", "mini-base", root=root)
 
 
 def test_a_base_layer_the_series_does_not_sit_on_is_said(root):
-    p = bench.Plan("linux-source-6.12", ("zram-swap-ops", 1), ("swap-batching", 2), ("swap-batching", 1))
+    p = benchrun.Plan("linux-source-6.12", ("zram-swap-ops", 1), ("swap-batching", 2), ("swap-batching", 1))
     assert p.names() == {"series": "zram-swap-ops v1 on swap-batching v1", "base-layer": "swap-batching v2"}
     assert "mixes two base layers" in p.note() and "swap-batching v1" in p.note()
 
 
 def test_a_series_version_that_does_not_exist_is_a_clear_error(root):
     with pytest.raises(UserError, match="unknown version v9"):
-        bench.plan("mini-zram", "linux-source-6.12", series_version=9, root=root)
+        benchrun.plan("mini-zram", "linux-source-6.12", series_version=9, root=root)
