@@ -53,7 +53,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from patchkit import benchreport, benchrun, cli, icount, paths
+from patchkit import benchreport, benchrun, cli, icount, paths, pipeline
 from patchkit import tree as tree_mod
 from patchkit.errors import UserError
 
@@ -135,7 +135,9 @@ def resolve_clock(requested: str, accel: str, kernel: Path | None) -> tuple[str,
     return ("wall", "kvm") if accel == "kvm" else ("icount", "tcg")
 
 
-def run(args) -> int:
+def check_args(args) -> benchrun.Plan | None:
+    """Bad input fails here, before a tree is opened or anything is built; the
+    plan of the kernels to render (None with --report or --source)."""
     if args.options.dry_run:
         raise UserError("--dry-run is not supported by bench: it measures, so it must run")
     if args.rounds is not None and args.rounds < 1:
@@ -152,7 +154,6 @@ def run(args) -> int:
         benchrun.parse_assignments(args.kernel, "--kernel")
         if getattr(args, "series_version", None) is not None and args.series_version < 1:
             raise UserError(f"--series-version {args.series_version}: a version is a whole number from 1")
-        kplan = None
         if not sources:
             from patchkit import series as series_mod
 
@@ -161,8 +162,13 @@ def run(args) -> int:
             if args.base_layer not in ("auto", "none", "", None):
                 series_mod.load(args.base_layer.partition(" ")[0],
                                 Path(args.series).parent if "/" in args.series else None)
-            kplan = benchrun.plan(args.series, tree_mod.open_tree(args.tree).name, args.base_layer,
-                         getattr(args, "series_version", None))
+            return benchrun.plan(args.series, tree_mod.open_tree(args.tree).name, args.base_layer,
+                                 getattr(args, "series_version", None))
+    return None
+
+
+def run(args) -> int:
+    kplan = check_args(args)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(args.output or paths.out_dir() / "bench" / stamp)
     if args.report:
@@ -221,9 +227,9 @@ def run(args) -> int:
         "sources_note": note,
     }
     rounds = benchrun.run_rounds(kernels, rounds=rounds_n, accel=accel, out=out,
-                        initrd_source=kernels["baseline"].source, tsc_mhz=tsc_mhz, meta=meta,
-                        clock=clock, plugin=plugin, tests=meta["tests"], initrd=initrd,
-                        jobs=getattr(args, "jobs", 1))
+                                 initrd_source=kernels["baseline"].source, tsc_mhz=tsc_mhz, meta=meta,
+                                 clock=clock, plugin=plugin, tests=meta["tests"], initrd=initrd,
+                                 jobs=getattr(args, "jobs", 1))
     if clock == "wall":
         meta["host_tsc_mhz"].append(benchrun.host_tsc_mhz())
     meta["load"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
@@ -233,7 +239,7 @@ def run(args) -> int:
     result["meta"]["boot_seconds"] = round(sum(r.seconds for r in rounds), 1)
     benchreport.write_outputs(result, out)
     benchreport.print_summary(result, out)
-    failed = [r for r in rounds if r.status != "PASS"]
+    failed = [r for r in rounds if r.status != pipeline.PASS]
     return 1 if failed else 0
 
 

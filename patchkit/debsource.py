@@ -94,10 +94,10 @@ def obtain_tarball(m: Manifest) -> Obtained:
                               f"that has it: patchkit tree manifest {m.name} --suite SUITE --write")
     if any(o.version == m.package_version for o in offers):
         return download(arch, m, m.package_version, expect=m.deb_sha256,
-                         expect_from=display_path(m.source))
+                        expect_from=display_path(m.source))
     candidate = (arch.offers(m.package, candidate=True) or offers)[0]
     got = download(arch, m, candidate.version, expect=candidate.sha256,
-                    expect_from=f"the {m.suite} index")
+                   expect_from=f"the {m.suite} index")
     got.substitute = (f"{m.package} {m.package_version}, pinned by {display_path(m.source)}, is no "
                       f"longer in {m.suite}; it has {candidate.version}")
     return got

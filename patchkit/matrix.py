@@ -259,8 +259,8 @@ def run_cell(m: Matrix, cell: Cell, out: Path, *, author: str | None = None, run
     if cell.kind == "faults":
         v = cell.variant
         result = validate.validate_faults(series=m.series, tree_spec=cell.tree, config=v.config,
-                                        runtime=runtime, timeout=1800, output=cell_dir,
-                                        kernels=[cell.kernel], memory_mb=max(v.memory, 256), info=info)
+                                          runtime=runtime, timeout=1800, output=cell_dir,
+                                          kernels=[cell.kernel], memory_mb=max(v.memory, 256), info=info)
         return result.status
     return _run_bench(m, cell, cell_dir, info, runtime=runtime, rounds=rounds)
 

@@ -398,9 +398,9 @@ def compute_manifest(name: str, package: str, tarball: Path, package_version: st
     The caller owns the temp dir (rename the tree out of it, then remove it)."""
     files = manifests.touched_files() if files is None else files
     m = manifests.Manifest(name=name, package=package, package_version=package_version,
-                 kernel_version="", tarball=tarball_path or str(tarball),
-                 tarball_sha256=debsource.sha256_file(tarball), base_commit="", suite=suite,
-                 deb_sha256=deb_sha256)
+                           kernel_version="", tarball=tarball_path or str(tarball),
+                           tarball_sha256=debsource.sha256_file(tarball), base_commit="", suite=suite,
+                           deb_sha256=deb_sha256)
     parent = workdir or paths.trees_dir()
     parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=_partial_prefix(name), dir=parent))
@@ -447,13 +447,13 @@ def regenerate_manifest(name: str, *, write: bool, suite: str | None = None,
                         f"(it has {have})".replace("  ", " "),
                         hint=f"patchkit tree manifest {name} --version VERSION or --suite SUITE")
     stub = manifests.Manifest(name=name, package=package, package_version=picked.version,
-                    kernel_version="", tarball=member, tarball_sha256="", base_commit="",
-                    suite=suite, source=manifests.manifest_path(name))
+                              kernel_version="", tarball=member, tarball_sha256="", base_commit="",
+                              suite=suite, source=manifests.manifest_path(name))
     with _locked(name):
         got = debsource.cached_tarball(stub, picked.version)
         if got is None or got.deb_sha256 != picked.sha256:
             got = debsource.download(arch, stub, picked.version, expect=picked.sha256,
-                            expect_from=f"the {suite} index")
+                                     expect_from=f"the {suite} index")
         m, repo, work = compute_manifest(name, package, got.tarball, picked.version,
                                          tarball_path=member, suite=suite,
                                          deb_sha256=got.deb_sha256 or "")

@@ -160,4 +160,4 @@ def checkout(tree, kernel: Compared, purpose: str) -> Path:
     """kernel's own work tree <tree>-<purpose>-<label>: each kernel of a run keeps
     its own incremental build."""
     return worktrees.worktree(kernel.repo, kernel.commit,
-                             f"{getattr(tree, 'name', 'tree')}-{purpose}-{kernel.label}")
+                              f"{getattr(tree, 'name', 'tree')}-{purpose}-{kernel.label}")

@@ -213,7 +213,7 @@ def _render_one(series: series_mod.Series, tree, repo: Path, start: str, author:
                                       f"pinned tree: patchkit tree fetch {tree.name} --force")
             if res.returncode:
                 raise conflicts.apply_error(series, patch, tree.name, path, rendered, text, res.stderr,
-                                  index, parent)
+                                            index, parent)
             for note in conflicts.offsets(res.stdout + res.stderr):
                 ui.info("render", f"{series.label} patch {patch} on {tree.name}: {note} "
                                   f"({path}; context matched exactly, no fuzz)")

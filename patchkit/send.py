@@ -387,12 +387,12 @@ def plan(args, r: Rendered, sender: str, date: datetime, prefixes, config, *, ma
         ui.info("send", f"resuming {label}: {len(done)} of {len(messages)} already sent, sending the rest")
         return Job(label, messages, record, done)
     record = sentrecords.Record(series=series.name, version=series.version, date=date.isoformat(),
-                    base=mail.rev_parse(repo, r.base), tip=tip,
-                    prerequisite_base=(mail.rev_parse(repo, r.prerequisite_base)
-                                       if r.prerequisite_base else None),
-                    prefixes=prefixes,
-                    message_ids=[str(m["Message-Id"]) for m in messages], sent=[],
-                    previous=sentrecords.load_record_commit(repo, series.name, series.version))
+                                base=mail.rev_parse(repo, r.base), tip=tip,
+                                prerequisite_base=(mail.rev_parse(repo, r.prerequisite_base)
+                                                   if r.prerequisite_base else None),
+                                prefixes=prefixes,
+                                message_ids=[str(m["Message-Id"]) for m in messages], sent=[],
+                                previous=sentrecords.load_record_commit(repo, series.name, series.version))
     return Job(label, messages, record, set())
 
 

@@ -204,7 +204,7 @@ def _same_message(path: Path, item: Imported, names: dict | None, tree_name: str
     variables["tree"] = type("TreeVars", (), {"name": tree_name, "version": ""})()
     try:
         text = templating.render_template(path.read_text(), str(path), variables,
-                                      tree_name=tree_name)
+                                          tree_name=tree_name)
     except UserError:
         return False
     want = templating.render_template(item.message, "import", {}, tree_name=tree_name)

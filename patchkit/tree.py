@@ -93,7 +93,7 @@ def open_checkout(path: Path) -> pinned.Tree:
     # uses that line's profile.
     name = m.name if m else f"linux-{version}"
     return pinned.Tree(path=top, name=name, version=version, base_commit=head,
-                manifest=m)
+                       manifest=m)
 
 
 # ---------------------------------------------------------------- comparing
@@ -147,7 +147,7 @@ def verify(tree: pinned.Tree) -> list[str]:
             ui.info("tree", f"neither {host} nor a downloaded copy is here: tarball hash "
                             f"not checked")
     branch = pinned.pinned_git(tree.path, "rev-parse", "--verify", "-q", f"refs/heads/{pinned.BASE_BRANCH}",
-                        check=False).stdout.strip()
+                               check=False).stdout.strip()
     if branch != base:
         problems.append(f"branch {pinned.BASE_BRANCH} is at {branch or 'nothing'}, "
                         f"expected {base}")
@@ -263,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
             m = pinned.rehash_manifest(args.name, write=args.write)
         else:
             m = pinned.regenerate_manifest(args.name, write=args.write, suite=args.suite,
-                                    version=args.package_version)
+                                           version=args.package_version)
         if args.write:
             ui.info("tree", f"wrote {manifests.display_path(manifests.manifest_path(args.name))} (base {m.base_commit})")
         else:

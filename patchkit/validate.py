@@ -29,7 +29,7 @@ DRY_RUN = "refused: every stage needs the one before (each stage's log starts wi
 
 def add_arguments(p):
     cli.add_series_argument(p, default=DEFAULT_SERIES,
-                        what="series to validate, or 'none' for the bare tree")
+                            what="series to validate, or 'none' for the bare tree")
     p.add_argument("--tree", default=None, help="pinned tree name or a kernel checkout (default: linux-source-6.12)")
     p.add_argument("--author", default=None,
                    help="'Name <mail>' for the rendered commits (default: git config user.name/email)")

@@ -32,7 +32,7 @@ def rows(sources, tmp_path_factory):
     got = []
     for kernel, source in sources.items():
         got += validate.run_fault_kernel(source, kernel=kernel, config="minimal", runtime="host",
-                                 log_dir=tmp_path_factory.mktemp(kernel))
+                                         log_dir=tmp_path_factory.mktemp(kernel))
     print("\n".join(faults.table_lines(got)))
     return got
 

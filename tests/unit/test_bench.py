@@ -337,7 +337,7 @@ def test_rounds_run_interleaved_with_the_first_accelerator_kept(tmp_path, monkey
     monkeypatch.setattr(boot, "boot", fake)
     kernels = {lb: benchrun.Kernel(lb, tmp_path, "x", kernel=tmp_path / f"{lb}.bz") for lb in benchreport.LABELS}
     rounds = benchrun.run_rounds(kernels, rounds=2, accel="auto", out=tmp_path, initrd_source=tmp_path,
-                              tsc_mhz=1000.0, meta={"labels": list(benchreport.LABELS)})
+                                 tsc_mhz=1000.0, meta={"labels": list(benchreport.LABELS)})
     assert [c[0].rsplit("/", 1)[1] for c in calls] == ["baseline.bz", "base-layer.bz", "series.bz"] * 2
     assert [c[1] for c in calls] == ["auto"] + ["tcg"] * 5  # probed once, then kept
     assert all(c[2] == benchreport.TESTS for c in calls)
@@ -389,7 +389,7 @@ def test_icount_boots_side_by_side_keep_the_interleaved_order_and_one_image(tmp_
     kernels = {lb: benchrun.Kernel(lb, tmp_path, "x", kernel=tmp_path / f"{lb}.bz") for lb in labels}
     image = tmp_path / "image.cpio"
     rounds = benchrun.run_rounds(kernels, rounds=2, accel="tcg", out=tmp_path, initrd_source=tmp_path,
-                              tsc_mhz=None, clock="icount", initrd=image, jobs=2, meta={"labels": list(labels)})
+                                 tsc_mhz=None, clock="icount", initrd=image, jobs=2, meta={"labels": list(labels)})
     assert peak[0] == 2
     assert [(r.index, r.label) for r in rounds] == [(1, "baseline"), (1, "series"), (2, "baseline"), (2, "series")]
     assert {s[1] for s in seen} == {image} and {s[2] for s in seen} == {1}
@@ -400,4 +400,4 @@ def test_boots_side_by_side_are_refused_for_the_wall_clock(tmp_path):
     kernels = {"baseline": benchrun.Kernel("baseline", tmp_path, "x", kernel=tmp_path / "b.bz")}
     with pytest.raises(UserError, match="--jobs 2 needs --clock icount"):
         benchrun.run_rounds(kernels, rounds=1, accel="tcg", out=tmp_path, initrd_source=tmp_path, tsc_mhz=1.0,
-                         clock="wall", jobs=2)
+                            clock="wall", jobs=2)

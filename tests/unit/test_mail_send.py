@@ -112,7 +112,7 @@ def test_send_records_and_refuses_a_second_send(tree, capsys):
     assert pk(tree, "--send", "--resend", "--date", "2026-06-21T08:00:00+00:00") == 0
     again = delivered(tree)[3:]
     assert [h["Subject"][:20] for _, h in again] == ["[PATCH RESEND 0/2] m", "[PATCH RESEND 1/2] m",
-                                                      "[PATCH RESEND 2/2] m"]
+                                                     "[PATCH RESEND 2/2] m"]
     assert not {h["Message-Id"] for _, h in again} & {h["Message-Id"] for _, h in got}
     # the earlier send stays reachable from the record
     assert len(git(tree["repo"], "log", "--format=%H", "--first-parent", f"{record_ref()}^2").split()) > 0
@@ -185,10 +185,10 @@ def test_sendmail_argv_runs_through_the_shell_like_git():
 
 def test_transport_from_git_config():
     t = transport.make_transport("/r", {"smtpserver": "smtp.example.org", "smtpencryption": "ssl",
-                                   "smtpuser": "ada"})
+                                        "smtpuser": "ada"})
     assert (t.host, t.port, t.encryption, t.user) == ("smtp.example.org", 465, "ssl", "ada")
     t = transport.make_transport("/r", {"smtpserver": "smtp.example.org", "smtpserverport": "587",
-                                   "smtpencryption": "tls"})
+                                        "smtpencryption": "tls"})
     assert (t.port, t.encryption) == (587, "tls")
     t = transport.make_transport("/r", {"smtpserver": "/usr/sbin/sendmail"})
     assert isinstance(t, transport.SendmailTransport) and t.command == "/usr/sbin/sendmail"
@@ -382,7 +382,7 @@ def test_sendemail_identity_scoped_keys_override_the_plain_ones():
             "sendemail.to\nplain@x.org\0sendemail.work.to\nwork1@x.org\0sendemail.work.to\nwork2@x.org\0"
             "sendemail.other.smtpuser\nnobody\0sendemail.smtpuser\nada\0")
     assert sendemail.parse_sendemail(text) == {"smtpserver": "smtp.home.org", "to": ["plain@x.org"], "cc": [],
-                                          "bcc": [], "suppresscc": [], "smtpuser": "ada"}
+                                               "bcc": [], "suppresscc": [], "smtpuser": "ada"}
     work = sendemail.parse_sendemail(text, "work")
     assert (work["smtpserver"], work["to"], work["smtpuser"]) == ("smtp.work.org",
                                                                   ["work1@x.org", "work2@x.org"], "ada")
@@ -401,7 +401,7 @@ def test_sendemail_identity_from_git_config_selects_the_transport(tree, capsys):
 def test_smtp_pass_auth_and_domain_from_config(monkeypatch):
     monkeypatch.delenv(transport.PASSWORD_ENV, raising=False)
     t = transport.make_transport("/r", {"smtpserver": "smtp.example.org", "smtpuser": "ada",
-                                   "smtppass": "pw", "smtpauth": "login plain", "smtpdomain": "me.example.org"})
+                                        "smtppass": "pw", "smtpauth": "login plain", "smtpdomain": "me.example.org"})
     assert (t.password, t.auth, t.domain) == ("pw", ["LOGIN", "PLAIN"], "me.example.org")
     assert transport.make_transport("/r", {"smtpserver": "h.example.org", "smtpauth": "none"}).auth == []
     monkeypatch.setenv(transport.PASSWORD_ENV, "env-wins")

@@ -64,7 +64,7 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "MANIFESTS", tmp_path / "manifests")
     tarball = make_tarball(tmp_path / "linux-source-9.9.tar.xz")
     m, repo, work = pinned_trees.compute_manifest(FAKE, PACKAGE, tarball, "9.9.1-1", workdir=tmp_path,
-                                          files=TOUCHED)
+                                                  files=TOUCHED)
     shutil.rmtree(work)
     manifests.write_manifest(m, manifests.manifest_path(FAKE))
     return manifests.load_manifest(FAKE)

@@ -75,7 +75,7 @@ def test_declared_files_reads_the_files_each_diff_changes(tmp_path):
         "+++ b/mm/new_file.c\n@@ -0,0 +1 @@\n+x\n"
         "diff --git a/mm/swap.h b/mm/swap.h\n--- a/mm/swap.h\n+++ b/mm/swap.h\n")
     assert manifests.declared_files(tmp_path) == [(patch / "change.diff",
-                                              ["mm/new_file.c", "mm/swap.h"])]
+                                                   ["mm/new_file.c", "mm/swap.h"])]
     assert "mm/new_file.c" in manifests.touched_files(tmp_path)
 
 
