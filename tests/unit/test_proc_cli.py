@@ -130,3 +130,31 @@ def test_sigterm_to_patchkit_kills_the_command_it_is_waiting_for(tmp_path):
     except FileNotFoundError:
         state = "gone"
     assert state in ("gone", "Z"), f"the child {child} still runs (state {state})"
+
+
+def test_a_signal_while_popen_starts_the_child_still_kills_the_child(monkeypatch, tmp_path):
+    """SIGTERM delivered inside subprocess.Popen (after the fork, before it
+    returns) used to raise there: run() never saw the Popen object and the
+    child, in a session of its own, ran on as an orphan."""
+    import os
+    import signal
+    import subprocess
+
+    from patchkit import proc
+
+    real_popen = subprocess.Popen
+    started = []
+
+    def popen_then_signal(*args, **kwargs):
+        child = real_popen(*args, **kwargs)
+        started.append(child.pid)
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler runs before Popen returns
+        return child
+
+    monkeypatch.setattr(proc.subprocess, "Popen", popen_then_signal)
+    with proc.sigterm_as_interrupt():
+        with pytest.raises(KeyboardInterrupt):
+            proc.run(["sleep", "300"])
+    assert started, "the child was not started"
+    with pytest.raises(ProcessLookupError):
+        os.kill(started[0], 0)  # reaped by run(), not left running
