@@ -43,11 +43,15 @@ def test_every_test_cell_boots_a_build_cell_of_its_own_kernel(declared):
     assert not [c for c in cells if c.kind == "test" and c.variant.name == "no-swap"]
 
 
-def test_reduced_subset_is_two_cells_booting_one_build(declared):
+def test_reduced_subset_boots_the_bare_tree_and_the_series_twice_each(declared):
     cells = matrix.expand(declared, "reduced")
-    assert [c.id for c in cells] == ["build-6.12-baseline-minimal", "test-6.12-baseline-minimal-smoke",
-                                     "test-6.12-baseline-minimal-pageout"]
-    assert cells[1].needs == cells[2].needs == ("build-6.12-baseline-minimal",)
+    assert [c.id for c in cells] == [
+        "build-6.12-baseline-minimal", "build-6.12-series-minimal",
+        "test-6.12-baseline-minimal-smoke", "test-6.12-baseline-minimal-pageout",
+        "test-6.12-series-minimal-smoke", "test-6.12-series-minimal-pageout"]
+    assert cells[2].needs == cells[3].needs == ("build-6.12-baseline-minimal",)
+    assert cells[4].needs == cells[5].needs == ("build-6.12-series-minimal",)
+    assert declared.series_of(cells[1].kernel) == declared.series
 
 
 def test_a_ci_job_finds_the_cells_of_subsets_too(declared, tmp_path, monkeypatch):
@@ -136,9 +140,9 @@ def test_plan_prefers_measured_seconds_over_estimates(declared):
     assert got["seconds"]["build-6.12-baseline-minimal"] == 42.0
     assert got["source"]["test-6.12-baseline-minimal-smoke"] == "estimate"
     assert got["seconds"]["test-6.12-baseline-minimal-smoke"] == declared.estimates["test"]
-    assert got["measured"] == 1 and got["cells"] == 3
+    assert got["measured"] == 1 and got["cells"] == 6
     assert got["local_seconds"] == pytest.approx(sum(got["seconds"].values()))
     job = declared.estimates["job"]
     # one runner: every job and its setup in turn, then the merge job
-    assert got["wall_seconds"][1] == pytest.approx(sum(got["seconds"].values()) + 4 * job
+    assert got["wall_seconds"][1] == pytest.approx(sum(got["seconds"].values()) + 7 * job
                                                    + declared.estimates["merge"])
