@@ -501,10 +501,8 @@ def load_result(path: Path) -> RunResult:
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
-        from patchkit.errors import UserError
         raise UserError(f"cannot read results {path}: {exc}") from exc
     if not isinstance(data, dict) or "stages" not in data or "command" not in data:
-        from patchkit.errors import UserError
         raise UserError(f"{path} is not a patchkit results.json (no command/stages)")
     names = {f.name for f in dataclasses.fields(StageResult)}
     stages = [StageResult(**{k: v for k, v in s.items() if k in names}) for s in data["stages"]]
@@ -521,8 +519,7 @@ def find_results(roots: list[Path], skip: Path | None = None) -> list[Path]:
             found.append(root)
             continue
         if not root.is_dir():
-            from patchkit.errors import UserError
-            raise UserError(f"{root} is neither a results.json nor a directory")
+                raise UserError(f"{root} is neither a results.json nor a directory")
         found += [p for p in root.rglob("results.json")
                   if not (skip and p.resolve().is_relative_to(skip.resolve()))]
     return sorted(set(found))
@@ -642,7 +639,6 @@ def merge(roots: list[Path], output: Path, origin: str = ORIGIN) -> dict:
     output = Path(output)
     files = [p for p in find_results(roots, skip=output)]
     if not files:
-        from patchkit.errors import UserError
         raise UserError(f"no results.json under {', '.join(str(r) for r in roots)}",
                         hint="each matrix cell writes OUT/<cell>/results.json: patchkit matrix cell ID -o OUT")
     results = []
@@ -654,22 +650,31 @@ def merge(roots: list[Path], output: Path, origin: str = ORIGIN) -> dict:
             continue  # an earlier merge lying among the cells
         cid = cell_id(r, path)
         if cid in seen:
-            from patchkit.errors import UserError
-            raise UserError(f"cell {cid} twice: {seen[cid]} and {path}")
+                raise UserError(f"cell {cid} twice: {seen[cid]} and {path}")
         seen[cid] = path
         raw[cid] = load_results(path)
         r.info["results_json"] = str(path)
         results.append((cid, r))
     merged = merge_results(results)
-    kcidb = merged_kcidb([(cid, raw[cid]) for cid, _ in results], origin)
-    validate_kcidb(kcidb)
-    merged.info["kcidb"] = {"file": KCIDB_FILE, "origin": origin,
-                            **{k: len(kcidb[k]) for k in ("checkouts", "builds", "tests")}}
+    kcidb, problem = None, None
+    try:
+        kcidb = merged_kcidb([(cid, raw[cid]) for cid, _ in results], origin)
+        validate_kcidb(kcidb)
+        merged.info["kcidb"] = {"file": KCIDB_FILE, "origin": origin,
+                                **{k: len(kcidb[k]) for k in ("checkouts", "builds", "tests")}}
+    except (UserError, InfraError) as exc:
+        # the other three files are still written: a bad export must not lose the cells' outcome
+        problem, kcidb = exc, None
+        merged.info["kcidb"] = {"error": str(exc)}
     write_json(merged, output / "results.json")
     (output / "junit.xml").write_text(merged_junit(results, merged))
     (output / "summary.md").write_text(summary_markdown(merged))
-    (output / KCIDB_FILE).write_text(json.dumps(kcidb, indent=2, sort_keys=True) + "\n")
+    (output / KCIDB_FILE).unlink(missing_ok=True)
+    if kcidb is not None:
+        (output / KCIDB_FILE).write_text(json.dumps(kcidb, indent=2, sort_keys=True) + "\n")
     print_summary(merged)
+    if problem is not None:
+        raise problem
     return json.loads((output / "results.json").read_text())
 
 
@@ -786,7 +791,6 @@ def _read(path: Path) -> dict:
     try:
         return json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
-        from patchkit.errors import UserError
         raise UserError(f"cannot read results {path}: {exc}") from exc
 
 

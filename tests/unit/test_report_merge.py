@@ -353,3 +353,16 @@ def test_compare_looks_at_junit_summary_and_kcidb_beside_the_merged_results(tmp_
     assert [d.split(":")[0] for d in diffs] == ["junit.xml", "summary.md", "kcidb.json"]
     assert "junit test-6.12-series-minimal-pageout" in diffs[0]
     assert diffs[2] == "kcidb.json: only beside the second report"
+
+
+def test_a_kcidb_export_that_does_not_validate_loses_none_of_the_other_merged_files(tmp_path, monkeypatch):
+    write_cells(tmp_path / "cells", [cell_result("test-x")])
+    monkeypatch.setattr(report, "merged_kcidb", lambda cells, origin: {
+        "version": {"major": 5, "minor": 3}, "checkouts": [], "builds": [],
+        "tests": [{"id": "patchkit:t", "origin": "patchkit", "build_id": "patchkit:gone", "path": "x"}]})
+    pytest.importorskip("kcidb_io")
+    with pytest.raises(UserError, match="names build patchkit:gone"):
+        report.merge([tmp_path / "cells"], tmp_path / "merged")
+    assert sorted(p.name for p in (tmp_path / "merged").iterdir()) == ["junit.xml", "results.json", "summary.md"]
+    data = json.loads((tmp_path / "merged" / "results.json").read_text())
+    assert data["info"]["cells"][0]["id"] == "test-x" and "names build" in data["info"]["kcidb"]["error"]
