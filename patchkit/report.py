@@ -243,7 +243,10 @@ def _cell_kernel(cell: dict) -> str:
     """Which kernel a matrix cell built or booted, as the matrix names it:
     T-K-C (matrix.Cell.build_id), and faults-T-K-C for a fault cell's own
     build with faults.config."""
-    key = "-".join(str(cell.get(k, "")) for k in ("tree_key", "kernel", "config"))
+    parts = [cell.get(k) for k in ("tree_key", "kernel", "config")]
+    if not all(parts):
+        return str(cell.get("id", ""))   # a cell that does not say its kernel is its own
+    key = "-".join(str(p) for p in parts)
     return f"faults-{key}" if cell.get("kind") == "faults" else key
 
 
@@ -560,6 +563,7 @@ def merge_results(results: list[tuple[str, RunResult]]) -> RunResult:
             "cell": r.info.get("cell", {}), "seconds": round(sum(s.seconds for s in r.stages), 1),
             "stages": {s.name: s.status for s in r.stages}, "tests": counts,
             "kernel": kernel_identity(r.info),
+            "build_reused": bool(((r.info.get("build") or {}).get("patchkit") or {}).get("reused")),
             "failed": [s.name for s in r.stages if s.status in (FAIL, ERROR)]
                       + [t["name"] for t in r.tests if t["status"] in (FAIL, ERROR)],
         })

@@ -146,3 +146,47 @@ def test_plan_prefers_measured_seconds_over_estimates(declared):
     # one runner: every job and its setup in turn, then the merge job
     assert got["wall_seconds"][1] == pytest.approx(sum(got["seconds"].values()) + 7 * job
                                                    + declared.estimates["merge"])
+
+
+def test_plan_adds_up_measured_test_times_for_test_cells_nobody_ran(declared, tmp_path):
+    from patchkit import report
+    from patchkit.report import PASS, SKIP, RunResult, StageResult
+
+    run = RunResult("validate", [StageResult("tree", PASS, 0.5), StageResult("render", PASS, 2.0),
+                                 StageResult("checkout", PASS, 0.5), StageResult("build", PASS, 300.0),
+                                 StageResult("boot", PASS, 12.0)],
+                    tests=[{"name": "zram-setup", "status": PASS, "seconds": 1.0},
+                           {"name": "hog", "status": PASS, "seconds": 5.0},
+                           {"name": "pageout", "status": PASS, "seconds": 2.0},
+                           {"name": "swapfile-nfs", "status": SKIP, "seconds": 0.0}],
+                    info={"config": "minimal"})
+    report.write_json(run, tmp_path / "v" / "results.json")
+    tests = matrix.measured_tests([tmp_path])
+    assert tests[("minimal", "hog")] == 5.0 and ("minimal", "swapfile-nfs") not in tests
+    assert tests[("minimal", "(boot)")] == 4.0 and tests[("minimal", "(setup)")] == 3.0
+    cells = matrix.expand(declared, "reduced") + [c for c in matrix.expand(declared)
+                                                  if c.id in ("test-6.12-series-nfs-swap-nfs",
+                                                              "test-6.12-series-debug-swap")]
+    got = matrix.plan(declared, cells, {}, [1], tests)
+    # smoke: zram-setup + hog + what the boot and the setup took beyond the tests
+    assert got["seconds"]["test-6.12-series-minimal-smoke"] == 1.0 + 5.0 + 4.0 + 3.0
+    assert got["seconds"]["test-6.12-baseline-minimal-pageout"] == 1.0 + 2.0 + 4.0 + 3.0
+    assert got["source"]["test-6.12-series-minimal-smoke"] == "tests" and got["from_tests"] == 4
+    # a skipped test measured nothing, and minimal times say nothing of debug kernels
+    assert got["source"]["test-6.12-series-nfs-swap-nfs"] == "estimate"
+    assert got["seconds"]["test-6.12-series-debug-swap"] == declared.estimates["test-debug"]
+    assert got["source"]["build-6.12-series-minimal"] == "estimate"
+
+
+def test_a_build_cell_that_reused_its_kernel_measured_no_build(tmp_path):
+    from patchkit import report
+    from patchkit.report import PASS, RunResult, StageResult
+
+    for cid, reused in (("build-6.12-baseline-minimal", True), ("build-6.12-series-minimal", False)):
+        report.write_json(RunResult("validate", [StageResult("build", PASS, 6.0 if reused else 41.0)],
+                                    info={"cell": {"id": cid, "kind": "build"},
+                                          "build": {"patchkit": {"reused": reused}}}),
+                          tmp_path / "cells" / cid / "results.json")
+    report.merge([tmp_path / "cells"], tmp_path / "merged")
+    for where in (tmp_path / "cells", tmp_path / "merged"):
+        assert matrix.measured_seconds([where]) == {"build-6.12-series-minimal": 41.0}
