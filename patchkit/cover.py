@@ -29,12 +29,10 @@ Everything below the first '---' is dropped by git am and read by b4.
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 import jinja2
 
-from patchkit import git
 from patchkit.errors import UserError
 
 
@@ -161,40 +159,3 @@ def prerequisite_chain(series, tree: str | None = None) -> list:
 def prerequisites(series, tree: str | None = None) -> list[tuple[str, int]]:
     """(change-id, version) of every series this one depends on, deepest first."""
     return [(s.change_id, s.version) for s in prerequisite_chain(series, tree)]
-
-
-def write_cover(result) -> Path | None:
-    """render.py's call site: <out_dir>/0000-cover-letter.patch for a RenderResult.
-
-    The cover as `patchkit send` would mail it, addressed from the series file
-    only (get_maintainer runs at send time) and dated by the tip commit, so a
-    re-render writes the same bytes.  A series without a cover template gets
-    no cover file here (a warning); `patchkit send` refuses it."""
-    from patchkit import mail, ui
-
-    template = Path(result.series.folder) / result.series.cover
-    if not template.is_file():
-        ui.warn("render", f"no cover letter: {template} does not exist")
-        return None
-
-    repo = Path(result.repo)
-    sender = result.author or _git_identity(repo)
-    stamp = git.out(repo, "log", "-1", "--format=%cI", result.tip)
-    messages = mail.build_messages(
-        repo, result.base, result.tip, result.series,
-        prerequisite_base=result.prerequisite_base, sender=sender,
-        date=datetime.fromisoformat(stamp),
-        prerequisites=[(d.series.change_id, d.series.version)
-                       for d in getattr(result, "dependencies", [])] if result.prerequisite_base else ())
-    out = Path(result.out_dir) / "0000-cover-letter.patch"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    mail.write_atomic(out, mail.message_bytes(messages[0]))
-    return out
-
-
-def _git_identity(repo: Path) -> str:
-    sender = git.identity(repo, required=False)
-    if not sender:
-        raise UserError(f"no author identity for the cover letter: user.name / user.email unset in {repo}",
-                        hint="pass --author 'Name <mail>' to patchkit render")
-    return sender

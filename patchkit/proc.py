@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from patchkit import options
 from patchkit.errors import CommandFailed, InfraError
 
 # program -> Debian package that provides it
@@ -47,9 +48,6 @@ PACKAGES = {
     "apt-get": "apt",
     "apt-cache": "apt",
 }
-
-DRY_RUN = False
-
 
 @dataclass
 class Result:
@@ -107,7 +105,7 @@ def run(
     if os.sep not in argv[0]:
         require(argv[0])
     repro = reproducer(argv, cwd, env)
-    if DRY_RUN:
+    if options.current().dry_run:
         print(f"+ {repro}")
         return Result(argv, 0, "", "", 0.0)
     full_env = dict(os.environ)
@@ -127,23 +125,34 @@ def run(
         stdout = stderr = subprocess.PIPE
     else:
         stdout = stderr = None
+    proc = None
     try:
-        proc = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=full_env,
-            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-            stdout=stdout,
-            stderr=stderr,
-            text=text,
-            errors="replace" if text else None,
-            start_new_session=True,
-        )
+        with _spawning():
+            proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=full_env,
+                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+                text=text,
+                errors="replace" if text else None,
+                start_new_session=True,
+            )
     except FileNotFoundError as exc:
         if logf:
             logf.close()
         raise InfraError(f"cannot run {argv[0]}: {exc.strerror}",
                          hint=f"apt-get install {PACKAGES.get(Path(argv[0]).name, Path(argv[0]).name)}") from exc
+    except BaseException:
+        # A signal that came while the child was being started is raised
+        # once Popen has returned, so the child is known here: stop it.
+        if proc is not None:
+            kill_group(proc)
+            proc.wait()
+        if logf:
+            logf.close()
+        raise
     try:
         out, err = proc.communicate(input=input, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -171,21 +180,54 @@ def run(
     return Result(argv, proc.returncode, out, err, seconds)
 
 
+class _SpawnState:
+    """Whether run() is inside subprocess.Popen, and a signal that came then."""
+    active = False
+    pending: int | None = None
+
+
+_SPAWN = _SpawnState()
+
+
+@contextlib.contextmanager
+def _spawning():
+    """Hold back the interrupt of a signal that arrives while Popen starts a
+    child: raised inside Popen, it would lose the child (Popen never returns
+    it, and the child runs on in a session of its own).  Raised here, on the
+    way out, the caller has the Popen object and kills its group.  Signal
+    handlers run in the main thread only, so only its spawns are guarded."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _SPAWN.active, _SPAWN.pending = True, None
+    try:
+        yield
+    finally:
+        _SPAWN.active = False
+        signum, _SPAWN.pending = _SPAWN.pending, None
+    if signum is not None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+
 @contextlib.contextmanager
 def sigterm_as_interrupt():
-    """SIGTERM/SIGHUP (a CI timeout, kill, a closed terminal) unwind like
-    Ctrl-C, so run() kills the process group of the command it is waiting
-    for (a container, QEMU) and cleanup code runs.  Python's default for
-    SIGTERM is to die on the spot, orphaning them: they run in sessions of
-    their own, so no signal to patchkit reaches them otherwise."""
+    """SIGINT/SIGTERM/SIGHUP (Ctrl-C, a CI timeout, kill, a closed terminal)
+    unwind as KeyboardInterrupt, so run() kills the process group of the
+    command it is waiting for (a container, QEMU) and cleanup code runs.
+    Python's default for SIGTERM is to die on the spot, orphaning them: they
+    run in sessions of their own, so no signal to patchkit reaches them
+    otherwise."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def interrupt(signum, frame):
+        if _SPAWN.active:
+            _SPAWN.pending = signum
+            return
         raise KeyboardInterrupt(f"signal {signum}")
 
-    old = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    old = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
