@@ -89,7 +89,7 @@ ci-lint: venv
 
 # The reduced matrix through a real GitLab runner (gitlab-ci-local, shell
 # executor) and through make matrix, and the two merged reports compared.
-# Builds and boots two kernels: not part of make test.
+# Builds and boots two kernels (bare 6.12, the series on it): not part of make test.
 ci-local: setup
 	scripts/ci-local.sh
 

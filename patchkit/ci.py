@@ -10,7 +10,7 @@ build jobs in a first stage export their kernel as an artifact
 build their own; the pinned tree and ccache are kept in the engine's cache,
 keyed by tree (and config for ccache).  A last job merges every cell's
 results.json with `patchkit report merge` (results.json, junit.xml,
-summary.md) even when cells failed.
+summary.md, kcidb.json) even when cells failed.
 
 The files are generated, never edited: tests/unit/test_ci.py regenerates
 them and compares with the committed ones (`make ci-files` rewrites them).

@@ -314,18 +314,53 @@ def run_cells(m: Matrix, cells: list[Cell], out: Path, *, author=None, runtime="
 
 
 def measured_seconds(results: list[Path]) -> dict[str, float]:
-    """{cell id: seconds} from results.json files (a cell's or a merged one)."""
+    """{cell id: seconds} from results.json files (a cell's or a merged one).
+    A build cell that found its kernel already built ("up to date") measured
+    no build: it is left out."""
     from patchkit import report
 
     found: dict[str, float] = {}
     for path in report.find_results(results):
         data = json.loads(path.read_text())
         for cell in data.get("info", {}).get("cells", []) or []:
-            if cell.get("seconds"):
+            if cell.get("seconds") and not (cell["id"].startswith("build-") and cell.get("build_reused")):
                 found[cell["id"]] = float(cell["seconds"])
-        cid = data.get("info", {}).get("cell", {}).get("id")
-        if cid:
+        info = data.get("info", {})
+        cid = info.get("cell", {}).get("id")
+        reused = ((info.get("build") or {}).get("patchkit") or {}).get("reused")
+        if cid and not (info["cell"].get("kind") == "build" and reused):
             found[cid] = report.result_seconds(data)
+    return found
+
+
+SETUP_STAGES = ("tree", "render", "checkout")
+
+
+def measured_tests(results: list[Path]) -> dict[tuple[str, str], float]:
+    """{(config flavour, guest test): seconds} from validate results.json files
+    (a test cell's, or any validate run's: the longest run of each test that
+    passed or failed; a skipped test measured nothing), and per flavour the
+    boot stage's seconds beyond its tests ("(boot)") and tree, render and
+    checkout ("(setup)").  plan() adds them up for test cells nobody ran."""
+    from patchkit import report
+
+    found: dict[tuple[str, str], float] = {}
+
+    def keep(key: tuple[str, str], value: float) -> None:
+        found[key] = max(found.get(key, 0.0), round(value, 2))
+
+    for path in report.find_results(results):
+        data = json.loads(path.read_text())
+        if data.get("command") != "validate":
+            continue
+        flavour = data.get("info", {}).get("config", "minimal")
+        for t in data.get("tests", []):
+            if t["status"] in ("PASS", "FAIL"):
+                keep((flavour, t["name"]), float(t.get("seconds") or 0.0))
+        boot = next((s for s in data.get("stages", []) if s["name"] == "boot"), None)
+        if boot and boot["status"] in ("PASS", "FAIL") and data.get("tests"):
+            keep((flavour, "(boot)"), max(0.0, boot["seconds"] - sum(t.get("seconds") or 0.0 for t in data["tests"])))
+            keep((flavour, "(setup)"), sum(s["seconds"] for s in data["stages"] if s["name"] in SETUP_STAGES))
     return found
 
 
@@ -354,16 +389,21 @@ def schedule(cells: list[Cell], seconds: dict[str, float], runners: int) -> floa
     return max(done.values(), default=0.0)
 
 
-def plan(m: Matrix, cells: list[Cell], measured: dict[str, float], runners: list[int]) -> dict:
-    """Cell counts, seconds per cell (measured, else the declaration's estimate),
-    the time of `make matrix` (every cell in turn on one machine) and the wall
+def plan(m: Matrix, cells: list[Cell], measured: dict[str, float], runners: list[int],
+         tests: dict[tuple[str, str], float] | None = None) -> dict:
+    """Cell counts, seconds per cell (measured; for a test cell whose every
+    test was measured on its config flavour, measured_tests() added up; else
+    the declaration's estimate), the time of `make matrix` (every cell in turn on one machine) and the wall
     time on each runner count, where every CI job also pays estimates.job
     (a fresh runner: Debian packages, venv, cache restore) and the merge job
     runs last."""
     seconds, source = {}, {}
     for c in cells:
+        parts = [(c.variant.config, n) for n in (*c.tests, "(boot)", "(setup)")] if c.variant else []
         if c.id in measured:
             seconds[c.id], source[c.id] = measured[c.id], "measured"
+        elif c.kind == "test" and tests and all(p in tests for p in parts):
+            seconds[c.id], source[c.id] = round(sum(tests[p] for p in parts), 1), "tests"
         else:
             key = c.estimate_key()
             if key not in m.estimates and c.kind not in m.estimates:
@@ -376,6 +416,7 @@ def plan(m: Matrix, cells: list[Cell], measured: dict[str, float], runners: list
     return {
         "cells": len(cells), "counts": counts,
         "measured": sum(v == "measured" for v in source.values()),
+        "from_tests": sum(v == "tests" for v in source.values()),
         "local_seconds": sum(seconds.values()),
         "job_overhead": overhead,
         "wall_seconds": {n: schedule(cells, in_ci, n) + merge for n in runners},
@@ -386,7 +427,14 @@ def plan(m: Matrix, cells: list[Cell], measured: dict[str, float], runners: list
 def print_plan(got: dict) -> None:
     counts = ", ".join(f"{n} {k}" for k, n in got["counts"].items())
     print(f"{got['cells']} cells ({counts}) and the merge; {got['measured']} cell times measured, "
+          f"{got['from_tests']} test cells added up from measured test times, "
           "the others estimated (matrix.toml [estimates])")
+    by_kind: dict[str, list[str]] = {}
+    for cid, src in got["source"].items():
+        by_kind.setdefault(f"{cid.split('-')[0]} {src}", []).append(cid)
+    for key, ids in sorted(by_kind.items()):
+        secs = sorted(got["seconds"][i] for i in ids)
+        print(f"  {key}: {len(ids)} cells, {secs[0]:.0f}-{secs[-1]:.0f} s each")
     print(f"make matrix on one machine: {ui.duration(got['local_seconds'])}")
     for n, wall in got["wall_seconds"].items():
         print(f"CI on {n:>3} runner(s): {ui.duration(wall)} wall "
@@ -408,7 +456,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rounds", type=int, default=None, help="bench rounds (default: the declaration's)")
     p.add_argument("--runners", default="1,2,4,8,16", help="plan: comma-separated runner counts")
     p.add_argument("--measured", action="append", type=Path, default=[], metavar="PATH",
-                   help="plan: results.json files or directories whose cells' times replace the estimates")
+                   help="plan: results.json files or directories whose cells' times replace the estimates "
+                        "(and whose guest tests' times add up to the time of test cells nobody ran)")
     p.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT,
                    help=f"cells write OUT/<cell>/results.json, the merge OUT/{MERGED_DIR} (default {DEFAULT_OUTPUT})")
 
@@ -443,7 +492,7 @@ def run(args) -> int:
             runners = [int(n) for n in args.runners.split(",")]
         except ValueError:
             raise UserError(f"--runners wants numbers like 1,2,4, not {args.runners!r}") from None
-        got = plan(m, cells, measured_seconds(args.measured), runners)
+        got = plan(m, cells, measured_seconds(args.measured), runners, measured_tests(args.measured))
         print_plan(got)
         return 0
     merged = run_cells(m, cells, args.output, author=args.author, runtime=args.runtime, rounds=args.rounds)

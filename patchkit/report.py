@@ -198,24 +198,19 @@ def _file_url(path: str | None) -> str | None:
     return Path(path).resolve().as_uri() if path else None
 
 
-def kcidb_data(results: dict, origin: str = ORIGIN) -> dict:
-    """A patchkit run (a results.json dict) as KCIDB I/O data: one checkout
-    (the tree's base commit plus the series), one build per build stage,
-    one test per guest test (and per checkpatch / boot stage of `check`).
-    Ids are origin-prefixed hashes of what identifies the object, so the same
-    run exports the same ids."""
+def _kcidb_checkout(results: dict, origin: str, series: str, tip: str | None, valid: bool) -> dict:
+    """The checkout of one source: the tree's base commit with what a kernel
+    label put on it.  Its id hashes the tree, the base and the tip commit, so
+    every run and every matrix cell that built the same source names the same
+    checkout (the series' commit dates are fixed, render.git_date)."""
     info = results.get("info", {})
     tree = info.get("tree") or {}
-    series = info.get("series", "none")
     base = tree.get("base_commit") or ""
-    tip = info.get("series_tip") or base
-    checkout_id = f"{origin}:" + _kcidb_id(base, series, tip)
-    stages = {s["name"]: s for s in results.get("stages", [])}
-    before_build = [s for s in results.get("stages", []) if s["name"] in ("tree", "render", "checkout")]
+    # a series that did not render has no tip: it is not the bare tree
+    tip = tip or (base if series in ("none", "", None) else f"{series} (not rendered)")
     checkout = {
-        "id": checkout_id, "origin": origin,
-        "comment": f"{series} on {tree.get('name', 'a tree')}",
-        "valid": all(s["status"] == PASS for s in before_build) if before_build else True,
+        "id": f"{origin}:" + _kcidb_id(tree.get("name", ""), base, tip), "origin": origin,
+        "comment": f"{series} on {tree.get('name', 'a tree')}", "valid": valid,
     }
     if tree.get("name"):
         checkout["tree_name"] = tree["name"]
@@ -226,13 +221,52 @@ def kcidb_data(results: dict, origin: str = ORIGIN) -> dict:
     if results.get("started"):
         checkout["start_time"] = results["started"]
     checkout["misc"] = {"series": series, "series_tip": tip, "patchkit_command": results.get("command", "")}
+    return checkout
+
+
+def _cell_kernel(cell: dict) -> str:
+    """Which kernel a matrix cell built or booted, as the matrix names it:
+    T-K-C (matrix.Cell.build_id), and faults-T-K-C for a fault cell's own
+    build with faults.config."""
+    parts = [cell.get(k) for k in ("tree_key", "kernel", "config")]
+    if not all(parts):
+        return str(cell.get("id", ""))   # a cell that does not say its kernel is its own
+    key = "-".join(str(p) for p in parts)
+    return f"faults-{key}" if cell.get("kind") == "faults" else key
+
+
+def kcidb_data(results: dict, origin: str = ORIGIN) -> dict:
+    """A patchkit run (a results.json dict) as KCIDB I/O data: one checkout
+    (the tree's base commit plus the series), one build per build stage,
+    one test per guest test (and per checkpatch / boot stage of `check`).
+    Ids are origin-prefixed hashes of what identifies the object, so the same
+    run exports the same ids.  A matrix cell (info.cell) names its build after
+    the kernel (tree, kernel, config variant): a test cell's tests link to the
+    build its build cell exported, and its test ids carry the cell, since two
+    cells may boot one kernel with the same test (report merge joins them)."""
+    if results.get("command") == MERGED_COMMAND:
+        raise UserError("a merged report has no single run to export: its KCIDB export is the kcidb.json "
+                        "that patchkit report merge wrote beside it")
+    info = results.get("info", {})
+    if info.get("commits") and "faults" in info:
+        return _kcidb_faults(results, origin)
+    cell = info.get("cell") or {}
+    series = info.get("series", "none")
+    stages = {s["name"]: s for s in results.get("stages", [])}
+    before_build = [s for s in results.get("stages", []) if s["name"] in ("tree", "render", "checkout")]
+    checkout = _kcidb_checkout(results, origin, series, info.get("series_tip"),
+                               all(s["status"] == PASS for s in before_build) if before_build else True)
+    checkout_id = checkout["id"]
 
     meta = info.get("build") or {}
     builds, tests = [], []
     build_stages = [s for s in results.get("stages", []) if s["name"] == "build" or s["name"].endswith(": build")]
     for s in build_stages:
         label = s["name"][: -len(": build")] if s["name"].endswith(": build") else ""
-        build_id = f"{checkout_id}-" + _kcidb_id(s["name"], info.get("config", ""))
+        if cell and not label:
+            build_id = f"{checkout_id}-" + _kcidb_id("kernel", _cell_kernel(cell))
+        else:
+            build_id = f"{checkout_id}-" + _kcidb_id(s["name"], info.get("config", ""))
         b = {"id": build_id, "origin": origin, "checkout_id": checkout_id,
              "architecture": "x86_64", "duration": float(s.get("seconds", 0.0)),
              "status": s["status"] if s["status"] in (PASS, FAIL, ERROR, SKIP) else ERROR,
@@ -254,6 +288,11 @@ def kcidb_data(results: dict, origin: str = ORIGIN) -> dict:
             res = meta.get("results") or {}
             b["misc"] = {"warnings": res.get("warnings", 0), "errors": res.get("errors", 0),
                          "runtime": (meta.get("build") or {}).get("runtime", "")}
+        if cell and not label:
+            b.setdefault("misc", {}).update({"kernel": _cell_kernel(cell), "cell": cell.get("id", "")})
+            if (meta.get("patchkit") or {}).get("prebuilt"):
+                # a test cell checked and booted the kernel its build cell exported
+                b["misc"]["prebuilt"] = True
         builds.append(b)
         # stages of `check` that test this patch's build
         for kind in ("checkpatch", "boot"):
@@ -267,15 +306,57 @@ def kcidb_data(results: dict, origin: str = ORIGIN) -> dict:
         for t in results.get("tests", []):
             test = _kcidb_test(build_id, origin, "patchkit.guest." + _path_part(t["name"]), t["status"],
                                t.get("seconds", 0.0), t.get("detail", ""), t.get("excerpt", ""),
-                               log=boot.get("console_log"))
+                               log=boot.get("console_log"), cell=cell.get("id", ""))
             if boot.get("accel"):
                 test["environment"] = {"comment": f"QEMU {boot.get('qemu_version', '')} ({boot['accel']})",
                                        "misc": {"accel": boot["accel"]}}
             figures = {k: v for k, v in (t.get("figures") or {}).items()}
             if figures:
-                test["misc"] = {"figures": figures}
+                test.setdefault("misc", {})["figures"] = figures
             tests.append(test)
     return {"version": dict(KCIDB_VERSION), "checkouts": [checkout], "builds": builds, "tests": tests}
+
+
+def _kcidb_faults(results: dict, origin: str) -> dict:
+    """validate --faults as KCIDB: per kernel label a checkout (its commit),
+    a build (the kernel with faults.config, built and booted in the stage
+    faults:LABEL) and a test per fault test of that label."""
+    info = results.get("info", {})
+    cell = info.get("cell") or {}
+    stages = {s["name"]: s for s in results.get("stages", [])}
+    render_ok = all(s["status"] == PASS for s in results.get("stages", []) if s["name"] in ("tree", "render"))
+    checkouts, builds, tests = [], [], []
+    for label, commit in info["commits"].items():
+        stage = stages.get(f"faults:{label}")
+        if stage is None:
+            continue
+        series = "none" if label == "baseline" else f"{info.get('series', 'none')} ({label} kernel)"
+        checkout = _kcidb_checkout(results, origin, series, commit,
+                                   render_ok and stages.get(f"checkout:{label}", {}).get("status", PASS) == PASS)
+        checkouts.append(checkout)
+        key = _cell_kernel(cell) if cell else f"faults-{label}-{info.get('config', '')}"
+        build_id = f"{checkout['id']}-" + _kcidb_id("kernel", key)
+        b = {"id": build_id, "origin": origin, "checkout_id": checkout["id"], "architecture": "x86_64",
+             "duration": float(stage.get("seconds", 0.0)),
+             "status": stage["status"] if stage["status"] in (PASS, FAIL, ERROR, SKIP) else ERROR,
+             "config_name": info.get("config", "minimal"),
+             "comment": f"{label} with faults.config (built and booted in one stage)",
+             "misc": {"kernel": key, "cell": cell.get("id", ""), "fragments": ["faults.config"]}}
+        if stage["status"] in (FAIL, ERROR):
+            b["log_excerpt"] = (stage.get("detail") or "")[-16000:] or _log_tail(stage.get("log"))
+        builds.append(b)
+        for t in results.get("tests", []):
+            name, _, of = t["name"].rpartition(" [")
+            if of != f"{label}]":
+                continue
+            test = _kcidb_test(build_id, origin, "patchkit.faults." + _path_part(name), t["status"],
+                               t.get("seconds", 0.0), t.get("detail", ""), t.get("excerpt", ""),
+                               log=(t.get("figures") or {}).get("_console_log"), cell=cell.get("id", ""))
+            figures = {k: v for k, v in (t.get("figures") or {}).items() if not k.startswith("_")}
+            if figures:
+                test.setdefault("misc", {})["figures"] = figures
+            tests.append(test)
+    return {"version": dict(KCIDB_VERSION), "checkouts": checkouts, "builds": builds, "tests": tests}
 
 
 def label_only_builds(build_stages) -> bool:
@@ -284,10 +365,13 @@ def label_only_builds(build_stages) -> bool:
 
 
 def _kcidb_test(build_id: str, origin: str, path: str, status: str, seconds: float, detail: str,
-                excerpt: str, log: str | None = None) -> dict:
-    t = {"id": f"{build_id}-" + _kcidb_id(path), "origin": origin, "build_id": build_id, "path": path,
+                excerpt: str, log: str | None = None, cell: str = "") -> dict:
+    t = {"id": f"{build_id}-" + (_kcidb_id(cell, path) if cell else _kcidb_id(path)), "origin": origin,
+         "build_id": build_id, "path": path,
          "status": status if status in (PASS, FAIL, ERROR, SKIP) else ERROR,
          "duration": float(seconds or 0.0)}
+    if cell:
+        t["misc"] = {"cell": cell}
     if detail:
         t["comment"] = detail.splitlines()[0][:500]
     if excerpt and status in (FAIL, ERROR):
@@ -313,6 +397,61 @@ def validate_kcidb(data: dict) -> None:
         version.validate_exactly(data)
     except Exception as exc:   # jsonschema.ValidationError, with the path inside
         raise UserError(f"the KCIDB export does not validate: {str(exc).splitlines()[0]}") from None
+    problems = kcidb_link_problems(data)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise UserError(f"the KCIDB export does not validate: {problems[0]}{more}")
+
+
+def kcidb_link_problems(data: dict) -> list[str]:
+    """What KCIDB's schema does not check but its database needs: each id
+    once per object type, and every build's checkout and every test's build
+    in the data."""
+    problems = []
+    for kind in ("checkouts", "builds", "tests"):
+        seen: set[str] = set()
+        for obj in data.get(kind, []):
+            if obj["id"] in seen:
+                problems.append(f"{kind[:-1]} {obj['id']} twice")
+            seen.add(obj["id"])
+    checkouts = {c["id"] for c in data.get("checkouts", [])}
+    builds = {b["id"] for b in data.get("builds", [])}
+    problems += [f"build {b['id']} names checkout {b['checkout_id']}, which is not in the data"
+                 for b in data.get("builds", []) if b["checkout_id"] not in checkouts]
+    problems += [f"test {t['id']} ({t['path']}) names build {t['build_id']}, which is not in the data"
+                 for t in data.get("tests", []) if t["build_id"] not in builds]
+    return problems
+
+
+def merged_kcidb(cells: list[tuple[str, dict]], origin: str = ORIGIN) -> dict:
+    """One KCIDB data set of many matrix cells (cell id, results.json dict):
+    each cell's kcidb_data(); a checkout several cells share once; a kernel's
+    build as its build cell exported it (a test cell's check of the exported
+    kernel stands in only where no build cell was merged); every test once,
+    linked to the build of the kernel it booted.  Bench cells have no KCIDB
+    objects (their figures are in bench.json)."""
+    def kind(data: dict) -> str:
+        return (data.get("info", {}).get("cell") or {}).get("kind", "")
+
+    ordered = sorted(((cid, d) for cid, d in cells if kind(d) != "bench"),
+                     key=lambda x: (kind(x[1]) != "build", x[0]))
+    merged: dict = {"version": dict(KCIDB_VERSION), "checkouts": [], "builds": [], "tests": []}
+    checkouts: set[str] = set()
+    builds: set[str] = set()
+    for cid, data in ordered:
+        out = kcidb_data(data, origin)
+        for c in out["checkouts"]:
+            if c["id"] not in checkouts:
+                checkouts.add(c["id"])
+                merged["checkouts"].append(c)
+        for b in out["builds"]:
+            # two build cells with one build id is a collision kcidb_link_problems reports
+            if kind(data) != "build" and b["id"] in builds:
+                continue
+            builds.add(b["id"])
+            merged["builds"].append(b)
+        merged["tests"] += out["tests"]
+    return merged
 
 
 def figures_text(figures: dict, limit: int = 4) -> str:
@@ -350,10 +489,8 @@ def load_result(path: Path) -> RunResult:
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
-        from patchkit.errors import UserError
         raise UserError(f"cannot read results {path}: {exc}") from exc
     if not isinstance(data, dict) or "stages" not in data or "command" not in data:
-        from patchkit.errors import UserError
         raise UserError(f"{path} is not a patchkit results.json (no command/stages)")
     names = {f.name for f in dataclasses.fields(StageResult)}
     stages = [StageResult(**{k: v for k, v in s.items() if k in names}) for s in data["stages"]]
@@ -370,8 +507,7 @@ def find_results(roots: list[Path], skip: Path | None = None) -> list[Path]:
             found.append(root)
             continue
         if not root.is_dir():
-            from patchkit.errors import UserError
-            raise UserError(f"{root} is neither a results.json nor a directory")
+                raise UserError(f"{root} is neither a results.json nor a directory")
         found += [p for p in root.rglob("results.json")
                   if not (skip and p.resolve().is_relative_to(skip.resolve()))]
     return sorted(set(found))
@@ -412,6 +548,7 @@ def merge_results(results: list[tuple[str, RunResult]]) -> RunResult:
             "cell": r.info.get("cell", {}), "seconds": round(sum(s.seconds for s in r.stages), 1),
             "stages": {s.name: s.status for s in r.stages}, "tests": counts,
             "kernel": kernel_identity(r.info),
+            "build_reused": bool(((r.info.get("build") or {}).get("patchkit") or {}).get("reused")),
             "failed": [s.name for s in r.stages if s.status in (FAIL, ERROR)]
                       + [t["name"] for t in r.tests if t["status"] in (FAIL, ERROR)],
         })
@@ -479,16 +616,22 @@ def print_summary(merged: RunResult) -> None:
     Console(stderr=True).print(table)
 
 
-def merge(roots: list[Path], output: Path) -> dict:
+KCIDB_FILE = "kcidb.json"
+MERGED_FILES = ("results.json", "junit.xml", "summary.md", KCIDB_FILE)
+
+
+def merge(roots: list[Path], output: Path, origin: str = ORIGIN) -> dict:
     """patchkit report merge: every results.json under roots into output/
-    results.json, junit.xml and summary.md; returns the merged results.json data."""
+    results.json, junit.xml, summary.md and kcidb.json (the KCIDB export of
+    all cells, checked with kcidb-io and for dangling ids); returns the merged
+    results.json data."""
     output = Path(output)
     files = [p for p in find_results(roots, skip=output)]
     if not files:
-        from patchkit.errors import UserError
         raise UserError(f"no results.json under {', '.join(str(r) for r in roots)}",
                         hint="each matrix cell writes OUT/<cell>/results.json: patchkit matrix cell ID -o OUT")
     results = []
+    raw: dict[str, dict] = {}
     seen: dict[str, Path] = {}
     for path in files:
         r = load_result(path)
@@ -496,16 +639,31 @@ def merge(roots: list[Path], output: Path) -> dict:
             continue  # an earlier merge lying among the cells
         cid = cell_id(r, path)
         if cid in seen:
-            from patchkit.errors import UserError
-            raise UserError(f"cell {cid} twice: {seen[cid]} and {path}")
+                raise UserError(f"cell {cid} twice: {seen[cid]} and {path}")
         seen[cid] = path
+        raw[cid] = load_results(path)
         r.info["results_json"] = str(path)
         results.append((cid, r))
     merged = merge_results(results)
+    kcidb, problem = None, None
+    try:
+        kcidb = merged_kcidb([(cid, raw[cid]) for cid, _ in results], origin)
+        validate_kcidb(kcidb)
+        merged.info["kcidb"] = {"file": KCIDB_FILE, "origin": origin,
+                                **{k: len(kcidb[k]) for k in ("checkouts", "builds", "tests")}}
+    except (UserError, InfraError) as exc:
+        # the other three files are still written: a bad export must not lose the cells' outcome
+        problem, kcidb = exc, None
+        merged.info["kcidb"] = {"error": str(exc)}
     write_json(merged, output / "results.json")
     (output / "junit.xml").write_text(merged_junit(results, merged))
     (output / "summary.md").write_text(summary_markdown(merged))
+    (output / KCIDB_FILE).unlink(missing_ok=True)
+    if kcidb is not None:
+        (output / KCIDB_FILE).write_text(json.dumps(kcidb, indent=2, sort_keys=True) + "\n")
     print_summary(merged)
+    if problem is not None:
+        raise problem
     return json.loads((output / "results.json").read_text())
 
 
@@ -539,11 +697,89 @@ def outcome_differences(a: dict, b: dict) -> list[str]:
 
 
 
+def kcidb_outcome(data: dict) -> dict:
+    """What two KCIDB exports of the same cells must agree on: every object's
+    id, what it links to, its status (validity) and what it names; start
+    times, durations, log URLs and excerpts left out.  The ids are hashes of
+    tree, commits, kernel, cell and test path, so equal ids mean the same
+    objects linked the same way."""
+    found = {}
+    for c in data.get("checkouts", []):
+        found[f"kcidb checkout {c['id']}"] = {k: c.get(k) for k in ("valid", "tree_name", "git_commit_hash")}
+    for b in data.get("builds", []):
+        found[f"kcidb build {b['id']}"] = {**{k: b.get(k) for k in ("checkout_id", "status", "config_name")},
+                                           "kernel": (b.get("misc") or {}).get("kernel")}
+    for t in data.get("tests", []):
+        found[f"kcidb test {t['id']}"] = {k: t.get(k) for k in ("build_id", "path", "status")}
+    return found
+
+
+def junit_outcome(text: str) -> dict:
+    """Every testsuite's testcases and their statuses (times aside)."""
+    try:
+        root = ET.fromstring(text.split("\n", 1)[1] if text.startswith("<?xml") else text)
+    except ET.ParseError as exc:
+        raise UserError(f"a junit.xml that is not XML: {exc}") from None
+    found = {}
+    for suite in root.iter("testsuite"):
+        cases = {}
+        for case in suite.iter("testcase"):
+            status = next((st for tag, st in (("failure", FAIL), ("error", ERROR), ("skipped", SKIP))
+                           if case.find(tag) is not None), PASS)
+            cases[f"{case.get('classname')} {case.get('name')}"] = status
+        found[f"junit {suite.get('name')}"] = cases
+    return found
+
+
+def summary_outcome(text: str) -> dict:
+    """The summary table's title and rows without the time column."""
+    lines = text.splitlines()
+    found = {"summary title": lines[0] if lines else ""}
+    time_col = SUMMARY_HEAD.index("time")
+    for line in lines:
+        cols = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not line.startswith("| ") or cols == SUMMARY_HEAD or len(cols) != len(SUMMARY_HEAD):
+            continue
+        found[f"summary {cols[0]}"] = cols[:time_col] + cols[time_col + 1:]
+    return found
+
+
+def compare_merged(a: Path, b: Path) -> tuple[list[str], list[str]]:
+    """Differences between two merged reports: results.json, and the JUnit,
+    summary and KCIDB files written beside each (a file beside one of them
+    only is a difference).  Returns (differences, names of the files compared)."""
+    a, b = Path(a), Path(b)
+    a, b = (p / "results.json" if p.is_dir() else p for p in (a, b))
+    outcomes = []
+    for path in (a, b):
+        got = outcome(_read(path))
+        if not got:
+            raise UserError(f"{path} has no cells to compare (a merged results.json: patchkit report merge)")
+        outcomes.append(got)
+    diffs = outcome_differences(*outcomes)
+    compared = ["results.json"]
+    readers = {"junit.xml": junit_outcome, "summary.md": summary_outcome,
+               KCIDB_FILE: lambda text: kcidb_outcome(json.loads(text))}
+    for name, read in readers.items():
+        there = [p.parent / name for p in (a, b)]
+        if not any(p.is_file() for p in there):
+            continue
+        if not all(p.is_file() for p in there):
+            diffs.append(f"{name}: only beside the {'first' if there[0].is_file() else 'second'} report")
+            continue
+        try:
+            x, y = (read(p.read_text()) for p in there)
+        except ValueError as exc:
+            raise UserError(f"cannot read {name} beside {a} or {b}: {exc}") from None
+        diffs += [f"{name}: {d}" for d in outcome_differences(x, y)]
+        compared.append(name)
+    return diffs, compared
+
+
 def _read(path: Path) -> dict:
     try:
         return json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
-        from patchkit.errors import UserError
         raise UserError(f"cannot read results {path}: {exc}") from exc
 
 
@@ -556,9 +792,10 @@ DRY_RUN = 'refused: report only reads RESULTS and writes what you ask for'
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("results", type=Path, nargs="+", metavar="RESULTS",
                    help="a results.json (or the -o folder holding it) of validate, check or faults; "
-                        "or 'merge DIR...' (many runs' results.json into one results.json, junit.xml "
-                        "and summary.md under -o, default results/merged); or 'compare A B' (two merged "
-                        "results.json: exit 1 unless every cell, stage and test has the same status)")
+                        "or 'merge DIR...' (many runs' results.json into one results.json, junit.xml, "
+                        "summary.md and kcidb.json under -o, default results/merged); or 'compare A B' (two merged "
+                        "results.json: exit 1 unless every cell, stage and test has the same status, in "
+                        "results.json and in the JUnit, summary and KCIDB files beside them)")
     p.add_argument("--kcidb", action="store_true",
                    help="export the run (checkout, builds, tests) as KCIDB data, checked with kcidb-io")
     p.add_argument("--origin", default=ORIGIN, help=f"KCIDB origin: the CI system's name (default {ORIGIN})")
@@ -572,8 +809,10 @@ def run(args) -> int:
     if args.options.dry_run:
         raise UserError("patchkit report has no --dry-run: it only reads RESULTS and writes what you ask for")
     action = str(args.results[0])
+    if not re.fullmatch(r"[a-z0-9_]+", args.origin):
+        raise UserError(f"--origin {args.origin!r}: KCIDB origins are lower-case letters, digits and _")
     if action in ("merge", "compare"):
-        return run_many(action, args.results[1:], args.output)
+        return run_many(action, args.results[1:], args.output, args.origin)
     if len(args.results) != 1:
         raise UserError(f"patchkit report takes one RESULTS, not {len(args.results)}",
                         hint="patchkit report merge DIR... merges many")
@@ -581,8 +820,6 @@ def run(args) -> int:
     if args.junit:
         write_junit(data, args.junit)
     if args.kcidb:
-        if not re.fullmatch(r"[a-z0-9_]+", args.origin):
-            raise UserError(f"--origin {args.origin!r}: KCIDB origins are lower-case letters, digits and _")
         out = kcidb_data(data, args.origin)
         validate_kcidb(out)
         text = json.dumps(out, indent=2, sort_keys=True) + "\n"
@@ -600,27 +837,25 @@ def run(args) -> int:
     return 0
 
 
-def run_many(action: str, paths: list[Path], output: Path | None) -> int:
+def run_many(action: str, paths: list[Path], output: Path | None, origin: str = ORIGIN) -> int:
     """patchkit report merge DIR... / report compare A B."""
     from patchkit import ui
 
     if action == "compare":
         if len(paths) != 2:
             raise UserError("patchkit report compare takes two merged results.json files")
-        a, b = (outcome(_read(p)) for p in paths)
-        for path, got in zip(paths, (a, b)):
-            if not got:
-                raise UserError(f"{path} has no cells to compare (a merged results.json: patchkit report merge)")
-        diffs = outcome_differences(a, b)
+        diffs, compared = compare_merged(*paths)
         for d in diffs:
             ui.error(f"differs: {d}")
         if diffs:
             return 1
-        ui.info("report", f"same outcome: {len(a)} cells and checks in {paths[0]} and {paths[1]}")
+        cells = len(outcome(_read(paths[0] / "results.json" if paths[0].is_dir() else paths[0])))
+        ui.info("report", f"same outcome: {cells} cells and checks in {paths[0]} and {paths[1]} "
+                          f"({', '.join(compared)})")
         return 0
     if not paths:
         raise UserError("patchkit report merge needs at least one directory or results.json")
     output = output or Path("results/merged")
-    data = merge(paths, output)
+    data = merge(paths, output, origin)
     ui.info("report", f"{data['status']}: {len(data['info']['cells'])} cells merged into {output}")
     return 0 if data["status"] == PASS else 1

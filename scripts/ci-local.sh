@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# make ci-local: the reduced matrix (matrix.toml [subsets.reduced]: one kernel
-# built once, two test cells booting it, and the merge) run twice on this machine:
+# make ci-local: the reduced matrix (matrix.toml [subsets.reduced]: the bare 6.12
+# tree and the series on it, each built once and booted by two test cells, and
+# the merge) run twice on this machine:
 #   1. by `patchkit matrix run --subset reduced` (what make matrix SUBSET=reduced does);
 #   2. through gitlab-ci-local, a real runner of .gitlab-ci.yml, on its shell
 #      executor with one isolated copy of the repository per job, so kernels
 #      reach the test jobs only as GitLab artifacts of the build jobs;
-# then `patchkit report compare` checks that both merged reports agree on every
-# cell, stage and test status and on the kernel (commit, config hash) of each.
+# then `patchkit report compare` checks that both merged reports (results.json,
+# junit.xml, summary.md, kcidb.json) agree on every cell, stage and test status,
+# on the kernel (commit, config hash) of each and on the KCIDB ids and links.
+#
+# STEPS (default "matrix pipeline compare") runs some of the three: e.g.
+# STEPS="pipeline compare" keeps an earlier matrix run's results.  AUTHOR
+# (default: git config user.name and user.email) signs the rendered commits in
+# both runs, so both build the same series commits.
 #
 # Both runs use this machine's patchkit cache (PATCHKIT_CACHE, default
 # ~/.cache/patchkit: the pinned tree and ccache), as a self-hosted shell runner
@@ -25,6 +32,9 @@ OUT=results/ci-local
 PK=.venv/bin/patchkit
 RUNTIME=${RUNTIME:-auto}
 SUBSET=${SUBSET:-reduced}
+STEPS=${STEPS:-matrix pipeline compare}
+AUTHOR=${AUTHOR:-"$(git config user.name) <$(git config user.email)>"}
+step() { [[ " $STEPS " == *" $1 "* ]]; }
 
 if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
   echo "ci-local: installing Debian's nodejs and npm"
@@ -44,29 +54,35 @@ if [ -n "$(git status --porcelain --untracked-files=all -- patchkit matrix.toml 
   echo "ci-local: W: uncommitted changes: jobs see tracked files as they are on disk, new files only once added" >&2
 fi
 
-rm -rf "$OUT"
 mkdir -p "$OUT"
-AUTHOR_ARGS=()
-[ -z "${AUTHOR:-}" ] || AUTHOR_ARGS=(--author "$AUTHOR")
 
-echo "ci-local: 1/3 patchkit matrix run --subset $SUBSET"
-start=$(date +%s)
-"$PK" matrix run --subset "$SUBSET" --runtime "$RUNTIME" "${AUTHOR_ARGS[@]}" -o "$OUT/matrix" \
-  > "$OUT/matrix.log" 2>&1 || echo "ci-local: the matrix run failed (its report is compared all the same)"
-echo "ci-local: matrix run took $(( $(date +%s) - start )) s, log $OUT/matrix.log"
+if step matrix; then
+  echo "ci-local: 1/3 patchkit matrix run --subset $SUBSET"
+  rm -rf "$OUT/matrix"
+  start=$(date +%s)
+  "$PK" matrix run --subset "$SUBSET" --runtime "$RUNTIME" --author "$AUTHOR" -o "$OUT/matrix" \
+    > "$OUT/matrix.log" 2>&1 || echo "ci-local: the matrix run failed (its report is compared all the same)"
+  echo "ci-local: matrix run took $(( $(date +%s) - start )) s, log $OUT/matrix.log"
+fi
 
-echo "ci-local: 2/3 the same cells through gitlab-ci-local $GCL_VERSION"
-"$PK" ci gitlab --subset "$SUBSET" -o "$OUT/gitlab-ci.yml"
-VARS=(--variable "PATCHKIT_CACHE=$CACHE" --variable "PATCHKIT_RUNTIME=$RUNTIME")
-[ -z "${AUTHOR:-}" ] || VARS+=(--variable "GITLAB_USER_NAME=${AUTHOR% <*}" --variable "GITLAB_USER_EMAIL=$(sed 's/.*<\(.*\)>.*/\1/' <<<"$AUTHOR")")
-start=$(date +%s)
-rc=0
-"$GCL" --file "$OUT/gitlab-ci.yml" --state-dir "$OUT/gitlab" --force-shell-executor --shell-isolation --no-artifacts-to-source \
-  --concurrency 2 --timestamps "${VARS[@]}" > "$OUT/gitlab.log" 2>&1 || rc=$?
-echo "ci-local: pipeline took $(( $(date +%s) - start )) s (exit $rc), log $OUT/gitlab.log"
-tail -n 12 "$OUT/gitlab.log"
+if step pipeline; then
+  echo "ci-local: 2/3 the same cells through gitlab-ci-local $GCL_VERSION"
+  rm -rf "$OUT/gitlab"
+  "$PK" ci gitlab --subset "$SUBSET" -o "$OUT/gitlab-ci.yml"
+  VARS=(--variable "PATCHKIT_CACHE=$CACHE" --variable "PATCHKIT_RUNTIME=$RUNTIME"
+        --variable "GITLAB_USER_NAME=${AUTHOR% <*}"
+        --variable "GITLAB_USER_EMAIL=$(sed 's/.*<\(.*\)>.*/\1/' <<<"$AUTHOR")")
+  start=$(date +%s)
+  rc=0
+  "$GCL" --file "$OUT/gitlab-ci.yml" --state-dir "$OUT/gitlab" --force-shell-executor --shell-isolation \
+    --no-artifacts-to-source --concurrency 2 --timestamps "${VARS[@]}" > "$OUT/gitlab.log" 2>&1 || rc=$?
+  echo "ci-local: pipeline took $(( $(date +%s) - start )) s (exit $rc), log $OUT/gitlab.log"
+  tail -n 16 "$OUT/gitlab.log"
+fi
 
-echo "ci-local: 3/3 compare the merged reports"
-CI_MERGED=$OUT/gitlab/artifacts/merge/results/merged/results.json
-"$PK" report compare "$OUT/matrix/merged/results.json" "$CI_MERGED"
-echo "ci-local: same outcome through the CI runner and make matrix ($OUT/matrix/merged, $CI_MERGED)"
+if step compare; then
+  echo "ci-local: 3/3 compare the merged reports (results.json, junit.xml, summary.md, kcidb.json)"
+  CI_MERGED=$OUT/gitlab/artifacts/merge/results/merged/results.json
+  "$PK" report compare "$OUT/matrix/merged/results.json" "$CI_MERGED"
+  echo "ci-local: same outcome through the CI runner and make matrix ($OUT/matrix/merged, $CI_MERGED)"
+fi

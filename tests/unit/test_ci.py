@@ -93,7 +93,8 @@ def test_subset_files_hold_only_its_cells():
     text = ci.generate("gitlab", subset="reduced")
     body = yaml.safe_load(text)
     assert sorted(k for k in body if k.startswith(("build-", "test-"))) == [
-        "build-6.12-baseline-minimal", "test-6.12-baseline-minimal-pageout", "test-6.12-baseline-minimal-smoke"]
+        "build-6.12-baseline-minimal", "build-6.12-series-minimal", "test-6.12-baseline-minimal-pageout",
+        "test-6.12-baseline-minimal-smoke", "test-6.12-series-minimal-pageout", "test-6.12-series-minimal-smoke"]
     assert "subset reduced" in text.splitlines()[0]
 
 

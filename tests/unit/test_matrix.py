@@ -43,11 +43,15 @@ def test_every_test_cell_boots_a_build_cell_of_its_own_kernel(declared):
     assert not [c for c in cells if c.kind == "test" and c.variant.name == "no-swap"]
 
 
-def test_reduced_subset_is_two_cells_booting_one_build(declared):
+def test_reduced_subset_boots_the_bare_tree_and_the_series_twice_each(declared):
     cells = matrix.expand(declared, "reduced")
-    assert [c.id for c in cells] == ["build-6.12-baseline-minimal", "test-6.12-baseline-minimal-smoke",
-                                     "test-6.12-baseline-minimal-pageout"]
-    assert cells[1].needs == cells[2].needs == ("build-6.12-baseline-minimal",)
+    assert [c.id for c in cells] == [
+        "build-6.12-baseline-minimal", "build-6.12-series-minimal",
+        "test-6.12-baseline-minimal-smoke", "test-6.12-baseline-minimal-pageout",
+        "test-6.12-series-minimal-smoke", "test-6.12-series-minimal-pageout"]
+    assert cells[2].needs == cells[3].needs == ("build-6.12-baseline-minimal",)
+    assert cells[4].needs == cells[5].needs == ("build-6.12-series-minimal",)
+    assert declared.series_of(cells[1].kernel) == declared.series
 
 
 def test_a_ci_job_finds_the_cells_of_subsets_too(declared, tmp_path, monkeypatch):
@@ -136,9 +140,53 @@ def test_plan_prefers_measured_seconds_over_estimates(declared):
     assert got["seconds"]["build-6.12-baseline-minimal"] == 42.0
     assert got["source"]["test-6.12-baseline-minimal-smoke"] == "estimate"
     assert got["seconds"]["test-6.12-baseline-minimal-smoke"] == declared.estimates["test"]
-    assert got["measured"] == 1 and got["cells"] == 3
+    assert got["measured"] == 1 and got["cells"] == 6
     assert got["local_seconds"] == pytest.approx(sum(got["seconds"].values()))
     job = declared.estimates["job"]
     # one runner: every job and its setup in turn, then the merge job
-    assert got["wall_seconds"][1] == pytest.approx(sum(got["seconds"].values()) + 4 * job
+    assert got["wall_seconds"][1] == pytest.approx(sum(got["seconds"].values()) + 7 * job
                                                    + declared.estimates["merge"])
+
+
+def test_plan_adds_up_measured_test_times_for_test_cells_nobody_ran(declared, tmp_path):
+    from patchkit import report
+    from patchkit.report import PASS, SKIP, RunResult, StageResult
+
+    run = RunResult("validate", [StageResult("tree", PASS, 0.5), StageResult("render", PASS, 2.0),
+                                 StageResult("checkout", PASS, 0.5), StageResult("build", PASS, 300.0),
+                                 StageResult("boot", PASS, 12.0)],
+                    tests=[{"name": "zram-setup", "status": PASS, "seconds": 1.0},
+                           {"name": "hog", "status": PASS, "seconds": 5.0},
+                           {"name": "pageout", "status": PASS, "seconds": 2.0},
+                           {"name": "swapfile-nfs", "status": SKIP, "seconds": 0.0}],
+                    info={"config": "minimal"})
+    report.write_json(run, tmp_path / "v" / "results.json")
+    tests = matrix.measured_tests([tmp_path])
+    assert tests[("minimal", "hog")] == 5.0 and ("minimal", "swapfile-nfs") not in tests
+    assert tests[("minimal", "(boot)")] == 4.0 and tests[("minimal", "(setup)")] == 3.0
+    cells = matrix.expand(declared, "reduced") + [c for c in matrix.expand(declared)
+                                                  if c.id in ("test-6.12-series-nfs-swap-nfs",
+                                                              "test-6.12-series-debug-swap")]
+    got = matrix.plan(declared, cells, {}, [1], tests)
+    # smoke: zram-setup + hog + what the boot and the setup took beyond the tests
+    assert got["seconds"]["test-6.12-series-minimal-smoke"] == 1.0 + 5.0 + 4.0 + 3.0
+    assert got["seconds"]["test-6.12-baseline-minimal-pageout"] == 1.0 + 2.0 + 4.0 + 3.0
+    assert got["source"]["test-6.12-series-minimal-smoke"] == "tests" and got["from_tests"] == 4
+    # a skipped test measured nothing, and minimal times say nothing of debug kernels
+    assert got["source"]["test-6.12-series-nfs-swap-nfs"] == "estimate"
+    assert got["seconds"]["test-6.12-series-debug-swap"] == declared.estimates["test-debug"]
+    assert got["source"]["build-6.12-series-minimal"] == "estimate"
+
+
+def test_a_build_cell_that_reused_its_kernel_measured_no_build(tmp_path):
+    from patchkit import report
+    from patchkit.report import PASS, RunResult, StageResult
+
+    for cid, reused in (("build-6.12-baseline-minimal", True), ("build-6.12-series-minimal", False)):
+        report.write_json(RunResult("validate", [StageResult("build", PASS, 6.0 if reused else 41.0)],
+                                    info={"cell": {"id": cid, "kind": "build"},
+                                          "build": {"patchkit": {"reused": reused}}}),
+                          tmp_path / "cells" / cid / "results.json")
+    report.merge([tmp_path / "cells"], tmp_path / "merged")
+    for where in (tmp_path / "cells", tmp_path / "merged"):
+        assert matrix.measured_seconds([where]) == {"build-6.12-series-minimal": 41.0}
