@@ -250,10 +250,15 @@ def compile_program(src: Path, cache: Path | None = None) -> Path:
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    proc.run(["gcc", *GCC_FLAGS, "-I", str(GUEST_HEADER.parent), "-o", str(tmp), str(src)],
-             hint=f"the guest program {src.name} must build with gcc -static (apt-get install libc6-dev)")
-    tmp.rename(out)
+    # One temporary name per process: two runs compiling the same program at
+    # once (parallel CI cells, two validate runs) must not write into one file.
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
+    try:
+        proc.run(["gcc", *GCC_FLAGS, "-I", str(GUEST_HEADER.parent), "-o", str(tmp), str(src)],
+                 hint=f"the guest program {src.name} must build with gcc -static (apt-get install libc6-dev)")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
 
 
