@@ -28,7 +28,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from patchkit import git, proc, render, series as series_mod, ui
+from patchkit import git, manifests, proc, render, ui
+from patchkit import series as series_mod
+from patchkit import tree as trees
 from patchkit.errors import CommandFailed, Interrupted, UserError
 
 ZERO = "0" * 7
@@ -414,7 +416,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    if proc.DRY_RUN:
+    if args.options.dry_run:
         raise UserError("--dry-run is not supported by apply: its git queries must run",
                         hint="render writes only patchkit's cache branch and -o DIR; "
                              "apply checks everything before it changes the checkout")
@@ -425,13 +427,11 @@ def run(args) -> int:
     render.check_version_option(version, "--version")
     on = getattr(args, "render_tree", None)
     if args.patches:
-        from patchkit import tree as trees
-
         # the tree the patches were rendered on decides the dependencies
         chain = chain_from_folder(args.series, args.patches, version=version,
-                                  tree=on or trees.DEFAULT_TREE)
+                                  tree=on or manifests.DEFAULT_TREE)
     else:
-        tree = render.open_tree(on)
+        tree = trees.open_tree(on)
         chain = chain_from_render(render.render(args.series, tree, author=args.author,
                                                 version=version))
     apply_chain(args.tree, chain)

@@ -10,16 +10,17 @@ the test that was running and the run.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from patchkit import console, initramfs, paths, proc, qemu, ui
+from patchkit import console, faults, initramfs, paths, proc, qemu, ui
 from patchkit.console import Event
 from patchkit.errors import CommandFailed, UserError
+from patchkit.pipeline import ERROR, FAIL, PASS, SKIP  # noqa: F401 (boot.PASS ... for callers)
 
-PASS, FAIL, SKIP, ERROR = "PASS", "FAIL", "SKIP", "ERROR"
 
 # The suite in the order it runs by default.
 DEFAULT_TESTS = ["zram-setup", "hog", "pageout", "swapoff", "writeback", "reset",
@@ -40,11 +41,8 @@ DISKS = {
     "zram-swap-ops": ("pk-sowb", 256, None),
     "swapfile-nfs": ("pk-nfs", 256, "ext2"),  # the filesystem nfsd exports
     "bench-writeback": ("pk-bench-wb", 256, None),
-    # the fault tests (patchkit/guest/faults/, run by patchkit/faults.py)
-    "fault-wb-write": ("pk-fwbw", 256, None),
-    "fault-wb-read": ("pk-fwbr", 256, None),
-    "fault-race": ("pk-frace", 256, None),
-    "fault-module": ("pk-fmod", 192, None),
+    # the fault tests' own (patchkit/guest/faults/, their table is faults.DISKS)
+    **faults.DISKS,
 }
 
 
@@ -73,6 +71,7 @@ class BootResult:
     accel_reason: str = ""
     detail: str = ""
     clock: str = "wall"  # "icount": guest time counts guest instructions (qemu.py)
+    initrd_sha256: str = ""  # the image this boot ran (bench compares only boots of one image)
 
 
 def available_tests(guest_dir: Path = paths.GUEST) -> list[str]:
@@ -225,8 +224,11 @@ def results_from_console(con: console.Console, tests: list[str], *, guest_status
 def boot(kernel: Path, *, source: Path, modules_dir: Path | None = None, tests: list[str] | None = None,
          timeout: float = 900, log_dir: Path | None = None, memory_mb: int = 256, smp: int = 2,
          accel: str = "auto", cmdline: list[str] | None = None, clock: str = "wall",
-         plugins: list[str] | None = None) -> BootResult:
+         plugins: list[str] | None = None, initrd: Path | None = None) -> BootResult:
     """Boot kernel under QEMU with the guest image, run tests, classify the console.
+
+    initrd: an image already built (patchkit bench builds one for all its boots); by
+    default one is built here from source and the tests.
 
     clock="icount": one vCPU under single-threaded TCG with -icount (qemu.py), and
     patchkit.clock=icount on the command line for the guest scripts that care."""
@@ -251,7 +253,11 @@ def boot(kernel: Path, *, source: Path, modules_dir: Path | None = None, tests: 
             raise UserError(f"the icount clock runs one vCPU, not --smp {smp}")
     proc.require(qemu.QEMU)
     qemu_version = qemu.version()
-    initrd = initramfs.build_image(source=Path(source), modules_dir=modules_dir, tests=names)
+    if initrd is None:
+        initrd = initramfs.build_image(source=Path(source), modules_dir=modules_dir, tests=names)
+    elif not Path(initrd).is_file():
+        raise UserError(f"initramfs {initrd} does not exist")
+    initrd_sha256 = hashlib.sha256(Path(initrd).read_bytes()).hexdigest()
     if clock == "icount":
         chosen, reason = "tcg", "the icount clock needs TCG"
         # the same addresses every boot (user mappings, and the kernel's where KASLR is built in):
@@ -313,7 +319,7 @@ def boot(kernel: Path, *, source: Path, modules_dir: Path | None = None, tests: 
     return BootResult(accel=chosen, qemu_version=qemu_version, kernel=kernel, status=status,
                       tests=results, events=events, console_log=console_log,
                       seconds=time.monotonic() - start, boot_seconds=con.suite_start_uptime,
-                      accel_reason=reason, detail=detail, clock=clock)
+                      accel_reason=reason, detail=detail, clock=clock, initrd_sha256=initrd_sha256)
 
 
 # ---------------------------------------------------------------- CLI
@@ -348,7 +354,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    if proc.DRY_RUN and not args.list_tests:
+    if args.options.dry_run and not args.list_tests:
         raise UserError("patchkit boot has no --dry-run: the guest must run to be classified",
                         hint="the console log's first line is the QEMU command that reproduces the run")
     if args.list_tests:

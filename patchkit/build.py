@@ -37,11 +37,12 @@ import shlex
 import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from patchkit import git, kconfig, paths, proc, runtimes, ui
+from patchkit.pipeline import FAIL, PASS, SKIP
 from patchkit.errors import InfraError, UserError
 
 SRC, OUT, CCACHE = "/src", "/build", "/ccache"  # where a container sees them
@@ -377,7 +378,7 @@ def reusable(meta: dict | None, inputs: dict, outputs: list[Path]) -> bool:
     """A finished build with the same inputs whose outputs are still there."""
     if not meta or "results" not in meta or "patchkit" not in meta:
         return False    # a metadata.json of an older patchkit: build again
-    return bool(meta["results"].get("status") == "PASS" and meta["patchkit"].get("inputs") == inputs
+    return bool(meta["results"].get("status") == PASS and meta["patchkit"].get("inputs") == inputs
                 and all(p.exists() for p in outputs))
 
 
@@ -525,154 +526,206 @@ def _build_or_configure(source: Path, *, config: str, fragments, runtime: str, m
 
         repro_argv = reproducer_argv(source, config=config, fragments=list(fragments), runtime=rt.name,
                                      modules=modules, jobs=jobs, build_root=build_root, extmods=extmods)
-        repro = shlex.join(repro_argv)
         logs = build_dir / "logs"
         logs.mkdir(exist_ok=True)
         started = datetime.now(timezone.utc)
         log = logs / f"build-{started.strftime('%Y%m%dT%H%M%SZ')}.log"
         with open(log, "w") as f:
-            f.write(f"# reproduce: {repro}\n# build dir: {build_dir}\n")
+            f.write(f"# reproduce: {shlex.join(repro_argv)}\n# build dir: {build_dir}\n")
         latest = build_dir / "build.log"
         latest.unlink(missing_ok=True)
         latest.symlink_to(log.relative_to(build_dir))
-        env = build_env(rt.path_env(), cc_dir, src, commit_date)
-        targets: dict[str, dict] = {}
-
-        def write_metadata(status: str) -> dict:
-            """metadata.json for this build as it stands: also after a failure."""
-            for t in ("config", "kernel", *(["modules"] if modules else [])):
-                targets.setdefault(t, {"status": "SKIP", "duration": 0.0})
-            cfg_path = build_dir / ".config"
-            cfg = kconfig.values(cfg_path.read_text()) if cfg_path.exists() else {}
-            release = build_dir / "include/config/kernel.release"
-            makefile = source / "Makefile"
-            meta = tuxmake_metadata(
-                status=status, targets=targets, environment=env, config=config,
-                fragments=[str(p) for p in frag_paths[len(flavour_fragments(config)):]],
-                jobs=jobs, runtime=rt.name, image=rt.image, image_id=rt.image_id,
-                reproducer=repro_argv, log_text=log.read_text(errors="replace"),
-                compiler_text=cfg.get("CONFIG_CC_VERSION_TEXT", ""), git=git_info(source, commit),
-                kernel_version=kernelversion(makefile.read_text(errors="replace")) if makefile.exists() else None,
-                artifacts=artifacts_of(build_dir) if status == "PASS" else {},
-                modules=module_list(modules_dir) if status == "PASS" else [],
-                extra={
-                    "tree": {"name": source.name, "path": str(source), "key": tree,
-                             "pinned": _pin_of(source)},
-                    "dirty": dirty,
-                    "config": {"name": config, "hash": config_hash, "fragments": [str(p) for p in frag_paths]},
-                    "kernelrelease": release.read_text().strip() if release.exists() else None,
-                    "modules": modules,
-                    "extmods": [m.name for m in extmods],
-                    "started": started.isoformat(timespec="seconds"),
-                    "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    "seconds": round(time.monotonic() - start, 1),
-                    "build_dir": str(build_dir),
-                    "kernel": str(kernel) if status == "PASS" else None,
-                    "modules_dir": str(modules_dir) if modules_dir and status == "PASS" else None,
-                    "log": str(log),
-                    "reproducer": repro,
-                    "inputs": inputs,
-                })
-            _write_atomic(meta_path, json.dumps(meta, indent=2, sort_keys=True) + "\n")
-            return meta
-
-        def step(what: str, argv: list[str], cwd: str) -> None:
-            rc = rt.run(argv, cwd=cwd, env=env, log=log)
-            if rc != 0:
-                _check_disk(log)
-                text = log.read_text(errors="replace")
-                location, errors = first_error(text, src=src, host_src=str(source))
-                where = f" at {location}" if location else ""
-                raise BuildFailed(
-                    f"{what} failed{where} (exit {rc})\n" + "\n".join(f"  | {e}" for e in errors)
-                    + f"\n  log: {log}",
-                    log=log, location=location, errors=errors, build_dir=build_dir,
-                    hint=f"reproduce: {repro}")
-
-        @contextmanager
-        def target(name: str):
-            """Time one tuxmake target; a BuildFailed marks it FAIL and writes the metadata."""
-            t0 = time.monotonic()
-            try:
-                yield
-            except BuildFailed as exc:
-                targets[name] = {"status": "FAIL", "duration": round(time.monotonic() - t0, 1)}
-                meta_path.unlink(missing_ok=True)
-                exc.metadata = write_metadata("FAIL")
-                exc.build_dir = build_dir
-                raise
-            except KeyboardInterrupt:
-                # Ctrl-C / SIGTERM: the record says where the build stopped (tuxmake
-                # writes its metadata in a finally, too)
-                targets[name] = {"status": "FAIL", "duration": round(time.monotonic() - t0, 1)}
-                meta_path.unlink(missing_ok=True)
-                try:
-                    write_metadata("FAIL")
-                except OSError:
-                    pass
-                raise
-            targets[name] = {"status": "PASS", "duration": round(time.monotonic() - t0, 1)}
-
-        stamp = build_dir / ".patchkit-configured"
-        with target("config"):
-            if not (stamp.exists() and stamp.read_text() == config_hash and (build_dir / ".config").exists()):
-                with ui.stage("configure", f"{config} ({len(frag_paths)} fragments) in {rt.name}") as live, \
-                        ui.follow(log, KbuildProgress(live)):
-                    stamp.unlink(missing_ok=True)
-                    frag_dir = build_dir / "fragments"
-                    shutil.rmtree(frag_dir, ignore_errors=True)
-                    frag_dir.mkdir()
-                    inside = []
-                    for i, (origin, text) in enumerate(frag_texts):
-                        name = f"{i:02d}-{Path(origin).name}"
-                        (frag_dir / name).write_text(text)
-                        inside.append(f"{out}/fragments/{name}")
-                    step("allnoconfig", make_argv(src, out, ["allnoconfig"], jobs=jobs), out)
-                    step("merge_config.sh", merge_argv(src, out, inside), out)
-                    step("olddefconfig", make_argv(src, out, ["olddefconfig"], jobs=jobs), out)
-                    misses = kconfig.not_landed(
-                        wanted, kconfig.values((build_dir / ".config").read_text()),
-                        defined=lambda symbols: kconfig.defined_symbols(source, symbols))
-                    if misses:
-                        with open(log, "a") as f:
-                            f.write("# config values that did not land:\n")
-                            f.writelines(f"#   {m.describe()}\n" for m in misses)
-                        raise BuildFailed(
-                            f"{len(misses)} config value(s) did not land after olddefconfig:\n"
-                            + "\n".join(f"  {m.describe()}" for m in misses) + f"\n  log: {log}",
-                            log=log,
-                            hint="a dependency is missing from the fragment; see `make O=" + str(build_dir)
-                            + " menuconfig` and search for the symbol")
-                    _write_atomic(stamp, config_hash)
+        run = _Run(rt=rt, source=source, src=src, out=out, build_dir=build_dir, log=log,
+                   env=build_env(rt.path_env(), cc_dir, src, commit_date), repro_argv=repro_argv,
+                   config=config, frag_paths=frag_paths, config_hash=config_hash, modules=modules,
+                   modules_dir=modules_dir, extmods=extmods, jobs=jobs, commit=commit, dirty=dirty,
+                   tree=tree, inputs=inputs, kernel=kernel, started=started, start=start)
+        run.configure(frag_texts, wanted)
         if configure_only:
             return build_dir / ".config"
+        run.compile()
+        meta = run.write_metadata(PASS)
+        return BuildResult(kernel, build_dir, modules_dir, meta, log)
 
-        meta_path.unlink(missing_ok=True)  # a failed rebuild must not look finished
-        make_targets = ["bzImage"] + (["modules"] if modules else [])
-        with ui.stage("build", f"{' '.join(make_targets)} -j{jobs} in {rt.name}") as live, \
-                ui.follow(log, KbuildProgress(live)):
-            with target("kernel"):
+
+@dataclass
+class _Run:
+    """One build being run in its build dir: its log, its steps (tuxmake's
+    targets config, kernel, modules) and the metadata.json they leave, also
+    after a failure."""
+
+    rt: object
+    source: Path
+    src: str                  # the source as the runtime sees it
+    out: str                  # the build dir as the runtime sees it
+    build_dir: Path
+    log: Path
+    env: dict
+    repro_argv: list[str]
+    config: str
+    frag_paths: list[Path]
+    config_hash: str
+    modules: bool
+    modules_dir: Path | None
+    extmods: list[Path]
+    jobs: int
+    commit: str
+    dirty: bool
+    tree: str
+    inputs: dict
+    kernel: Path
+    started: datetime
+    start: float              # time.monotonic() when the build was asked for
+    targets: dict = field(default_factory=dict)
+
+    @property
+    def meta_path(self) -> Path:
+        return self.build_dir / "metadata.json"
+
+    @property
+    def repro(self) -> str:
+        return shlex.join(self.repro_argv)
+
+    def write_metadata(self, status: str) -> dict:
+        """metadata.json for this build as it stands: also after a failure."""
+        build_dir, modules_dir = self.build_dir, self.modules_dir
+        for t in ("config", "kernel", *(["modules"] if self.modules else [])):
+            self.targets.setdefault(t, {"status": SKIP, "duration": 0.0})
+        cfg_path = build_dir / ".config"
+        cfg = kconfig.values(cfg_path.read_text()) if cfg_path.exists() else {}
+        release = build_dir / "include/config/kernel.release"
+        makefile = self.source / "Makefile"
+        meta = tuxmake_metadata(
+            status=status, targets=self.targets, environment=self.env, config=self.config,
+            fragments=[str(p) for p in self.frag_paths[len(flavour_fragments(self.config)):]],
+            jobs=self.jobs, runtime=self.rt.name, image=self.rt.image, image_id=self.rt.image_id,
+            reproducer=self.repro_argv, log_text=self.log.read_text(errors="replace"),
+            compiler_text=cfg.get("CONFIG_CC_VERSION_TEXT", ""), git=git_info(self.source, self.commit),
+            kernel_version=kernelversion(makefile.read_text(errors="replace")) if makefile.exists() else None,
+            artifacts=artifacts_of(build_dir) if status == PASS else {},
+            modules=module_list(modules_dir) if status == PASS else [],
+            extra={
+                "tree": {"name": self.source.name, "path": str(self.source), "key": self.tree,
+                         "pinned": _pin_of(self.source)},
+                "dirty": self.dirty,
+                "config": {"name": self.config, "hash": self.config_hash,
+                           "fragments": [str(p) for p in self.frag_paths]},
+                "kernelrelease": release.read_text().strip() if release.exists() else None,
+                "modules": self.modules,
+                "extmods": [m.name for m in self.extmods],
+                "started": self.started.isoformat(timespec="seconds"),
+                "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "seconds": round(time.monotonic() - self.start, 1),
+                "build_dir": str(build_dir),
+                "kernel": str(self.kernel) if status == PASS else None,
+                "modules_dir": str(modules_dir) if modules_dir and status == PASS else None,
+                "log": str(self.log),
+                "reproducer": self.repro,
+                "inputs": self.inputs,
+            })
+        _write_atomic(self.meta_path, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        return meta
+
+    def step(self, what: str, argv: list[str], cwd: str) -> None:
+        rc = self.rt.run(argv, cwd=cwd, env=self.env, log=self.log)
+        if rc != 0:
+            _check_disk(self.log)
+            text = self.log.read_text(errors="replace")
+            location, errors = first_error(text, src=self.src, host_src=str(self.source))
+            where = f" at {location}" if location else ""
+            raise BuildFailed(
+                f"{what} failed{where} (exit {rc})\n" + "\n".join(f"  | {e}" for e in errors)
+                + f"\n  log: {self.log}",
+                log=self.log, location=location, errors=errors, build_dir=self.build_dir,
+                hint=f"reproduce: {self.repro}")
+
+    @contextmanager
+    def target(self, name: str):
+        """Time one tuxmake target; a BuildFailed marks it FAIL and writes the metadata."""
+        t0 = time.monotonic()
+        try:
+            yield
+        except BuildFailed as exc:
+            self.targets[name] = {"status": FAIL, "duration": round(time.monotonic() - t0, 1)}
+            self.meta_path.unlink(missing_ok=True)
+            exc.metadata = self.write_metadata(FAIL)
+            exc.build_dir = self.build_dir
+            raise
+        except KeyboardInterrupt:
+            # Ctrl-C / SIGTERM: the record says where the build stopped (tuxmake
+            # writes its metadata in a finally, too)
+            self.targets[name] = {"status": FAIL, "duration": round(time.monotonic() - t0, 1)}
+            self.meta_path.unlink(missing_ok=True)
+            try:
+                self.write_metadata(FAIL)
+            except OSError:
+                pass
+            raise
+        self.targets[name] = {"status": PASS, "duration": round(time.monotonic() - t0, 1)}
+
+    def configure(self, frag_texts, wanted) -> None:
+        """allnoconfig + the fragments + olddefconfig, unless this config is in place;
+        every value the fragments ask for must land."""
+        build_dir, out, src, log, jobs = self.build_dir, self.out, self.src, self.log, self.jobs
+        stamp = build_dir / ".patchkit-configured"
+        with self.target("config"):
+            if stamp.exists() and stamp.read_text() == self.config_hash and (build_dir / ".config").exists():
+                return
+            with ui.stage("configure", f"{self.config} ({len(self.frag_paths)} fragments) in {self.rt.name}") \
+                    as live, ui.follow(log, KbuildProgress(live)):
+                stamp.unlink(missing_ok=True)
+                frag_dir = build_dir / "fragments"
+                shutil.rmtree(frag_dir, ignore_errors=True)
+                frag_dir.mkdir()
+                inside = []
+                for i, (origin, text) in enumerate(frag_texts):
+                    name = f"{i:02d}-{Path(origin).name}"
+                    (frag_dir / name).write_text(text)
+                    inside.append(f"{out}/fragments/{name}")
+                self.step("allnoconfig", make_argv(src, out, ["allnoconfig"], jobs=jobs), out)
+                self.step("merge_config.sh", merge_argv(src, out, inside), out)
+                self.step("olddefconfig", make_argv(src, out, ["olddefconfig"], jobs=jobs), out)
+                misses = kconfig.not_landed(
+                    wanted, kconfig.values((build_dir / ".config").read_text()),
+                    defined=lambda symbols: kconfig.defined_symbols(self.source, symbols))
+                if misses:
+                    with open(log, "a") as f:
+                        f.write("# config values that did not land:\n")
+                        f.writelines(f"#   {m.describe()}\n" for m in misses)
+                    raise BuildFailed(
+                        f"{len(misses)} config value(s) did not land after olddefconfig:\n"
+                        + "\n".join(f"  {m.describe()}" for m in misses) + f"\n  log: {log}",
+                        log=log,
+                        hint="a dependency is missing from the fragment; see `make O=" + str(build_dir)
+                        + " menuconfig` and search for the symbol")
+                _write_atomic(stamp, self.config_hash)
+
+    def compile(self) -> None:
+        """bzImage (and modules, installed, with the external modules) in one make."""
+        build_dir, out, src, jobs = self.build_dir, self.out, self.src, self.jobs
+        self.meta_path.unlink(missing_ok=True)  # a failed rebuild must not look finished
+        make_targets = ["bzImage"] + (["modules"] if self.modules else [])
+        with ui.stage("build", f"{' '.join(make_targets)} -j{jobs} in {self.rt.name}") as live, \
+                ui.follow(self.log, KbuildProgress(live)):
+            with self.target("kernel"):
                 # one make for both, as before: modules build in parallel with the kernel
-                step("make " + " ".join(make_targets), make_argv(src, out, make_targets, jobs=jobs), out)
-            if modules:
-                with target("modules"):
-                    shutil.rmtree(modules_dir, ignore_errors=True)
-                    step("modules_install", make_argv(src, out, ["modules_install"], jobs=jobs,
-                                                      extra=[f"INSTALL_MOD_PATH={out}/modules-install"]), out)
-                    for mod in extmods:
+                self.step("make " + " ".join(make_targets), make_argv(src, out, make_targets, jobs=jobs), out)
+            if self.modules:
+                with self.target("modules"):
+                    shutil.rmtree(self.modules_dir, ignore_errors=True)
+                    self.step("modules_install", make_argv(src, out, ["modules_install"], jobs=jobs,
+                                                           extra=[f"INSTALL_MOD_PATH={out}/modules-install"]), out)
+                    for mod in self.extmods:
                         # M= builds in the module's directory: a copy inside the build dir
                         # (the source tree and the repo may be mounted read-only).
                         copy = build_dir / "extmod" / mod.name
                         shutil.rmtree(copy, ignore_errors=True)
                         shutil.copytree(mod, copy)
                         extra = [f"M={out}/extmod/{mod.name}", f"INSTALL_MOD_PATH={out}/modules-install"]
-                        step(f"external module {mod.name}",
-                             make_argv(src, out, ["modules"], jobs=jobs, extra=extra), out)
-                        step(f"modules_install of {mod.name}",
-                             make_argv(src, out, ["modules_install"], jobs=jobs, extra=extra), out)
-
-        meta = write_metadata("PASS")
-        return BuildResult(kernel, build_dir, modules_dir, meta, log)
+                        self.step(f"external module {mod.name}",
+                                  make_argv(src, out, ["modules"], jobs=jobs, extra=extra), out)
+                        self.step(f"modules_install of {mod.name}",
+                                  make_argv(src, out, ["modules_install"], jobs=jobs, extra=extra), out)
 
 
 def _pin_of(source: Path) -> dict | None:
@@ -804,7 +857,7 @@ def default_source() -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    if proc.DRY_RUN:
+    if args.options.dry_run:
         # every step depends on the one before (git identity, .config): a dry
         # run could only print guesses
         raise UserError("patchkit build has no --dry-run",

@@ -8,12 +8,17 @@ only; the next patch is still checked.  The table and results.json say which.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-from patchkit import proc, report, ui
+from patchkit import boot as boot_mod
+from patchkit import build as build_mod
+from patchkit import proc, report
+from patchkit import render as render_mod
+from patchkit import tree as tree_mod
+from patchkit import worktrees
 from patchkit.errors import CommandFailed, PatchkitError, UserError
-from patchkit.report import FAIL, PASS, SKIP, RunResult, StageResult
+from patchkit.pipeline import PASS, SKIP, Pipeline
+from patchkit.report import RunResult
 
 SMOKE_TESTS = ["zram-setup", "hog"]
 
@@ -65,7 +70,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    if proc.DRY_RUN:
+    if args.options.dry_run:
         raise UserError("patchkit check has no --dry-run: every patch's build and boot need the one before",
                         hint="each stage's log starts with the command that reproduces it")
     result = check_series(args.series, tree_spec=args.tree, runtime=args.runtime, config=args.config,
@@ -74,59 +79,51 @@ def run(args) -> int:
     return 0 if result.ok() else 1
 
 
+def checkpatch_stage(tree: Path, patch: Path, log: Path) -> str:
+    counts = checkpatch(tree, patch, log)
+    return ", ".join(f"{v} {k}" for k, v in counts.items())
+
+
+def build_at(repo: Path, commit: str, source: Path, name: str, **kwargs):
+    """The check work tree moved to commit, then built incrementally."""
+    worktrees.worktree(repo, commit, name)
+    return build_mod.build(source, **kwargs)
+
+
+def smoke_boot(kernel: Path, *, source: Path, log_dir: Path):
+    booted = boot_mod.boot(kernel, source=source, tests=SMOKE_TESTS, timeout=600, log_dir=log_dir)
+    bad = [t.name for t in booted.tests if t.status not in (PASS, SKIP)]
+    if booted.status != PASS or bad:
+        raise PatchkitError(f"boot {booted.status}; failed: {', '.join(bad) or '-'}; "
+                            f"console: {booted.console_log}")
+    return booted
+
+
 def check_series(name, *, tree_spec, runtime, config, boot, with_deps, output: Path,
                  author=None) -> RunResult:
-    from patchkit import boot as boot_mod
-    from patchkit import build as build_mod
-    from patchkit import render as render_mod
-    from patchkit import tree as tree_mod
-
     output = Path(output).resolve()
     tree = tree_mod.open_tree(tree_spec)
-    rendered = render_mod.render_series(name, tree=tree, author=author)
-    patches = rendered.all_patches() if with_deps else rendered.patches
+    rendered = render_mod.render(name, tree, author=author)
+    patches = rendered.all_patches() if with_deps else rendered.commits
     result = RunResult(command="check", info={"series": name, "tree": {
         "name": tree.name, "version": getattr(tree, "version", None),
         "base_commit": getattr(tree, "base_commit", None)}})
-    source = tree_mod.worktree(rendered.repo, rendered.tip, f"{tree.name}-check")
+    worktree_name = f"{tree.name}-check"
+    source = worktrees.worktree(rendered.repo, rendered.tip, worktree_name)
     build_root = output / "build"
     for patch in patches:
-        label = Path(patch.file).stem
+        label = Path(patch.patch_file).stem
         logs = output / "logs" / label
-        failed = None
-        for stage in ("checkpatch", "build", "boot"):
-            full = f"{label}: {stage}"
-            if stage == "boot" and not boot:
-                continue
-            if failed:
-                result.stages.append(StageResult(full, SKIP, detail=f"{failed} failed"))
-                continue
-            start = time.monotonic()
-            try:
-                if stage == "checkpatch":
-                    counts = checkpatch(tree.path, Path(patch.file), logs / "checkpatch.log")
-                    detail = ", ".join(f"{v} {k}" for k, v in counts.items())
-                elif stage == "build":
-                    tree_mod.worktree(rendered.repo, patch.commit, f"{tree.name}-check")
-                    built = build_mod.build(source, config=config, runtime=runtime,
-                                            build_root=build_root)
-                    detail = f"{built.seconds:.0f}s, {built.warnings} warnings"
-                else:
-                    booted = boot_mod.boot(built.kernel, source=source, tests=SMOKE_TESTS,
-                                           timeout=600, log_dir=logs)
-                    bad = [t.name for t in booted.tests if t.status not in (PASS, SKIP)]
-                    if booted.status != PASS or bad:
-                        raise PatchkitError(f"boot {booted.status}; failed: {', '.join(bad) or '-'}; "
-                                            f"console: {booted.console_log}")
-                    detail = f"{len(booted.tests)} tests, {booted.accel}"
-            except PatchkitError as exc:
-                failed = stage
-                result.stages.append(StageResult(full, FAIL, time.monotonic() - start, str(exc),
-                                                 str(getattr(exc, "log", "") or "") or None))
-                ui.info(full, "FAIL")
-                continue
-            result.stages.append(StageResult(full, PASS, time.monotonic() - start, detail))
-            ui.info(full, f"PASS ({detail})")
+        # each patch on its own: a failure skips the later stages of this patch only
+        pipe = Pipeline(result, prefix=label)
+        pipe.stage("checkpatch", checkpatch_stage, tree.path, Path(patch.patch_file), logs / "checkpatch.log",
+                   describe=str)
+        built = pipe.stage("build", build_at, rendered.repo, patch.sha, source, worktree_name,
+                           config=config, runtime=runtime, build_root=build_root,
+                           describe=lambda b: f"{b.seconds:.0f}s, {b.warnings} warnings")
+        if boot:
+            pipe.stage("boot", smoke_boot, built.kernel if built else None, source=source, log_dir=logs,
+                       describe=lambda b: f"{len(b.tests)} tests, {b.accel}")
     report.write_json(result, output / "results.json")
     report.write_junit(result, output / "junit.xml")
     report.print_table(result)

@@ -266,9 +266,7 @@ DRY_RUN = 'refused: ci only writes the CI files (compare them with git diff)'
 
 
 def run(args) -> int:
-    from patchkit import proc
-
-    if proc.DRY_RUN:
+    if args.options.dry_run:
         raise UserError('patchkit ci has no --dry-run: it only writes the CI files; review them with git diff')
     text = generate(args.engine, declaration=args.matrix, subset=args.subset,
                     cells=args.cells.split(",") if args.cells else None)

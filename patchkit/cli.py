@@ -4,6 +4,8 @@ Each subcommand lives in its own module, which provides
     add_arguments(parser: argparse.ArgumentParser) -> None
     run(args: argparse.Namespace) -> int
     DRY_RUN: str    what the global --dry-run does for it (or that it refuses it)
+add_series_argument()/series_argument() are the series positional argument
+the commands that take a series share.
 Errors raised below are turned into exit codes here, and only here:
   0 ok, 1 a check failed (results say which), 2 bad input (UserError),
   3 the machine or a tool failed (InfraError), 130 interrupted.
@@ -15,8 +17,9 @@ import argparse
 import importlib
 import sys
 
-from patchkit import __version__, proc, ui
-from patchkit.errors import PatchkitError
+from patchkit import __version__, options, proc, ui
+from patchkit.options import Options
+from patchkit.errors import PatchkitError, UserError
 
 # subcommand -> (module, one-line help)
 COMMANDS = {
@@ -61,6 +64,29 @@ Each stage's log starts with the command that reproduces it; COMMAND --help
 says what --dry-run does for that command."""
 
 
+def add_series_argument(p, *, default: str | None, what: str = "series to validate") -> None:
+    """The series as a positional argument, as render/apply/check/send take it;
+    --series SERIES stays as a deprecated spelling of the same thing."""
+    p.add_argument("series", nargs="?", default=None, metavar="SERIES",
+                   help=f"{what} (templates/<name> or a folder)"
+                        + (f"; default {default}" if default else ""))
+    p.add_argument("--series", dest="series_option", default=None, metavar="SERIES",
+                   help="deprecated: the same as the positional SERIES")
+    p.set_defaults(series_default=default)
+
+
+def series_argument(args) -> str | None:
+    """The series given either way; both ways at once must agree."""
+    if args.series_option is not None:
+        if args.series is not None and args.series != args.series_option:
+            raise UserError(f"two series given: {args.series!r} and --series {args.series_option!r}",
+                            hint="give the series once, as the positional argument")
+        ui.warn("cli", f"--series is deprecated: write the series as a positional argument "
+                       f"(patchkit {args.command} {args.series_option} ...)")
+        return args.series_option
+    return args.series if args.series is not None else args.series_default
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="patchkit", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -88,11 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    saved = proc.DRY_RUN, ui.QUIET
-    proc.DRY_RUN = args.dry_run
-    ui.QUIET = args.quiet
+    args.options = Options(dry_run=args.dry_run, quiet=args.quiet)
     try:
-        with proc.sigterm_as_interrupt():
+        with options.using(args.options), proc.sigterm_as_interrupt():
             return int(args.handler(args) or 0)
     except PatchkitError as exc:
         ui.error(str(exc))
@@ -100,9 +124,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         ui.error("interrupted")
         return 130
-    finally:
-        # main() is called many times in one process by tests and by bench
-        proc.DRY_RUN, ui.QUIET = saved
 
 
 if __name__ == "__main__":

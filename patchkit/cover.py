@@ -29,12 +29,10 @@ Everything below the first '---' is dropped by git am and read by b4.
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 import jinja2
 
-from patchkit import git
 from patchkit.errors import UserError
 
 
@@ -72,12 +70,12 @@ def mainline_base(repo, base: str, prerequisite_base: str | None, tree, *,
     the tarball, so it exists on no other machine): the tag's commit id,
     or "" (no base-commit line) while that id is not established.  None:
     name the base as it is (other trees, a checkout, --repo)."""
-    from patchkit import mail, ui
+    from patchkit import git, ui
 
     manifest = getattr(tree, "manifest", None)
     if manifest is None or not getattr(manifest, "upstream_tag", ""):
         return None
-    named = mail.rev_parse(repo, prerequisite_base or base)
+    named = git.out(repo, "rev-parse", "--verify", f"{prerequisite_base or base}^{{commit}}")
     if named != tree.base_commit:
         return None
     if manifest.upstream_commit:
@@ -205,43 +203,3 @@ def prerequisite_chain(series, tree: str | None = None) -> list:
 def prerequisites(series, tree: str | None = None) -> list[tuple[str, int]]:
     """(change-id, version) of every series this one depends on, deepest first."""
     return [(s.change_id, s.version) for s in prerequisite_chain(series, tree)]
-
-
-def write_cover(result) -> Path | None:
-    """render.py's call site: <out_dir>/0000-cover-letter.patch for a RenderResult.
-
-    The cover as `patchkit send` would mail it, addressed from the series file
-    only (get_maintainer runs at send time) and dated by the tip commit, so a
-    re-render writes the same bytes.  A series without a cover template gets
-    no cover file here (a warning); `patchkit send` refuses it."""
-    from patchkit import mail, ui
-
-    template = Path(result.series.folder) / result.series.cover
-    if not template.is_file():
-        ui.warn("render", f"no cover letter: {template} does not exist")
-        return None
-
-    repo = Path(result.repo)
-    sender = result.author or _git_identity(repo)
-    stamp = git.out(repo, "log", "-1", "--format=%cI", result.tip)
-    messages = mail.build_messages(
-        repo, result.base, result.tip, result.series,
-        prerequisite_base=result.prerequisite_base, sender=sender,
-        date=datetime.fromisoformat(stamp),
-        prerequisites=[(d.series.change_id, d.series.version)
-                       for d in getattr(result, "dependencies", [])] if result.prerequisite_base else (),
-        base_commit=mainline_base(repo, result.base, result.prerequisite_base,
-                                  getattr(result, "tree", None)),
-        cover_context={"tree": getattr(getattr(result, "tree", None), "name", "") or ""})
-    out = Path(result.out_dir) / "0000-cover-letter.patch"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    mail.write_atomic(out, mail.message_bytes(messages[0]))
-    return out
-
-
-def _git_identity(repo: Path) -> str:
-    sender = git.identity(repo, required=False)
-    if not sender:
-        raise UserError(f"no author identity for the cover letter: user.name / user.email unset in {repo}",
-                        hint="pass --author 'Name <mail>' to patchkit render")
-    return sender

@@ -279,9 +279,7 @@ DRY_RUN = 'refused: decls only reads the two trees'
 
 
 def run(args: argparse.Namespace) -> int:
-    from patchkit import proc
-
-    if proc.DRY_RUN:
+    if args.options.dry_run:
         raise UserError('patchkit decls has no --dry-run: it only reads the two trees')
     old, new = tree_decls(args.old), tree_decls(args.new)
     if not old:

@@ -18,7 +18,9 @@ Each kernel (baseline, base layer, series) is built with its config flavour
 plus faults.config (zram as a module, fault injection) and booted once with
 all of them.  Every test writes fault.* figures (patchkit/guest/faults/lib.sh);
 rows_from_boot() turns a boot into one row per test, regressions() names
-every fault under which a kernel does worse than the baseline.
+every fault under which a kernel does worse than the baseline.  This module
+is the fault tests' data and judgement; `patchkit validate --faults`
+(validate.validate_faults) builds and boots the kernels.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from patchkit import paths
+from patchkit import paths, pipeline
+from patchkit.errors import UserError
+from patchkit.pipeline import ERROR, FAIL, PASS, SKIP, StageResult
 
 FAULT_TESTS = ["fault-zram-full", "fault-wb-write", "fault-wb-read", "fault-alloc",
                "fault-race", "fault-module", "fault-stall"]
@@ -37,9 +41,16 @@ SWAPREG_MODULE = paths.GUEST / "kmod" / "pk_swapreg"
 # The second block driver with its own swap_ops (zram-swap-ops v2: fault-module
 # and the swap-ops-driver guest test use it).
 SWAPDEV_MODULE = paths.GUEST / "kmod" / "pk_swapdev"
-KERNELS = ["baseline", "base-layer", "series"]
-BASELINE = "baseline"
-PASS, FAIL, SKIP, ERROR = "PASS", "FAIL", "SKIP", "ERROR"
+KERNELS = list(pipeline.KERNELS)
+BASELINE = pipeline.BASELINE
+# Scratch disks of the fault tests: test -> (serial the guest looks for, size in
+# MiB, filesystem or None), as boot.DISKS (which takes these in).
+DISKS = {
+    "fault-wb-write": ("pk-fwbw", 256, None),
+    "fault-wb-read": ("pk-fwbr", 256, None),
+    "fault-race": ("pk-frace", 256, None),
+    "fault-module": ("pk-fmod", 192, None),
+}
 STALL_MARGIN_S = 60.0  # a fault test this much slower than on the baseline (and 2x) stalled
 # Figures every fault test writes; the columns of the table.
 COUNTS = ["injected", "pages", "verified", "sigbus", "corrupted", "lost", "oom_killed"]
@@ -63,7 +74,9 @@ class FaultRow:
     events: list[str] = field(default_factory=list)  # "kind: text" of each console event
     detail: str = ""
     seconds: float = 0.0
-    figures: dict = field(default_factory=dict)
+    figures: dict = field(default_factory=dict)  # the guest's fault.* figures, as it wrote them
+    console_log: str = ""  # the boot's console, to read what the row says
+    accel: str = ""
 
     @property
     def unsafe(self) -> bool:
@@ -99,6 +112,9 @@ def rows_from_boot(booted, *, kernel: str, config: str, tests: list[str] | None 
             rows.append(FaultRow(name, kernel, config, SKIP, detail="not in this boot"))
         else:
             rows.append(row_from_test(t, kernel=kernel, config=config))
+    for r in rows:
+        r.console_log = str(getattr(booted, "console_log", "") or "")
+        r.accel = getattr(booted, "accel", "") or ""
     return rows
 
 
@@ -113,8 +129,6 @@ def _bad_events(row: FaultRow) -> set[str]:
 def compare_stage(rows: list[FaultRow], baseline: str = BASELINE):
     """The faults:compare stage: FAIL when a kernel does worse than the baseline,
     SKIP when the run has no baseline rows or nothing beside them to compare."""
-    from patchkit.report import StageResult
-
     kernels = {r.kernel for r in rows}
     if baseline not in kernels or kernels == {baseline}:
         return StageResult("faults:compare", SKIP,
@@ -166,7 +180,8 @@ def status(rows: list[FaultRow]) -> str:
 
 def to_json(rows: list[FaultRow]) -> dict:
     """The results.json section: the table and the regressions."""
-    keys = ["fault", "kernel", "config", "status", *COUNTS, "events", "detail", "seconds", "figures"]
+    keys = ["fault", "kernel", "config", "status", *COUNTS, "events", "detail", "seconds", "figures",
+            "console_log", "accel"]
     return {
         "status": status(rows),
         "table": [{k: getattr(r, k) for k in keys} for r in rows],
@@ -249,89 +264,11 @@ def probe_modules(source: Path) -> list[Path]:
     return mods
 
 
-def run_kernel(source: Path, *, kernel: str, config: str = "minimal", runtime: str = "auto",
-               timeout: float = 1800, log_dir: Path, tests: list[str] | None = None,
-               build_root: Path | None = None, memory_mb: int = 256) -> list[FaultRow]:
-    """Build source with config + faults.config and boot it once with the fault tests."""
-    from patchkit import boot as boot_mod
-    from patchkit import build as build_mod
-
-    tests = tests or FAULT_TESTS
-    extmods = probe_modules(Path(source))
-    built = build_mod.build(Path(source), config=config, fragments=[FRAGMENT], runtime=runtime,
-                            modules=True, build_root=build_root, extmods=extmods)
-    booted = boot_mod.boot(built.kernel, source=Path(source), modules_dir=built.modules_dir,
-                           tests=tests, timeout=timeout, log_dir=Path(log_dir), memory_mb=memory_mb)
-    rows = rows_from_boot(booted, kernel=kernel, config=config, tests=tests)
-    for r in rows:
-        r.figures.setdefault("_console_log", str(booted.console_log))
-        r.figures.setdefault("_accel", booted.accel)
-    return rows
-
-
-def kernel_commits(tree, rendered) -> dict[str, str]:
-    """{kernel label: commit} for the baseline, the base layer (if the series
-    sits on one) and the series, from a render.RenderResult."""
-    commits = {BASELINE: tree.base_commit}
-    for dep in getattr(rendered, "dependencies", []) or []:
-        commits["base-layer"] = dep.tip
-    commits["series"] = rendered.tip
-    return commits
-
-
-def validate_faults(*, series: str, tree_spec, config: str, runtime: str, timeout: float,
-                    output: Path, kernels: list[str] | None = None, tests: list[str] | None = None,
-                    memory_mb: int = 256, info: dict | None = None):
-    """patchkit validate --faults: tree -> render -> per kernel (checkout, build, boot
-    with the fault tests) -> the fault table in results.json and on the terminal."""
+def check_kernels(kernels: list[str] | None) -> list[str]:
+    """The kernels of a fault run (default all three); unknown names are a UserError."""
     kernels = kernels or KERNELS
     unknown = [k for k in kernels if k not in KERNELS]
     if unknown:
-        from patchkit.errors import UserError
         raise UserError(f"unknown kernel(s) for --faults: {', '.join(unknown)}",
                         hint=f"choose from {', '.join(KERNELS)}")
-    from patchkit import render as render_mod
-    from patchkit import report, ui
-    from patchkit import tree as tree_mod
-    from patchkit.report import RunResult, StageResult
-    from patchkit.validate import Pipeline
-
-    output = Path(output).resolve()
-    output.mkdir(parents=True, exist_ok=True)
-    result = RunResult(command="validate --faults",
-                       info={**(info or {}), "series": series, "config": config, "kernels": kernels,
-                             "memory_mb": memory_mb})
-    pipe = Pipeline(result)
-    tree = pipe.stage("tree", tree_mod.open_tree, tree_spec)
-    rendered = pipe.stage("render", render_mod.render_series, series, tree=tree)
-    rows: list[FaultRow] = []
-    if rendered is not None:
-        commits = kernel_commits(tree, rendered)
-        result.info["commits"] = commits
-        for label in kernels:
-            if label not in commits:
-                result.stages.append(StageResult(f"faults:{label}", SKIP,
-                                                 detail=f"series {series} sits on no base layer"))
-                continue
-            # One kernel failing to build or boot must not hide the others' rows.
-            sub = Pipeline(result)
-            # one work tree per kernel: each keeps its own incremental build
-            source = sub.stage(f"checkout:{label}", tree_mod.worktree, rendered.repo, commits[label],
-                               f"{tree.name}-faults-{label}")
-            got = sub.stage(f"faults:{label}", run_kernel, source, kernel=label, config=config,
-                            runtime=runtime, timeout=timeout, log_dir=output / "logs" / label,
-                            tests=tests, memory_mb=memory_mb)
-            rows += got if got is not None else [failed_row(t, label, config, f"{sub.failed} failed")
-                                                 for t in (tests or FAULT_TESTS)]
-    result.info["faults"] = to_json(rows)
-    if rows:
-        result.stages.append(compare_stage(rows))
-    result.tests = [{"name": f"{r.fault} [{r.kernel}]", "status": r.status, "seconds": r.seconds,
-                     "figures": {k: getattr(r, k) for k in COUNTS}, "events": r.events,
-                     "detail": r.detail} for r in rows]
-    report.write_json(result, output / "results.json")
-    report.write_junit(result, output / "junit.xml")
-    report.print_table(result)
-    print_table(rows)
-    ui.info("validate", f"{result.status}: fault matrix in {output / 'results.json'}")
-    return result
+    return kernels

@@ -41,7 +41,7 @@ COUNTS_FILE = "insn-counts.txt"
 
 REPEAT_LIMIT = 0.1     # percent: repeats of one kernel that differ by more are flagged
 REGRESSION_LIMIT = 1.0  # percent: a patched kernel this much above the reference must be explained
-TOP_FUNCTIONS = 60      # functions kept per phase and round in bench.json
+TOP_FUNCTIONS = 2000    # functions kept per phase and round in bench.json (a phase runs ~700)
 
 # pk-bench's phase markers (PH_* in patchkit/guest/bench/pk-bench.c).
 PHASES = {1: "reclaim", 2: "pageout", 3: "zspool", 4: "writeback", 5: "swapoff", 6: "exit", 7: "fill"}
@@ -293,8 +293,8 @@ def function_diff(ref: dict[str, float], other: dict[str, float], top: int = 8) 
     """(function, reference, other, other - reference) per unit, largest differences first.
 
     Functions left in "[other functions]" on one side and named on the other
-    would show as spurious differences; they are few (the top 60 of a phase
-    hold nearly all of it) and the row says how much it moved."""
+    would show as spurious differences; bench.json keeps every function of a
+    phase (TOP_FUNCTIONS), so only older results have such a row."""
     names = set(ref) | set(other)
     rows = [(fn, ref.get(fn, 0.0), other.get(fn, 0.0), other.get(fn, 0.0) - ref.get(fn, 0.0)) for fn in names]
     rows = [r for r in rows if abs(r[3]) >= 0.5]
@@ -346,32 +346,121 @@ def analyse(rounds: list[dict], labels: list[str], workloads: list[str] | None =
             if len(got) < len(vals):
                 flags.append(f"{lb}: {w.key}: {len(vals) - len(got)} of {len(vals)} boots gave no figure")
             row["kernels"][lb] = cell
-        ref = row["kernels"][labels[0]]
         for lb in labels[1:]:
-            cell = row["kernels"][lb]
-            if "mean" in cell and "mean" in ref and ref["mean"]:
-                cell["ratio"] = cell["mean"] / ref["mean"]
-            ref_fns = mean_functions([r for r in rounds if r["label"] == labels[0]], w.key)
-            my_fns = mean_functions([r for r in rounds if r["label"] == lb], w.key)
-            if ref_fns is not None and my_fns is not None:
-                cell["diff_functions"] = [
-                    {"function": fn, "reference": a, "kernel": b, "delta": d}
-                    for fn, a, b, d in function_diff(ref_fns, my_fns)]
-                cell["counted_delta"] = sum(my_fns.values()) - sum(ref_fns.values())
+            row["kernels"][lb].update(compare(rounds, row, w.key, lb, labels[0]))
+        if SERIES_BASE[0] in labels and SERIES_BASE[1] in labels:
+            # the series' own effect: against the base layer it is rendered on
+            row["kernels"][SERIES_BASE[0]]["vs_base"] = compare(rounds, row, w.key, *SERIES_BASE)
         table.append(row)
     return {"table": table, "flags": flags, "regressions": regressions(table, labels)}
+
+
+SERIES_BASE = ("series", "base-layer")  # (kernel, the kernel it sits on) when a run has both
+
+
+def compare(rounds: list[dict], row: dict, workload: str, lb: str, ref_lb: str) -> dict:
+    """Kernel lb against ref_lb in one workload: ratio of the means, and the functions behind it."""
+    out = {}
+    cell, ref = row["kernels"][lb], row["kernels"][ref_lb]
+    if "mean" in cell and "mean" in ref and ref["mean"]:
+        out["ratio"] = cell["mean"] / ref["mean"]
+    ref_fns = mean_functions([r for r in rounds if r["label"] == ref_lb], workload)
+    my_fns = mean_functions([r for r in rounds if r["label"] == lb], workload)
+    if ref_fns is not None and my_fns is not None:
+        out["diff_functions"] = [{"function": fn, "reference": a, "kernel": b, "delta": d}
+                                 for fn, a, b, d in function_diff(ref_fns, my_fns)]
+        out["counted_delta"] = sum(my_fns.values()) - sum(ref_fns.values())
+    return out
+
+
+def runs_table(rounds: list[dict], labels: list[str], workloads: list[str] | None = None) -> list[dict]:
+    """Whole bench runs side by side (rounds tagged with 'run' by bench --report of several
+    bench.json files): per workload and kernel, each run's mean and the difference between the
+    runs in percent.  [] when the rounds come from one run."""
+    runs = sorted({r.get("run", 1) for r in rounds})
+    if len(runs) < 2:
+        return []
+    table = []
+    for w in WORKLOADS:
+        if workloads is not None and w.key not in workloads:
+            continue
+        row = {"workload": w.key, "title": w.title, "unit": w.unit, "kernels": {}}
+        for lb in labels:
+            means = {}
+            for run in runs:
+                vals = [round_values(r["figures"], r["statuses"])[w.key] for r in rounds
+                        if r["label"] == lb and r.get("run", 1) == run]
+                got = [v for v in vals if v is not None]
+                means[run] = mean(got) if got else None
+            known = [m for m in means.values() if m is not None]
+            row["kernels"][lb] = {"runs": means,
+                                  "diff_pct": spread_pct(known) if len(known) == len(runs) else None}
+        table.append(row)
+    return table
+
+
+def runs_flags(table: list[dict]) -> list[str]:
+    """One line per workload and kernel whose runs differ by more than REPEAT_LIMIT (or lack one)."""
+    out = []
+    for row in table:
+        for lb, cell in row["kernels"].items():
+            d = cell["diff_pct"]
+            figures = ", ".join(fmt(m) for m in cell["runs"].values())
+            if all(m is None for m in cell["runs"].values()):
+                continue  # a workload no run measured (not selected, or failed: said elsewhere)
+            if d is None:
+                out.append(f"{lb}: {row['workload']}: not every run gave a figure ({figures})")
+            elif d > REPEAT_LIMIT:
+                out.append(f"{lb}: {row['workload']}: runs differ by {d:.3f}% (> {REPEAT_LIMIT}%): {figures}")
+    return out
+
+
+def runs_sentence(result: dict) -> str:
+    """Whole runs in one sentence when they agree within REPEAT_LIMIT everywhere ('' otherwise)."""
+    table = result["icount"].get("runs") or []
+    diffs = [c["diff_pct"] for row in table for c in row["kernels"].values()
+             if not all(m is None for m in c["runs"].values())]
+    if not diffs or any(d is None or d > REPEAT_LIMIT for d in diffs):
+        return ""
+    n = len(table[0]["kernels"][next(iter(table[0]["kernels"]))]["runs"])
+    return (f"The whole bench, run {n} times on the same kernels and image, gave every figure again: "
+            f"largest difference between runs {pct(max(diffs))} (limit {REPEAT_LIMIT:g}%).")
+
+
+def markdown_runs(result: dict, titles: dict[str, str]) -> str:
+    """Two (or more) whole runs: each run's figure per kernel and workload, and the difference."""
+    table = result["icount"].get("runs") or []
+    if not table:
+        return ""
+    labels = result["meta"]["labels"]
+    runs = sorted(table[0]["kernels"][labels[0]]["runs"])
+    head = ["workload", "kernel"] + [f"run {n}" for n in runs] + ["difference"]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(runs) + 1)]
+    for row in table:
+        for lb in labels:
+            cell = row["kernels"][lb]
+            if all(m is None for m in cell["runs"].values()):
+                continue
+            d = cell["diff_pct"]
+            flag = "" if d is not None and d <= REPEAT_LIMIT else " **(> 0.1%)**"
+            lines.append(f"| {row['title']}, per {row['unit']} | {titles[lb]} | "
+                         + " | ".join(fmt(cell["runs"][n]) for n in runs) + f" | {pct(d)}{flag} |")
+    return "\n".join(lines)
 
 
 def regressions(table: list[dict], labels: list[str]) -> list[str]:
     out = []
     for row in table:
-        for lb in labels[1:]:
-            cell = row["kernels"][lb]
-            r = cell.get("ratio")
+        pairs = [(lb, labels[0], row["kernels"][lb]) for lb in labels[1:]]
+        if "vs_base" in row["kernels"].get(SERIES_BASE[0], {}):
+            pairs.append((*SERIES_BASE, row["kernels"][SERIES_BASE[0]]["vs_base"]))
+        for lb, ref_lb, cmp in pairs:
+            r = cmp.get("ratio")
             if r is not None and (r - 1) * 100 > REGRESSION_LIMIT:
-                out.append(f"{lb}: {row['workload']}: {(r - 1) * 100:+.2f}% instructions per {row['unit']} "
-                           f"({fmt(row['kernels'][labels[0]]['mean'])} -> {fmt(cell['mean'])})"
-                           + (": " + explain(cell) if cell.get("diff_functions") else ""))
+                vs = "" if ref_lb == labels[0] else f" vs {ref_lb}"
+                out.append(f"{lb}{vs}: {row['workload']}: {(r - 1) * 100:+.2f}% instructions per {row['unit']} "
+                           f"({fmt(row['kernels'][ref_lb]['mean'])} -> {fmt(row['kernels'][lb]['mean'])})"
+                           + (": " + explain(cmp) if cmp.get("diff_functions") else ""))
     return out
 
 
@@ -383,6 +472,8 @@ def explain(cell: dict, top: int = 4) -> str:
 def fmt(x: float | None) -> str:
     if x is None:
         return "n/a"
+    if abs(x) < 0.05:
+        return "0"  # not "-0" or "0.0" for a function a kernel does not run
     return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.1f}"
 
 
@@ -396,6 +487,9 @@ def markdown(result: dict, titles: dict[str, str]) -> str:
     labels = result["meta"]["labels"]
     head = ["workload (guest instructions per unit)"] + [titles[lb] for lb in labels]
     head += [f"{titles[lb]} / {titles[labels[0]]}" for lb in labels[1:]]
+    vs_base = SERIES_BASE[0] in labels and SERIES_BASE[1] in labels
+    if vs_base:
+        head.append(f"{titles[SERIES_BASE[0]]} / {titles[SERIES_BASE[1]]}")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in ic["table"]:
         cells = []
@@ -404,29 +498,41 @@ def markdown(result: dict, titles: dict[str, str]) -> str:
             if "mean" not in c:
                 cells.append("n/a")
                 continue
-            reps = " / ".join(fmt(v) for v in c["values"] if v is not None)
+            got = [v for v in c["values"] if v is not None]
             flag = "" if c.get("repeatable") else " **(repeats differ)**"
-            cells.append(f"{reps} (Δ {pct(c['spread_pct'])}){flag}")
+            if len(set(got)) == 1 and len(got) > 1:
+                # every boot gave the same count: say it once, with how many boots
+                cells.append(f"{fmt(got[0])} (all {len(got)} boots){flag}")
+            else:
+                cells.append(f"{' / '.join(fmt(v) for v in got)} (Δ {pct(c['spread_pct'])}){flag}")
         ratios = []
-        for lb in labels[1:]:
-            r = row["kernels"][lb].get("ratio")
+        cmps = [row["kernels"][lb] for lb in labels[1:]]
+        if vs_base:
+            cmps.append(row["kernels"][SERIES_BASE[0]].get("vs_base", {}))
+        for cmp in cmps:
+            r = cmp.get("ratio")
             ratios.append("n/a" if r is None else f"{r:.4f} ({(r - 1) * 100:+.2f}%)")
         lines.append(f"| {row['title']}, per {row['unit']} | " + " | ".join(cells + ratios) + " |")
     return "\n".join(lines)
 
 
-def markdown_breakdown(result: dict, titles: dict[str, str], top: int = 6) -> str:
-    """Per workload and patched kernel: the functions whose instructions per unit moved most."""
+def markdown_breakdown(result: dict, titles: dict[str, str], top: int = 6, series_only: bool = False) -> str:
+    """Per workload and patched kernel: the functions whose instructions per unit moved most.
+    series_only: the series against the kernel it sits on, only (the cover letter's view)."""
     labels = result["meta"]["labels"]
     lines = []
     for row in result["icount"]["table"]:
-        for lb in labels[1:]:
-            cell = row["kernels"][lb]
+        pairs = [(lb, labels[0], row["kernels"][lb]) for lb in labels[1:]]
+        if "vs_base" in row["kernels"].get(SERIES_BASE[0], {}):
+            pairs.append((*SERIES_BASE, row["kernels"][SERIES_BASE[0]]["vs_base"]))
+        if series_only:
+            pairs = pairs[-1:]
+        for lb, ref_lb, cell in pairs:
             diffs = cell.get("diff_functions")
             if not diffs:
                 continue
             total = cell.get("counted_delta", 0.0)
-            lines.append(f"- {row['title']}, {titles[lb]} vs {titles[labels[0]]} "
+            lines.append(f"- {row['title']}, {titles[lb]} vs {titles[ref_lb]} "
                          f"(counted {total:+,.0f} per {row['unit']}): "
                          + ", ".join(f"{d['function']} {d['reference']:,.0f} -> {d['kernel']:,.0f}"
                                      for d in diffs[:top]))

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from patchkit import git, proc
+from patchkit import cover as cover_mod
+from patchkit import git, proc, ui
 from patchkit.errors import CommandFailed, UserError
 
 
@@ -361,6 +362,32 @@ def sender_parts(sender: str) -> tuple[str, str]:
     return parse_address(sender, "the sender identity")
 
 
+def addressees(per_patch_recipients, patches, *, base_to: list[str], base_cc: list[str], sender: str,
+               addressing: str, trailer_cc: bool, suppress_cc) -> tuple[list, list[str], list[str]]:
+    """([(to, cc) of each patch], the cover's to, the cover's cc), as build_messages
+    documents: get_maintainer's lists per patch or their union, trailer people
+    Cc'd, the sender never a recipient of their own mail."""
+    patch_rcpts = []
+    for r in per_patch_recipients:
+        pto = dedup([*base_to, *normalize_addresses(r.to, "get_maintainer")], drop=[sender])
+        pcc = dedup([*base_cc, *normalize_addresses(r.cc, "get_maintainer")], drop=[sender, *pto])
+        patch_rcpts.append((pto, pcc))
+    union_to = dedup([a for pto, _ in patch_rcpts for a in pto] or base_to, drop=[sender])
+    union_cc = dedup([*base_cc, *[a for _, pcc in patch_rcpts for a in pcc]],
+                     drop=[sender, *union_to])
+    if addressing == "union":
+        patch_rcpts = [(union_to, union_cc) for _ in patch_rcpts]
+    # people in a patch's trailers: Cc on that patch, and all of them on the cover
+    people = [[a for _, a in trailer_people(p.body, suppress=suppress_cc)] if trailer_cc else []
+              for p in patches]
+    patch_rcpts = [(pto, dedup([*pcc, *normalize_addresses(extra, "a trailer")], drop=[sender, *pto]))
+                   for (pto, pcc), extra in zip(patch_rcpts, people)]
+    cover_to = union_to
+    cover_cc = dedup([*union_cc, *normalize_addresses([a for extra in people for a in extra], "a trailer")],
+                     drop=[sender, *cover_to])
+    return patch_rcpts, cover_to, cover_cc
+
+
 def build_messages(repo: Path, base: str, tip: str, series, *, prerequisite_base: str | None,
                    sender: str, date: datetime, to=(), cc=(), per_patch_recipients=None,
                    range_diff: str | None = None, previous_link: str | None = None,
@@ -386,7 +413,6 @@ def build_messages(repo: Path, base: str, tip: str, series, *, prerequisite_base
     date: the cover's Date; each patch is one second later than the one
     before it.  date must carry a timezone.
     """
-    from patchkit import cover as cover_mod
 
     if date.tzinfo is None:
         raise ValueError("build_messages needs a timezone-aware date")
@@ -433,24 +459,9 @@ def build_messages(repo: Path, base: str, tip: str, series, *, prerequisite_base
         context=cover_context,
     )
 
-    patch_rcpts = []
-    for r in per_patch_recipients:
-        pto = dedup([*base_to, *normalize_addresses(r.to, "get_maintainer")], drop=[sender])
-        pcc = dedup([*base_cc, *normalize_addresses(r.cc, "get_maintainer")], drop=[sender, *pto])
-        patch_rcpts.append((pto, pcc))
-    union_to = dedup([a for pto, _ in patch_rcpts for a in pto] or base_to, drop=[sender])
-    union_cc = dedup([*base_cc, *[a for _, pcc in patch_rcpts for a in pcc]],
-                     drop=[sender, *union_to])
-    if addressing == "union":
-        patch_rcpts = [(union_to, union_cc) for _ in patch_rcpts]
-    # people in a patch's trailers: Cc on that patch, and all of them on the cover
-    people = [[a for _, a in trailer_people(p.body, suppress=suppress_cc)] if trailer_cc else []
-              for p in patches]
-    patch_rcpts = [(pto, dedup([*pcc, *normalize_addresses(extra, "a trailer")], drop=[sender, *pto]))
-                   for (pto, pcc), extra in zip(patch_rcpts, people)]
-    cover_to = union_to
-    cover_cc = dedup([*union_cc, *normalize_addresses([a for extra in people for a in extra], "a trailer")],
-                     drop=[sender, *cover_to])
+    patch_rcpts, cover_to, cover_cc = addressees(
+        per_patch_recipients, patches, base_to=base_to, base_cc=base_cc, sender=sender,
+        addressing=addressing, trailer_cc=trailer_cc, suppress_cc=suppress_cc)
     mailer_header = {"X-Mailer": mailer} if mailer else {}
 
     messages = [make_message(
@@ -520,3 +531,41 @@ def write_patch_files(messages, out_dir) -> list[Path]:
         write_atomic(path, message_bytes(msg))
         written.append(path)
     return written
+
+
+def write_cover(result) -> Path | None:
+    """render.py's call site: <out_dir>/0000-cover-letter.patch for a RenderResult.
+
+    The cover as `patchkit send` would mail it, addressed from the series file
+    only (get_maintainer runs at send time) and dated by the tip commit, so a
+    re-render writes the same bytes.  A series without a cover template gets
+    no cover file here (a warning); `patchkit send` refuses it."""
+    template = Path(result.series.folder) / result.series.cover
+    if not template.is_file():
+        ui.warn("render", f"no cover letter: {template} does not exist")
+        return None
+
+    repo = Path(result.repo)
+    sender = result.author or _git_identity(repo)
+    stamp = git.out(repo, "log", "-1", "--format=%cI", result.tip)
+    messages = build_messages(
+        repo, result.base, result.tip, result.series,
+        prerequisite_base=result.prerequisite_base, sender=sender,
+        date=datetime.fromisoformat(stamp),
+        prerequisites=[(d.series.change_id, d.series.version)
+                       for d in getattr(result, "dependencies", [])] if result.prerequisite_base else (),
+        base_commit=cover_mod.mainline_base(repo, result.base, result.prerequisite_base,
+                                            getattr(result, "tree", None)),
+        cover_context={"tree": getattr(getattr(result, "tree", None), "name", "") or ""})
+    out = Path(result.out_dir) / "0000-cover-letter.patch"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, message_bytes(messages[0]))
+    return out
+
+
+def _git_identity(repo: Path) -> str:
+    sender = git.identity(repo, required=False)
+    if not sender:
+        raise UserError(f"no author identity for the cover letter: user.name / user.email unset in {repo}",
+                        hint="pass --author 'Name <mail>' to patchkit render")
+    return sender

@@ -246,9 +246,9 @@ def run_cell(m: Matrix, cell: Cell, out: Path, *, author: str | None = None, run
     cell_dir = out / cell.id
     info = {"cell": cell.coordinates()}
     ui.info("matrix", f"cell {cell.id}")
-    if cell.kind in ("build", "test"):
-        from patchkit import validate
+    from patchkit import validate
 
+    if cell.kind in ("build", "test"):
         kernels = out / KERNELS_DIR / cell.build_id
         kwargs = validate_kwargs(m, cell, author=author, runtime=runtime)
         if cell.kind == "build":
@@ -257,12 +257,10 @@ def run_cell(m: Matrix, cell: Cell, out: Path, *, author: str | None = None, run
             result = validate.validate(output=cell_dir, info=info, prebuilt=kernels, **kwargs)
         return result.status
     if cell.kind == "faults":
-        from patchkit import faults
-
         v = cell.variant
-        result = faults.validate_faults(series=m.series, tree_spec=cell.tree, config=v.config,
-                                        runtime=runtime, timeout=1800, output=cell_dir,
-                                        kernels=[cell.kernel], memory_mb=max(v.memory, 256), info=info)
+        result = validate.validate_faults(series=m.series, tree_spec=cell.tree, config=v.config,
+                                          runtime=runtime, timeout=1800, output=cell_dir,
+                                          kernels=[cell.kernel], memory_mb=max(v.memory, 256), info=info)
         return result.status
     return _run_bench(m, cell, cell_dir, info, runtime=runtime, rounds=rounds)
 
@@ -274,7 +272,8 @@ def _run_bench(m: Matrix, cell: Cell, cell_dir: Path, info: dict, *, runtime: st
 
     n = rounds or int(m.bench.get("rounds", 5))
     argv = ["bench", "--rounds", str(n), "--tree", cell.tree, "--series", m.series,
-            "--base-layer", m.base_layer, "--config", m.bench.get("config", "minimal"),
+            # the base layer the series sits on on this tree (none on 7.3: two kernels)
+            "--base-layer", "auto", "--config", m.bench.get("config", "minimal"),
             "--runtime", runtime, "-o", str(cell_dir / "bench")]
     start = time.monotonic()
     rc = cli.main(argv)
@@ -419,9 +418,7 @@ DRY_RUN = 'refused: matrix list and plan only read matrix.toml; matrix run build
 
 
 def run(args) -> int:
-    from patchkit import proc
-
-    if proc.DRY_RUN:
+    if args.options.dry_run:
         raise UserError('patchkit matrix has no --dry-run: list and plan only read matrix.toml, run must run')
     m = load(args.matrix)
     cells = select(expand(m, args.subset), args.cells.split(",") if args.cells else None)

@@ -27,6 +27,11 @@ def trees_dir() -> Path:
     return cache_dir() / "trees"
 
 
+def logs_dir() -> Path:
+    """Logs of work outside any run's output folder (tree fetches, downloads)."""
+    return cache_dir() / "logs"
+
+
 def builds_dir() -> Path:
     return cache_dir() / "builds"
 

@@ -3,7 +3,7 @@
   latency-zspool.png, latency-writeback.png
       distribution of cold swap-in fault latency per kernel: the empirical
       CDF of the quantiles each round reported (pk-bench prints 256 evenly
-      spaced quantiles of its sorted samples, in cycles; bench.normalise()
+      spaced quantiles of its sorted samples, in cycles; benchreport.normalise()
       turns them into ns), pooled over the rounds, on a
       log time axis; one line per kernel.
   rounds.png

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from patchkit import options
 from patchkit.errors import CommandFailed, InfraError
 
 # program -> Debian package that provides it
@@ -47,9 +48,6 @@ PACKAGES = {
     "apt-get": "apt",
     "apt-cache": "apt",
 }
-
-DRY_RUN = False
-
 
 @dataclass
 class Result:
@@ -107,7 +105,7 @@ def run(
     if os.sep not in argv[0]:
         require(argv[0])
     repro = reproducer(argv, cwd, env)
-    if DRY_RUN:
+    if options.current().dry_run:
         print(f"+ {repro}")
         return Result(argv, 0, "", "", 0.0)
     full_env = dict(os.environ)

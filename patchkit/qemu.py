@@ -166,8 +166,12 @@ def kvm_usable() -> bool:
 
 def probe_accel(kernel: Path, *, qemu_version: str, requested: str = "auto",
                 log_dir: Path | None = None) -> tuple[str, str]:
-    """(accelerator, why): kvm only if a real boot under KVM reached /init."""
-    requested = os.environ.get("PATCHKIT_ACCEL", requested)
+    """(accelerator, why): kvm only if a real boot under KVM reached /init.
+
+    An explicit kvm or tcg wins; PATCHKIT_ACCEL only fills in an "auto"
+    (the default: no --accel given)."""
+    if requested == "auto":
+        requested = os.environ.get("PATCHKIT_ACCEL", "auto")
     if requested in ("kvm", "tcg"):
         return requested, "requested"
     if requested != "auto":

@@ -14,23 +14,26 @@ Commit dates are fixed (version.toml `date`, one second per patch) and the
 author is explicit, so rendering twice gives the same commit ids and the
 same patch files byte for byte.  `git format-patch` writes the files;
 unidiff reads them back for the diffstat.  See docs/templates.md.
+
+Beside this module: templating.py (the Jinja2 text of diffs and messages),
+conflicts.py (where a diff that does not apply fails), mail.py (the cover
+letter it writes).
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 import shutil
 import tempfile
-import tomllib
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-import jinja2
-
-from patchkit import git, paths, proc, series as series_mod, ui
+from patchkit import conflicts, git, paths, proc, templating, ui
+from patchkit import tree as tree_mod
+from patchkit import series as series_mod
 from patchkit.errors import InfraError, Interrupted, UserError
+
 
 # ------------------------------------------------------------------ results
 
@@ -49,15 +52,6 @@ class Commit:
     patch_file: Path
     files: list[FileStat]
 
-    # the names check.py / validate.py use
-    @property
-    def commit(self) -> str:
-        return self.sha
-
-    @property
-    def file(self) -> Path:
-        return self.patch_file
-
 
 @dataclass
 class RenderResult:
@@ -65,7 +59,7 @@ class RenderResult:
     series: series_mod.Series
     repo: Path              # git repository holding the commits
     base_commit: str        # the tree's pinned base commit
-    start: str              # commit the series starts from (base or dependency tip)
+    base: str               # the commit the series applies to (the tree's base or its dependency's tip)
     tip: str
     commits: list[Commit]
     out_dir: Path
@@ -76,27 +70,16 @@ class RenderResult:
     @property
     def dependency_range(self) -> str | None:
         """'<base>..<dependency tip>' when the series sits on another series."""
-        return None if self.start == self.base_commit else f"{self.base_commit}..{self.start}"
-
-    # the names send.py's Rendered uses
-    @property
-    def base(self) -> str:
-        """The commit this series applies to (its dependency's tip, or the tree base)."""
-        return self.start
+        return None if self.base == self.base_commit else f"{self.base_commit}..{self.base}"
 
     @property
     def prerequisite_base(self) -> str | None:
         """Where the dependency's patches start (None without a dependency)."""
-        return None if self.start == self.base_commit else self.base_commit
+        return None if self.base == self.base_commit else self.base_commit
 
     @property
     def patch_files(self) -> list[Path]:
         return [c.patch_file for c in self.commits]
-
-    @property
-    def patches(self) -> list[Commit]:
-        """This series' patches (each has .commit and .file)."""
-        return list(self.commits)
 
     def all_patches(self) -> list[Commit]:
         """Dependencies' patches first, then this series'."""
@@ -120,89 +103,6 @@ class RenderResult:
 
 
 # ------------------------------------------------------------------ templates
-
-def jinja_env() -> jinja2.Environment:
-    return jinja2.Environment(
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-
-
-def render_template(source: str, origin: str, variables: dict, first_line: int = 1,
-                    tree_name: str = "") -> str:
-    """Render Jinja2 source; errors name origin:line (first_line = its line 1)."""
-    env = jinja_env()
-    try:
-        template = env.from_string(source)
-        return template.render(variables)
-    except jinja2.TemplateSyntaxError as exc:
-        line = first_line + (exc.lineno or 1) - 1
-        raise UserError(f"{origin}:{line}: template syntax error: {exc.message}") from exc
-    except jinja2.UndefinedError as exc:
-        line = first_line + _template_lineno(exc) - 1
-        hint = None
-        if tree_name:
-            hint = (f"define it in the [names] table of "
-                    f"{paths.PROFILES / (tree_name + '.toml')}")
-        raise UserError(f"{origin}:{line}: {exc.message} (tree {tree_name or '?'})",
-                        hint=hint) from exc
-    except jinja2.TemplateError as exc:
-        raise UserError(f"{origin}: template error: {exc}") from exc
-
-
-def _template_lineno(exc: BaseException) -> int:
-    tb = exc.__traceback__
-    line = 1
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == "<template>":
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return line
-
-
-def load_profile(tree_name: str, profiles: Path | None = None) -> dict:
-    """The [names] table of profiles/<tree_name>.toml ({} when there is none)."""
-    path = (profiles or paths.PROFILES) / f"{tree_name}.toml"
-    if not path.is_file():
-        ui.warn("render", f"no profile {path}: templates get no tree variables")
-        return {}
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path}: {exc}") from exc
-    names = data.get("names", {})
-    if not isinstance(names, dict):
-        raise UserError(f"{path}: [names] must be a table")
-    return dict(names)
-
-
-def render_message(folder: Path, variables: dict, author: str, tree_name: str) -> str:
-    """message.j2 rendered, cleaned like git stripspace, plus Signed-off-by."""
-    path = folder / "message.j2"
-    if not path.is_file():
-        raise UserError(f"{folder}: no message.j2 (subject line, blank line, body)")
-    text = render_template(path.read_text(), str(path), variables, tree_name=tree_name)
-    lines = [line.rstrip() for line in text.splitlines()]
-    out: list[str] = []
-    for line in lines:
-        if line == "" and (not out or out[-1] == ""):
-            continue
-        out.append(line)
-    while out and out[-1] == "":
-        out.pop()
-    if not out:
-        raise UserError(f"{path}: the message is empty")
-    if len(out) > 1 and out[1] != "":
-        raise UserError(f"{path}:2: the subject must be one line followed by a blank line")
-    sob = f"Signed-off-by: {author}"
-    if sob not in out:
-        last_para = out[out.index("") + 1:] if "" in out else []
-        trailers = last_para and all(re.match(r"[A-Za-z][\w-]*: ", x) for x in last_para)
-        if not trailers:
-            out.append("")
-        out.append(sob)
-    return "\n".join(out) + "\n"
 
 
 # ------------------------------------------------------------------ git side
@@ -287,41 +187,13 @@ def default_out_dir(tree, series: series_mod.Series) -> Path:
     return paths.out_dir() / tree.name / f"{series.name}-v{series.version}"
 
 
-def read_diff(path: Path) -> str:
-    return path.read_text(encoding="utf-8", errors="surrogateescape")
-
-
-def render_diff(series: series_mod.Series, patch: str, tree_name: str,
-                variables: dict) -> tuple[Path, str]:
-    """(template path, rendered diff text) of one patch on one tree."""
-    path = series.diff_file(patch, tree_name)
-    text = render_template(read_diff(path), str(path), variables, tree_name=tree_name)
-    if not re.search(r"^diff --git ", text, re.M):
-        raise UserError(f"{path}: no 'diff --git' header: not a diff "
-                        f"({series.label} patch {patch} on tree {tree_name})")
-    for n, line in enumerate(text.splitlines(), 1):
-        m = re.match(r"diff --git a/(\S+) b/(\S+)$|(?:---|\+\+\+) [ab]/(\S+)", line)
-        for name in filter(None, m.groups() if m else ()):
-            check_tree_path(name, f"{path}:{n}")
-    return path, text
-
-
-def check_tree_path(path: str, where: str) -> None:
-    """A path a template touches must stay inside the tree: relative, no '..'."""
-    parts = path.split("/")
-    if (not path or path.startswith("/") or ".." in parts or "." in parts or "" in parts
-            or "\\" in path or parts[0] == ".git"):
-        raise UserError(f"{where}: file {path!r} is outside the tree or not a plain path",
-                        hint="give the path from the tree's top folder, e.g. a/mm/page_io.c")
-
-
 def _render_one(series: series_mod.Series, tree, repo: Path, start: str, author: str,
                 stage: Path, profile: dict) -> RenderResult:
     """Render one series version on start: its commits (unreferenced objects)
     and its patch files in stage.  Publishing (branch, output folder) is
     render()'s, once the whole chain is rendered."""
     name, mail = parse_author(author)
-    variables = dict(tree=_TreeVars(tree), series=series)
+    variables = dict(tree=templating.TreeVars(tree), series=series)
     variables.update(profile)
     tmp = Path(tempfile.mkdtemp(prefix="patchkit-render-"))
     try:
@@ -330,19 +202,19 @@ def _render_one(series: series_mod.Series, tree, repo: Path, start: str, author:
         prev_tree = git.out(repo, "rev-parse", f"{start}^{{tree}}")
         shas, subjects = [], []
         for i, patch in enumerate(series.patches):
-            path, text = render_diff(series, patch, tree.name, variables)
+            path, text = templating.render_diff(series, patch, tree.name, variables)
             rendered = tmp / f"{i + 1:04d}-{patch}.diff"
             rendered.write_text(text, encoding="utf-8", errors="surrogateescape")
             res = index.apply(rendered)
-            if res.returncode and damaged(res.stderr):
+            if res.returncode and conflicts.damaged(res.stderr):
                 raise InfraError(f"git cannot read the tree's objects in {tree.path}: "
-                                 f"{damaged(res.stderr)}",
+                                 f"{conflicts.damaged(res.stderr)}",
                                  hint=f"git -C {tree.path} fsck says what is damaged; for a "
                                       f"pinned tree: patchkit tree fetch {tree.name} --force")
             if res.returncode:
-                raise apply_error(series, patch, tree.name, path, rendered, text, res.stderr,
-                                  index, parent)
-            for note in offsets(res.stdout + res.stderr):
+                raise conflicts.apply_error(series, patch, tree.name, path, rendered, text, res.stderr,
+                                            index, parent)
+            for note in conflicts.offsets(res.stdout + res.stderr):
                 ui.info("render", f"{series.label} patch {patch} on {tree.name}: {note} "
                                   f"({path}; context matched exactly, no fuzz)")
             tree_id = index.write_tree()
@@ -350,7 +222,7 @@ def _render_one(series: series_mod.Series, tree, repo: Path, start: str, author:
                 raise UserError(f"{path}: the diff changes nothing on tree {tree.name} "
                                 f"({series.label} patch {patch}); a patch must change its files")
             prev_tree = tree_id
-            message = render_message(series.patch_dir(patch), variables, author, tree.name)
+            message = templating.render_message(series.patch_dir(patch), variables, author, tree.name)
             parent = index.commit(tree_id, parent, message, name, mail, git_date(series, i))
             subjects.append(message.split("\n", 1)[0])
             shas.append(parent)
@@ -362,7 +234,7 @@ def _render_one(series: series_mod.Series, tree, repo: Path, start: str, author:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return RenderResult(tree=tree, series=series, repo=repo, base_commit=tree.base_commit,
-                        start=start, tip=parent, commits=commits, out_dir=stage,
+                        base=start, tip=parent, commits=commits, out_dir=stage,
                         author=_mail_author(name, mail))
 
 
@@ -374,91 +246,6 @@ def _mail_author(name: str, mail: str) -> str:
 
 
 # ------------------------------------------------------------------ a diff that does not apply
-
-def offsets(output: str) -> list[str]:
-    """'mm/page_io.c hunk 2 applied at line 57 (offset 3 lines)' for each hunk
-    git apply --verbose placed away from its @@ line."""
-    notes, current = [], "?"
-    for line in output.splitlines():
-        m = re.match(r"Checking patch (.+)\.\.\.$", line)
-        if m:
-            current = m[1]
-        m = re.match(r"Hunk #(\d+) succeeded at (\d+) \(offset (-?\d+) lines?\)", line)
-        if m:
-            notes.append(f"{current} hunk {m[1]} applied at line {m[2]} "
-                         f"(offset {m[3]} lines)")
-    return notes
-
-
-def hunks_of(text: str) -> list[tuple[str, int, int, str]]:
-    """(file, old start line, line in the diff text, @@ header) of every hunk."""
-    out, current = [], None
-    for n, line in enumerate(text.splitlines(), 1):
-        m = re.match(r"diff --git a/(\S+) b/(\S+)", line)
-        if m:
-            current = m[2]
-            continue
-        m = re.match(r"@@ -(\d+)(?:,\d+)? \+\d+(?:,\d+)? @@", line)
-        if m and current is not None:
-            out.append((current, int(m[1]), n, m[0]))
-    return out
-
-
-_DAMAGE = [re.compile(p) for p in (      # most telling first
-    r"loose object \S+ .*is corrupt", r"object file \S+ is empty", r"unable to unpack \S+",
-    r"fatal: bad object \S+", r"packfile \S+ .*(?:corrupt|bad)", r"inflate: data stream error")]
-
-
-def damaged(stderr) -> str | None:
-    """The line of git's error output that says the object store is damaged
-    (a machine fault, exit 3), or None (the diff itself does not apply)."""
-    text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else (stderr or "")
-    for pattern in _DAMAGE:
-        m = pattern.search(text)
-        if m:
-            return m[0]
-    return None
-
-
-def apply_error(series, patch: str, tree_name: str, path: Path, rendered: Path, text: str,
-                stderr: str, index: git.Index, parent: str) -> UserError:
-    """One line: series, version, patch, tree, file, hunk, the command that shows it."""
-    keep = (paths.cache_dir() / "render-failed"
-            / f"{series.name}-v{series.version}-{tree_name}-{patch}.diff")
-    keep.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(rendered, keep)
-    show = index.apply_reproducer(parent, keep, keep.with_suffix(".index"))
-    where = f"{series.label} patch {patch} on tree {tree_name}"
-    hunks = hunks_of(text)
-    m = re.search(r"error: patch failed: (.+):(\d+)", stderr or "")
-    if m:
-        file, line = m[1], int(m[2])
-        mine = [h for h in hunks if h[0] == file]
-        k = next((i for i, h in enumerate(mine, 1) if h[1] == line), None)
-        if k is not None:
-            _, _, dline, header = mine[k - 1]
-            what = f"{file} hunk {k}/{len(mine)} ({header}, {path}:{dline}) does not apply"
-        else:
-            what = f"{file} hunk at line {line} ({path}) does not apply"
-        return UserError(f"{where}: {what}; show the conflict: {show}")
-    m = re.search(r"error: (.+?): (does not exist in index|already exists in index)", stderr or "")
-    if m:
-        file = m[1]
-        mine = [h for h in hunks if h[0] == file]
-        first = f"hunk 1/{len(mine)} ({mine[0][3]}, {path}:{mine[0][2]}), " if mine else ""
-        state = "does not exist" if m[2].startswith("does not") else "exists already"
-        return UserError(f"{where}: {file} {first}the file {state} on the tree; "
-                         f"show the conflict: {show}")
-    detail = " ".join((stderr or "").strip().splitlines()[-2:]) or "git apply failed"
-    return UserError(f"{where}: {path} does not apply: {detail}; show the conflict: {show}")
-
-
-class _TreeVars:
-    """What templates see as {{ tree.name }} / {{ tree.version }}."""
-
-    def __init__(self, tree):
-        self.name = tree.name
-        self.version = tree.version
 
 
 def _publish(repo: Path, staged: list[tuple[RenderResult, Path]]) -> None:
@@ -512,9 +299,9 @@ def diffstat_of(pfile: Path) -> list[FileStat]:
 def write_cover_letter(result: RenderResult) -> Path | None:
     """0000-cover-letter.patch, written by patchkit/cover.py into result.out_dir
     (the same cover letter patchkit send mails)."""
-    from patchkit import cover
+    from patchkit import mail as mail_mod
 
-    return cover.write_cover(result)
+    return mail_mod.write_cover(result)
 
 
 def check_out_root(out_root: Path, option: str = "-o") -> Path:
@@ -545,7 +332,7 @@ def render(name: str, tree, *, author: str | None = None, out_root: Path | None 
         out_root = check_out_root(out_root)
     author = author or author_from_git(Path(tree.path))
     parse_author(author)
-    profile = load_profile(tree.name, profiles)
+    profile = templating.load_profile(tree.name, profiles)
     outs = [(out_root / f"{s.name}-v{s.version}") if out_root else default_out_dir(tree, s)
             for s in chain]
     made_dirs = {_first_missing(o.parent) for o in outs} - {None}
@@ -613,15 +400,9 @@ def _has_files(path: Path) -> bool:
     return any(p.is_file() for p in path.rglob("*"))
 
 
-def render_series(name: str, *, tree, author: str | None = None,
-                  out_root: Path | None = None) -> RenderResult:
-    """render() with keyword arguments, as validate.py and check.py call it."""
-    return render(name, tree, author=author, out_root=out_root)
-
-
 def renderer_for_send(args, series: series_mod.Series) -> RenderResult:
-    """send.RENDERER: render the series (at the version send asked for) on the pinned tree."""
-    tree = open_tree(getattr(args, "tree", None))
+    """What patchkit send mails: the series (at the version send asked for) rendered on the pinned tree."""
+    tree = tree_mod.open_tree(getattr(args, "tree", None))
     author = getattr(args, "author", None)
     if author is None:
         try:
@@ -633,13 +414,6 @@ def renderer_for_send(args, series: series_mod.Series) -> RenderResult:
                                  "<you@example.org>' (or git config --global user.name ... "
                                  "and user.email ...)") from None
     return render(str(series.folder), tree, version=series.version, author=author)
-
-
-def open_tree(spec: str | None):
-    """tree.open_tree(spec): the pinned tree (None), a tree name, or a checkout."""
-    from patchkit import tree as trees
-
-    return trees.open_tree(spec)
 
 
 # ------------------------------------------------------------------ CLI
@@ -666,7 +440,7 @@ def check_version_option(version: int | None, option: str = "-v/--version") -> N
 
 
 def run(args) -> int:
-    if proc.DRY_RUN:
+    if args.options.dry_run:
         raise UserError("--dry-run is not supported by render: its git queries must run",
                         hint="render writes only patchkit's cache branch and -o DIR; "
                              "apply checks everything before it changes the checkout")
@@ -677,7 +451,7 @@ def run(args) -> int:
     if args.author is not None:
         parse_author(args.author)
     series_mod.chain(args.series, version=args.series_version)
-    tree = open_tree(args.tree)
+    tree = tree_mod.open_tree(args.tree)
     result = render(args.series, tree, author=args.author, out_root=args.output,
                     version=args.series_version)
     for c in result.commits:

@@ -24,13 +24,13 @@ import re
 import socket
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from patchkit.errors import InfraError, UserError
+# the status vocabulary and the stage record are the pipeline's (one place)
+from patchkit.pipeline import ERROR, FAIL, PASS, SKIP, StageResult, now  # noqa: F401 (re-exported)
 
-PASS, FAIL, SKIP, ERROR = "PASS", "FAIL", "SKIP", "ERROR"
 
 FORMAT = "patchkit-results"
 FORMAT_VERSION = 1
@@ -38,21 +38,6 @@ SCHEMA = Path(__file__).resolve().parent / "schemas" / "results.schema.json"
 EXCERPT_LINES = 40
 KCIDB_VERSION = {"major": 5, "minor": 3}
 ORIGIN = "patchkit"
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-@dataclass
-class StageResult:
-    name: str
-    status: str
-    seconds: float = 0.0
-    detail: str = ""
-    log: str | None = None
-    data: dict = field(default_factory=dict)
-    started: str | None = None
 
 
 @dataclass
@@ -584,9 +569,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from patchkit import proc
-
-    if proc.DRY_RUN:
+    if args.options.dry_run:
         raise UserError("patchkit report has no --dry-run: it only reads RESULTS and writes what you ask for")
     action = str(args.results[0])
     if action in ("merge", "compare"):

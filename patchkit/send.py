@@ -28,28 +28,28 @@ refs/patchkit/sent/<series>/v<N>: a commit whose first parent is the series
 tip (so the ref holds the sent commits) and whose message lists the
 Message-IDs and which of them were delivered.  Sending a version again needs
 --resend; after a partial failure the same command sends only the rest.
+
+This module is the command: which series, which messages, to whom, and
+what is already sent.  Beside it: sendemail.py (git's sendemail.*
+configuration), transport.py (SMTP / sendmail delivery), sentrecords.py
+(the refs/patchkit/sent records and the send lock), mail.py (the messages).
 """
 
 from __future__ import annotations
 
 import argparse
 import email.utils
-import json
-import os
-import smtplib
-import socket
-import ssl
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable
 
-from patchkit import cover as cover_mod, git, mail, proc, recipients, series as series_mod, ui
-from patchkit.errors import CommandFailed, InfraError, Interrupted, UserError
+from patchkit import cover as cover_mod
+from patchkit import git, mail, options, proc, recipients, sendemail, sentrecords, transport, ui
+from patchkit import render as render_mod
+from patchkit import series as series_mod
+from patchkit.errors import Interrupted, UserError
 
-PASSWORD_ENV = "PATCHKIT_SMTP_PASS"
-SENT_REF = "refs/patchkit/sent"
 LORE = "https://lore.kernel.org/r/"
 
 
@@ -66,12 +66,6 @@ class Rendered:
     chain: list = field(default_factory=list)   # the series it depends on, deepest first
     dependencies: list = field(default_factory=list)   # those, rendered (Rendered each)
     tree: object = None         # patchkit.tree.Tree it was rendered on (None: --repo)
-
-
-# A function (args, series) -> object with the fields of Rendered (render.py's
-# RenderResult has them).  Unset, send uses patchkit.render.renderer_for_send
-# when that exists; --repo/--base always take an already rendered series.
-RENDERER: Callable[[argparse.Namespace, series_mod.Series], Rendered] | None = None
 
 
 # ------------------------------------------------------------------ CLI
@@ -146,20 +140,11 @@ def load_series(args) -> series_mod.Series:
     return series_mod.load(args.series, version=args.version)
 
 
-def default_renderer():
-    try:
-        from patchkit import render
-    except ModuleNotFoundError as exc:
-        if exc.name != "patchkit.render":
-            raise
-        return None
-    return getattr(render, "renderer_for_send", None)
-
-
 def rendered(args, series) -> Rendered:
-    renderer = RENDERER or (None if args.repo else default_renderer())
-    if renderer is not None and not args.repo:
-        r = renderer(args, series)
+    """The series to mail: rendered now on the pinned tree (render.renderer_for_send),
+    or, with --repo/--base, a series already rendered there."""
+    if not args.repo:
+        r = render_mod.renderer_for_send(args, series)
         author = getattr(r, "author", "") or ""
         deps = [Rendered(Path(d.repo), d.base, d.tip, d.prerequisite_base, d.series,
                          getattr(d, "author", "") or author) for d in getattr(r, "dependencies", [])]
@@ -219,55 +204,6 @@ def check_args(args) -> None:
         render.parse_author(args.author)
 
 
-class SendLock:
-    """One `send --send` of a series version at a time per repository: a
-    second one started while the first runs stops before reading the record
-    (which the first is still writing) and before sending anything."""
-
-    def __init__(self, repo, name: str, version: int):
-        git_dir = Path(git.out(repo, "rev-parse", "--git-common-dir"))
-        if not git_dir.is_absolute():
-            git_dir = Path(repo) / git_dir
-        self.path = git_dir / f"patchkit-send-{name}-v{version}.lock"
-        self.what = f"{name} v{version}"
-        self.repo = repo
-        self.fd = None
-
-    def __enter__(self):
-        import fcntl
-
-        while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
-                os.close(fd)
-                raise UserError(f"another patchkit send of {self.what} is running on "
-                                f"{self.repo} (pid {holder})",
-                                hint="wait for it to finish, then check what it sent: "
-                                     f"git -C {self.repo} log -1 "
-                                     f"{SENT_REF}/{self.what.replace(' ', '/')}") from None
-            try:
-                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
-                break
-            os.close(fd)          # the holder removed it as we opened it: again
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        self.fd = fd
-        return self
-
-    def __exit__(self, *exc):
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
-        os.close(self.fd)
-
-
 def parse_date(text: str | None) -> datetime:
     if not text:
         return datetime.now(timezone.utc).astimezone().replace(microsecond=0)
@@ -280,14 +216,19 @@ def parse_date(text: str | None) -> datetime:
 
 
 def run(args: argparse.Namespace) -> int:
-    if proc.DRY_RUN:
-        # send must read git to compose anything; the global --dry-run means
-        # "change nothing", which send's default mode already is.
-        proc.DRY_RUN = False
-        if args.send or args.reflect or args.preview_to:
-            ui.info("send", "--dry-run: composing only, nothing will be sent")
-        args.send = args.reflect = False
-        args.preview_to = []
+    if not args.options.dry_run:
+        return _compose_and_send(args)
+    # send must read git to compose anything; the global --dry-run means
+    # "change nothing", which send's default mode already is.
+    if args.send or args.reflect or args.preview_to:
+        ui.info("send", "--dry-run: composing only, nothing will be sent")
+    args.send = args.reflect = False
+    args.preview_to = []
+    with options.using(args.options, dry_run=False):
+        return _compose_and_send(args)
+
+
+def _compose_and_send(args: argparse.Namespace) -> int:
     check_args(args)
     series = load_series(args)
     try:
@@ -295,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         raise Interrupted("interrupted while rendering: nothing was sent or recorded") from None
     if args.send:
-        with SendLock(r.repo, series.name, series.version):
+        with sentrecords.SendLock(r.repo, series.name, series.version):
             return _run(args, series, r)
     return _run(args, series, r)
 
@@ -303,8 +244,8 @@ def run(args: argparse.Namespace) -> int:
 def _run(args, series, r) -> int:
     chain = ([*dependencies(args, r), r] if args.with_deps else [r])
     repo = r.repo
-    config = sendemail_config(repo, args.identity)
-    sender = identity(repo, args.sender or None, config, fallback=r.author)
+    config = sendemail.sendemail_config(repo, args.identity)
+    sender = sendemail.identity(repo, args.sender or None, config, fallback=r.author)
     prefixes = [*(["RFC"] if args.rfc else []), *args.prefix]
     date = parse_date(args.date)
     deliver_mode = args.send or args.reflect or args.preview_to
@@ -337,22 +278,22 @@ def _run(args, series, r) -> int:
         ui.info("send", "dry run: nothing sent (use --reflect to mail yourself, --send to mail the list)")
         return 0
 
-    transport = make_transport(repo, config)
-    env_from = envelope_from(config, sender)
+    via = transport.make_transport(repo, config)
+    env_from = sendemail.envelope_from(config, sender)
     if args.reflect or args.preview_to:
-        only = [sender] if args.reflect else normalize(args.preview_to, "--preview-to")
+        only = [sender] if args.reflect else transport.normalize(args.preview_to, "--preview-to")
         for job in jobs:
-            deliver(transport, job.messages, env_from, reflect_to=only)
+            transport.deliver(via, job.messages, env_from, reflect_to=only)
         count = sum(len(j.messages) for j in jobs)
         ui.info("send", f"sent {count} messages only to {', '.join(only)} (not recorded)")
         return 0
 
-    bcc = normalize(config.get("bcc", []), "sendemail.bcc")
+    bcc = transport.normalize(config.get("bcc", []), "sendemail.bcc")
     for job in jobs:
-        store = RecordStore(repo, job.record, sender)
-        deliver(transport, job.messages, env_from, skip=job.done, on_sent=store.sent, bcc=bcc)
+        store = sentrecords.RecordStore(repo, job.record, sender)
+        transport.deliver(via, job.messages, env_from, skip=job.done, on_sent=store.sent, bcc=bcc)
         ui.info("send", f"sent {len(job.messages) - len(job.done)} messages; recorded in "
-                        f"{record_ref(job.record.series, job.record.version)}")
+                        f"{sentrecords.record_ref(job.record.series, job.record.version)}")
     return 0
 
 
@@ -362,7 +303,7 @@ class Job:
 
     label: str                 # <series>-v<N>
     messages: list
-    record: "Record | None" = None
+    record: "sentrecords.Record | None" = None
     done: set = field(default_factory=set)
 
 
@@ -395,9 +336,9 @@ def plan(args, r: Rendered, sender: str, date: datetime, prefixes, config, *, ma
     is skipped; --resend and -v apply only to the series asked for."""
     series, repo = r.series, r.repo
     label = f"{series.name}-v{series.version}"
-    if not (args.send and not proc.DRY_RUN):
+    if not args.send:
         return Job(label, compose(args, r, sender, date, prefixes, config))
-    record = load_record(repo, series.name, series.version)
+    record = sentrecords.load_record(repo, series.name, series.version)
     tip = mail.rev_parse(repo, r.tip)
     if record is not None and not main:
         if record.complete and record.tip == tip:
@@ -443,17 +384,17 @@ def plan(args, r: Rendered, sender: str, date: datetime, prefixes, config, *, ma
             raise UserError(
                 f"cannot resume {series.name} v{series.version}: the messages differ from the "
                 "partly sent ones (recipients or prefixes changed?)",
-                hint=f"inspect the record: git -C {repo} log -1 {record_ref(series.name, series.version)}")
+                hint=f"inspect the record: git -C {repo} log -1 {sentrecords.record_ref(series.name, series.version)}")
         done = set(record.sent)
         ui.info("send", f"resuming {label}: {len(done)} of {len(messages)} already sent, sending the rest")
         return Job(label, messages, record, done)
-    record = Record(series=series.name, version=series.version, date=date.isoformat(),
-                    base=mail.rev_parse(repo, r.base), tip=tip,
-                    prerequisite_base=(mail.rev_parse(repo, r.prerequisite_base)
-                                       if r.prerequisite_base else None),
-                    prefixes=prefixes,
-                    message_ids=[str(m["Message-Id"]) for m in messages], sent=[],
-                    previous=load_record_commit(repo, series.name, series.version))
+    record = sentrecords.Record(series=series.name, version=series.version, date=date.isoformat(),
+                                base=mail.rev_parse(repo, r.base), tip=tip,
+                                prerequisite_base=(mail.rev_parse(repo, r.prerequisite_base)
+                                                   if r.prerequisite_base else None),
+                                prefixes=prefixes,
+                                message_ids=[str(m["Message-Id"]) for m in messages], sent=[],
+                                previous=sentrecords.load_record_commit(repo, series.name, series.version))
     return Job(label, messages, record, set())
 
 
@@ -517,7 +458,7 @@ def compose(args, r: Rendered, sender: str, date: datetime, prefixes, config=Non
     rdiff = None
     previous_link = None
     if series.version > 1:
-        prev = load_record(r.repo, series.name, series.version - 1)
+        prev = sentrecords.load_record(r.repo, series.name, series.version - 1)
         old = compare_range(args.compare_to, r, prev)
         if old is not None:
             rdiff = mail.range_diff(r.repo, old[0], old[1], r.base, r.tip)
@@ -529,8 +470,8 @@ def compose(args, r: Rendered, sender: str, date: datetime, prefixes, config=Non
         cc=[*config.get("cc", []), *args.cc], per_patch_recipients=per_patch,
         range_diff=rdiff, previous_link=previous_link, extra_prefixes=prefixes,
         addressing=getattr(args, "addressing", "union"),
-        trailer_cc=getattr(args, "trailer_cc", True) and git_bool(config.get("signedoffbycc"), True),
-        suppress_cc=suppressed_trailers(config),
+        trailer_cc=getattr(args, "trailer_cc", True) and sendemail.git_bool(config.get("signedoffbycc"), True),
+        suppress_cc=sendemail.suppressed_trailers(config),
         prerequisites=[(s.change_id, s.version) for s in r.chain] if r.prerequisite_base else (),
         mailer=None if xmailer(args, config) else "",
         base_commit=mainline_base(r),
@@ -546,7 +487,7 @@ def mainline_base(r: Rendered) -> str | None:
 def show_summary(messages) -> None:
     """Subjects and recipients of every message, before anything is sent
     (nothing with -q: a recipient line without its subject means nothing)."""
-    if ui.QUIET:
+    if options.current().quiet:
         return
     for msg in messages:
         ui.info("send", str(msg["Subject"]))
@@ -555,476 +496,18 @@ def show_summary(messages) -> None:
                 print(f"    {key}: {a}", file=sys.stderr)
 
 
-def git_bool(value, default: bool) -> bool:
-    """A git config boolean as git reads it."""
-    if value is None:
-        return default
-    text = str(value).strip().lower()
-    if text in ("", "false", "no", "off", "0"):
-        return False
-    if text in ("true", "yes", "on", "1"):
-        return True
-    raise UserError(f"git config value {value!r} is no boolean", hint="use true or false")
-
-
 def xmailer(args, config: dict) -> bool:
     if getattr(args, "xmailer", None) is not None:
         return args.xmailer
-    return git_bool(config.get("xmailer"), True)
-
-
-def suppressed_trailers(config: dict) -> list[str]:
-    """sendemail.suppressCc as the trailer kinds it leaves out."""
-    out = set()
-    for value in config.get("suppresscc", []):
-        for word in value.replace(",", " ").split():
-            word = word.lower()
-            if word in ("all", "body"):
-                out.update(mail.TRAILER_KINDS)
-            elif word == "sob":
-                out.add("sob")
-            elif word in ("cc", "bodycc"):
-                out.add("cc")
-            elif word == "misc-by":
-                out.add("misc-by")
-            elif word not in ("self", "author", "cccmd"):
-                raise UserError(f"sendemail.suppressCc {word!r}: unknown value",
-                                hint="one of all, body, sob, cc, bodycc, misc-by, self, author, cccmd")
-    return sorted(out)
+    return sendemail.git_bool(config.get("xmailer"), True)
 
 
 # ------------------------------------------------------------------ identity and config
 
-# multi-valued keys (git allows them many times): lists
-MULTI_KEYS = ("to", "cc", "bcc", "suppresscc")
-# keys git send-email reads that would change what patchkit sends, but
-# patchkit does not do: a warning instead of silently ignoring them
-UNSUPPORTED_KEYS = ("smtpserveroption", "headercmd", "aliasesfile", "aliasfiletype",
-                    "transferencoding", "8bitencoding", "tocover", "cccover")
-
-
-def parse_sendemail(text: str, identity: str | None = None) -> dict:
-    """`git config -z --get-regexp ^sendemail\\.` output as a dict: keys
-    lower-cased without the prefix; MULTI_KEYS are lists.  With identity,
-    sendemail.<identity>.<key> overrides sendemail.<key> (a multi-valued
-    key's scoped list replaces the plain one), as git send-email does."""
-    plain: dict = {k: [] for k in MULTI_KEYS}
-    scoped: dict = {}
-    for entry in text.split("\0"):
-        if not entry:
-            continue
-        key, _, value = entry.partition("\n")
-        rest = key.split(".", 1)[1]
-        sub, dot, name = rest.rpartition(".")
-        target = plain
-        if dot:
-            if sub != identity:
-                continue
-            target = scoped
-        name = name.lower()
-        if name in MULTI_KEYS:
-            target.setdefault(name, []).append(value)
-        else:
-            target[name] = value
-    plain.update(scoped)
-    return plain
-
-
-def sendemail_config(repo, identity: str | None = None) -> dict:
-    """The tree's sendemail.* settings (parse_sendemail), for identity or
-    sendemail.identity."""
-    res = git.run(repo, "config", "-z", "--get-regexp", r"^sendemail\.", check=False)
-    if identity is None:
-        identity = parse_sendemail(res.stdout).get("identity")
-    if identity and f"sendemail.{identity}.".lower() not in res.stdout.lower():
-        raise UserError(f"sendemail identity {identity!r} has no keys in {repo}",
-                        hint=f"git config sendemail.{identity}.smtpServer ...; or drop --identity")
-    config = parse_sendemail(res.stdout, identity)
-    for key in UNSUPPORTED_KEYS:
-        if key in config:
-            ui.warn("send", f"sendemail.{key} is not supported by patchkit and is ignored")
-    return config
-
-
-def git_config(repo, key: str) -> str | None:
-    return git.config_get(repo, key) or None
-
-
-def identity(repo, explicit: str | None, config: dict, fallback: str = "") -> str:
-    """The sender: --from, sendemail.from, user.name <user.email>, or who rendered the series."""
-    if explicit:
-        return mail.format_address(*mail.parse_address(explicit, "--from"))
-    if config.get("from"):
-        return mail.format_address(*mail.parse_address(config["from"], "git config sendemail.from"))
-    found = git.identity(repo, required=False)
-    if not found and fallback:
-        return mail.format_address(*mail.parse_address(fallback, "the series' author"))
-    if not found:
-        raise UserError(f"no author identity: user.name / user.email are not set for {repo}",
-                        hint=f"git -C {repo} config user.name 'Your Name'; "
-                             f"git -C {repo} config user.email you@example.org (or pass --from)")
-    return mail.format_address(*mail.parse_address(found, "git config user.name/user.email"))
-
-
-def envelope_from(config: dict, sender: str) -> str:
-    env = config.get("envelopesender")
-    if env and env != "auto":
-        return mail.parse_address(env, "sendemail.envelopeSender")[1]
-    return mail.parse_address(sender)[1]
-
 
 # ------------------------------------------------------------------ delivery
-
-def sendmail_argv(command: str, rcpts: list[str]) -> list[str]:
-    """sendemail.sendmailCmd runs through the shell, as git send-email runs it."""
-    return ["sh", "-c", f'{command} "$@"', command, "-i", *rcpts]
-
-
-@dataclass
-class SmtpTransport:
-    host: str
-    port: int
-    encryption: str = ""          # "", "ssl" or "tls"
-    user: str | None = None
-    repo: Path | None = None
-    cert_path: str | None = None  # sendemail.smtpSSLCertPath: CA file/dir; "" = no verification
-    password: str | None = None   # sendemail.smtpPass
-    auth: list[str] | None = None  # sendemail.smtpAuth: allowed mechanisms; [] = no AUTH at all
-    domain: str | None = None     # sendemail.smtpDomain: the EHLO name
-    timeout: float = 60.0
-    _conn: smtplib.SMTP | None = field(default=None, repr=False)
-
-    @property
-    def where(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    def open(self) -> None:
-        try:
-            if self.encryption == "ssl":
-                conn = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
-                                        local_hostname=self.domain,
-                                        context=ssl_context(self.cert_path))
-            else:
-                conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout,
-                                    local_hostname=self.domain)
-            conn.ehlo()
-            if self.encryption == "tls":
-                conn.starttls(context=ssl_context(self.cert_path))
-                conn.ehlo()
-        except (OSError, smtplib.SMTPException) as exc:
-            raise InfraError(f"cannot connect to SMTP server {self.where}: {exc}",
-                             hint="check git config sendemail.smtpServer / smtpServerPort / "
-                                  "smtpEncryption") from None
-        self._conn = conn
-        if self.user and self.auth != []:
-            password = self.password or smtp_password(self.repo, self.host, self.port, self.user)
-            helper = self.repo if not self.password else None  # git credential only for its own
-            try:
-                login(conn, self.user, password, self.auth)
-            except smtplib.SMTPAuthenticationError as exc:
-                credential(helper, "reject", self.host, self.port, self.user, password)
-                self.close()
-                raise UserError(f"SMTP server {self.where} refused the credentials of "
-                                f"{self.user}: {exc.smtp_code} {_text(exc.smtp_error)}",
-                                hint=f"check ${PASSWORD_ENV}, sendemail.smtpPass or your git credential helper") from None
-            except (OSError, smtplib.SMTPException) as exc:
-                self.close()
-                raise InfraError(f"SMTP login to {self.where} failed: {exc}") from None
-            credential(helper, "approve", self.host, self.port, self.user, password)
-
-    def send(self, env_from: str, rcpts: list[str], data: bytes) -> None:
-        if self._conn is None:
-            self.open()
-        options = []
-        if not data.isascii() and self._conn.has_extn("8bitmime"):
-            options.append("BODY=8BITMIME")
-        refused = self._conn.sendmail(env_from, rcpts, data.replace(b"\n", b"\r\n"), options)
-        if refused:
-            raise smtplib.SMTPRecipientsRefused(refused)
-
-    def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.quit()
-            except (OSError, smtplib.SMTPException):
-                self._conn.close()
-            self._conn = None
-
-
-def ssl_context(cert_path: str | None) -> ssl.SSLContext:
-    """Certificate checks as git send-email does them with smtpSSLCertPath."""
-    if cert_path is None:
-        return ssl.create_default_context()
-    if cert_path == "":
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        return ctx
-    path = Path(cert_path).expanduser()
-    if path.is_dir():
-        return ssl.create_default_context(capath=str(path))
-    if path.is_file():
-        return ssl.create_default_context(cafile=str(path))
-    raise UserError(f"sendemail.smtpSSLCertPath {cert_path!r} does not exist",
-                    hint="point it at a CA file or directory, or set it to '' to skip verification")
-
-
-@dataclass
-class SendmailTransport:
-    command: str
-    where: str = "sendmail"
-
-    def open(self) -> None:
-        pass
-
-    def send(self, env_from: str, rcpts: list[str], data: bytes) -> None:
-        mail.run_bytes(sendmail_argv(self.command, rcpts), input=data, timeout=300)
-
-    def close(self) -> None:
-        pass
-
-
-def make_transport(repo, config: dict):
-    if config.get("sendmailcmd"):
-        return SendmailTransport(config["sendmailcmd"], where=config["sendmailcmd"])
-    server = config.get("smtpserver")
-    if not server:
-        raise UserError(f"no mail transport configured for {repo}",
-                        hint="git config sendemail.smtpServer smtp.example.org "
-                             "(plus smtpServerPort, smtpEncryption, smtpUser), "
-                             "or git config sendemail.sendmailCmd /usr/sbin/sendmail")
-    if server.startswith("/"):
-        return SendmailTransport(server, where=server)
-    enc = (config.get("smtpencryption") or "").lower()
-    if enc not in ("", "ssl", "tls", "none"):
-        raise UserError(f"sendemail.smtpEncryption {enc!r}: use ssl or tls")
-    enc = "" if enc == "none" else enc
-    port_text = config.get("smtpserverport") or ("465" if enc == "ssl" else "25")
-    try:
-        port = int(port_text)
-    except ValueError:
-        try:
-            port = socket.getservbyname(port_text, "tcp")
-        except OSError:
-            raise UserError(f"sendemail.smtpServerPort {port_text!r} is no port") from None
-    auth = None
-    if config.get("smtpauth"):
-        auth = [] if config["smtpauth"].strip().lower() == "none" else config["smtpauth"].upper().split()
-    return SmtpTransport(server, port, enc, config.get("smtpuser"), Path(repo),
-                         cert_path=config.get("smtpsslcertpath"),
-                         password=None if os.environ.get(PASSWORD_ENV) else config.get("smtppass"),
-                         auth=auth, domain=config.get("smtpdomain"))
-
-
-def login(conn: smtplib.SMTP, user: str, password: str, allowed: list[str] | None = None) -> None:
-    """AUTH with one mechanism (PLAIN, else LOGIN, else CRAM-MD5; only those
-    in allowed, sendemail.smtpAuth, when given): a refused password is one
-    clear answer, not a retry with the next mechanism."""
-    if not conn.has_extn("auth"):
-        raise smtplib.SMTPNotSupportedError("the server offers no AUTH")
-    offered = conn.esmtp_features["auth"].upper().split()
-    if allowed:
-        offered = [m for m in offered if m in allowed]
-    conn.user, conn.password = user, password
-    for mech, initial in (("PLAIN", True), ("LOGIN", False), ("CRAM-MD5", False)):
-        if mech in offered:
-            method = getattr(conn, "auth_" + mech.lower().replace("-", "_"))
-            code, resp = conn.auth(mech, method, initial_response_ok=initial)
-            if code in (235, 503):
-                return
-            raise smtplib.SMTPAuthenticationError(code, resp)
-    raise smtplib.SMTPNotSupportedError(f"no usable AUTH mechanism among {' '.join(offered)}")
-
-
-def smtp_password(repo, host: str, port: int, user: str) -> str:
-    """$PATCHKIT_SMTP_PASS, else git credential fill; never printed.
-    (sendemail.smtpPass is read by make_transport, between the two.)"""
-    if os.environ.get(PASSWORD_ENV):
-        return os.environ[PASSWORD_ENV]
-    query = f"protocol=smtp\nhost={host}:{port}\nusername={user}\n\n"
-    env = {} if sys.stdin.isatty() else git.no_prompt_env()
-    res = proc.run(git.credential_argv(repo, "fill"), input=query, env=env, check=False)
-    for line in res.stdout.splitlines():
-        if line.startswith("password="):
-            return line[len("password="):]
-    raise UserError(f"no SMTP password for {user} at {host}:{port}",
-                    hint=f"export {PASSWORD_ENV}=..., git config sendemail.smtpPass ..., "
-                         "or store it with a git credential helper")
-
-
-def credential(repo, action: str, host: str, port: int, user: str, password: str) -> None:
-    if repo is None or os.environ.get(PASSWORD_ENV):
-        return
-    query = f"protocol=smtp\nhost={host}:{port}\nusername={user}\npassword={password}\n\n"
-    proc.run(git.credential_argv(repo, action), input=query, check=False)
-
-
-def _text(value) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
-def envelope_recipients(msg) -> list[str]:
-    out = []
-    for key in ("To", "Cc"):
-        if msg[key]:
-            out.extend(a.addr_spec for a in msg[key].addresses)
-    return mail.dedup(out)
-
-
-def normalize(addresses, where: str) -> list[str]:
-    return [mail.format_address(*mail.parse_address(a, where)) for a in addresses]
-
-
-def deliver(transport, messages, env_from: str, *, reflect_to: list[str] | None = None,
-            skip=frozenset(), on_sent=None, bcc=()) -> None:
-    """Send messages in order; after each one, on_sent(msgid).  A failure names
-    exactly which messages went out and which did not.  bcc: envelope-only
-    recipients of every message (sendemail.bcc)."""
-    sent_now: list[str] = []
-    plan = []
-    for msg in messages:       # every message addressed before the first goes out
-        rcpts = ([mail.parse_address(a)[1] for a in reflect_to] if reflect_to
-                 else envelope_recipients(msg))
-        if rcpts and not reflect_to:
-            rcpts = mail.dedup([*rcpts, *(mail.parse_address(a)[1] for a in bcc)])
-        if not rcpts:
-            raise UserError(f"{msg['Subject']}: no recipients",
-                            hint="add to = [...] to series.toml or pass --to")
-        plan.append((msg, rcpts))
-    try:
-        transport.open()
-        for msg, rcpts in plan:
-            msgid = str(msg["Message-Id"])
-            if msgid in skip:
-                continue
-            # Ctrl-C / SIGTERM wait until this message is delivered and recorded
-            # (the transports time out), so the record always says what went out.
-            with proc.signals_held():
-                _send_one(transport, messages, msg, rcpts, env_from, skip, sent_now, on_sent)
-            ui.info("send", f"sent {msg['Subject']}")
-    except KeyboardInterrupt:
-        went = len(sent_now) + len([m for m in messages if str(m["Message-Id"]) in skip])
-        raise Interrupted(
-            f"interrupted after {went} of {len(messages)} messages went out"
-            + ("; each is recorded: run the same command again to send the rest"
-               if on_sent else "")) from None
-    finally:
-        transport.close()
-
-
-def _send_one(transport, messages, msg, rcpts, env_from, skip, sent_now, on_sent) -> None:
-    msgid = str(msg["Message-Id"])
-    try:
-        transport.send(env_from, rcpts, mail.message_bytes(msg))
-    except (OSError, smtplib.SMTPException, CommandFailed) as exc:
-        raise InfraError(failure_report(transport, messages, msg, exc, skip, sent_now),
-                         hint="fix the cause and run the same command again: "
-                              "it sends only the messages not sent yet") from None
-    sent_now.append(msgid)
-    if on_sent:
-        try:
-            on_sent(msgid)
-        except (CommandFailed, OSError) as exc:
-            went = [str(m["Subject"]) for m in messages
-                    if str(m["Message-Id"]) in skip or str(m["Message-Id"]) in sent_now]
-            raise InfraError(
-                f"{msg['Subject']} was delivered, but recording it in git failed: "
-                f"{str(exc).splitlines()[0]}\n  delivered so far:\n"
-                + "\n".join(f"    {s}" for s in went),
-                hint="fix the repository, then record by hand or resend with a new "
-                     "version: rerunning now would send these messages twice") from None
-
-
-def failure_report(transport, messages, failed, exc, skip, sent_now) -> str:
-    if isinstance(exc, smtplib.SMTPResponseException):
-        why = f"{exc.smtp_code} {_text(exc.smtp_error)}"
-    elif isinstance(exc, smtplib.SMTPRecipientsRefused):
-        why = "recipients refused: " + ", ".join(
-            f"{a} ({c} {_text(m)})" for a, (c, m) in exc.recipients.items())
-    elif isinstance(exc, CommandFailed):
-        err = (exc.stderr or exc.stdout).strip().splitlines()
-        why = f"exit {exc.returncode}" + (f": {err[-1]}" if err else "")
-    else:
-        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    lines = [f"delivery through {transport.where} failed at {failed['Subject']}: {why}"]
-    went = [m for m in messages if str(m["Message-Id"]) in skip or str(m["Message-Id"]) in sent_now]
-    lines.append(f"  sent ({len(went)}):" + ("" if went else " none"))
-    lines += [f"    {m['Subject']}  {m['Message-Id']}" for m in went]
-    rest = [m for m in messages if m not in went]
-    lines.append(f"  not sent ({len(rest)}):")
-    lines += [f"    {m['Subject']}  {m['Message-Id']}" for m in rest]
-    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------ sent records
 
-@dataclass
-class Record:
-    series: str
-    version: int
-    date: str
-    base: str
-    tip: str
-    prerequisite_base: str | None
-    prefixes: list[str]
-    message_ids: list[str]
-    sent: list[str]
-    previous: str | None = None        # the record commit of an earlier send of this version
 
-    @property
-    def complete(self) -> bool:
-        return len(self.sent) == len(self.message_ids)
-
-    def to_json(self) -> str:
-        data = {k: v for k, v in self.__dict__.items() if k != "previous"}
-        data["complete"] = self.complete
-        return json.dumps(data, indent=2)
-
-
-def record_ref(name: str, version: int) -> str:
-    return f"{SENT_REF}/{name}/v{version}"
-
-
-def load_record_commit(repo, name: str, version: int) -> str | None:
-    return git.rev_parse(repo, record_ref(name, version))
-
-
-def load_record(repo, name: str, version: int) -> Record | None:
-    commit = load_record_commit(repo, name, version)
-    if commit is None:
-        return None
-    text = git.out(repo, "log", "-1", "--format=%B", commit)
-    _, _, body = text.partition("\n\n")
-    try:
-        data = json.loads(body)
-    except ValueError as exc:
-        raise UserError(f"{record_ref(name, version)} in {repo} is no patchkit sent record",
-                        hint=f"git -C {repo} log -1 {record_ref(name, version)}") from exc
-    data.pop("complete", None)
-    parents = git.out(repo, "log", "-1", "--format=%P", commit).split()
-    return Record(**data, previous=parents[1] if len(parents) > 1 else None)
-
-
-class RecordStore:
-    """Writes the record after every delivered message (compare-and-swap on the ref)."""
-
-    def __init__(self, repo, record: Record, sender: str):
-        self.repo = repo
-        self.record = record
-        self.ref = record_ref(record.series, record.version)
-        self.current = load_record_commit(repo, record.series, record.version)
-        name, addr = mail.parse_address(sender)
-        self.env = git.ident_env(name or addr, addr, None)
-
-    def sent(self, msgid: str) -> None:
-        self.record.sent.append(msgid)
-        r = self.record
-        summary = (f"patchkit: sent {r.series} v{r.version} "
-                   f"({len(r.sent)}/{len(r.message_ids)} messages)")
-        parents = ["-p", r.tip]
-        if r.previous:
-            parents += ["-p", r.previous]
-        commit = git.out(self.repo, "commit-tree", f"{r.tip}^{{tree}}", *parents,
-                         "-m", f"{summary}\n\n{r.to_json()}\n", env=self.env)
-        git.run(self.repo, "update-ref", "-m", summary, self.ref, commit, self.current or "0" * 40)
-        self.current = commit

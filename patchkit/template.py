@@ -29,7 +29,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from patchkit import git, paths, proc, render, series as series_mod, ui
+from patchkit import git, paths, templating, ui
+from patchkit import series as series_mod
 from patchkit.errors import UserError
 
 DEFAULT_TREE = "linux-source-6.12"
@@ -174,7 +175,7 @@ def round_trip(repo: Path, item: Imported, names: dict | None, tree_name: str,
     variables = dict(names or {})
     variables["tree"] = type("TreeVars", (), {"name": tree_name, "version": ""})()
     origin = f"import of {item.sha[:12]}"
-    text = render.render_template(item.diff, origin, variables, tree_name=tree_name)
+    text = templating.render_template(item.diff, origin, variables, tree_name=tree_name)
     diff = tmp / f"{item.sha}.diff"
     diff.write_text(text, encoding="utf-8", errors="surrogateescape")
     index = git.Index(repo, tmp / f"{item.sha}.index", item.parent)
@@ -202,11 +203,11 @@ def _same_message(path: Path, item: Imported, names: dict | None, tree_name: str
     variables = dict(names or {})
     variables["tree"] = type("TreeVars", (), {"name": tree_name, "version": ""})()
     try:
-        text = render.render_template(path.read_text(), str(path), variables,
-                                      tree_name=tree_name)
+        text = templating.render_template(path.read_text(), str(path), variables,
+                                          tree_name=tree_name)
     except UserError:
         return False
-    want = render.render_template(item.message, "import", {}, tree_name=tree_name)
+    want = templating.render_template(item.message, "import", {}, tree_name=tree_name)
 
     def clean(t: str) -> list[str]:
         lines = [line.rstrip() for line in t.strip().splitlines()]
@@ -255,7 +256,7 @@ def import_range(repo: Path, rev_range: str, series_dir: Path, profile: str | No
         profile = tree_name
     names = None
     if profile and profile != "none":
-        names = render.load_profile(profile, profiles)
+        names = templating.load_profile(profile, profiles)
 
     series_dir = Path(series_dir)
     vdir = series_dir / f"v{version}"
@@ -383,7 +384,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    if proc.DRY_RUN:
+    if args.options.dry_run:
         raise UserError("--dry-run is not supported by template import: its git queries must run",
                         hint="import writes nothing unless the round trip passes")
     if args.template_command == "import":

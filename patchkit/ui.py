@@ -19,7 +19,8 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-QUIET = False
+from patchkit import options
+
 LIVE_EVERY = 30.0      # seconds between plain progress lines when not on a terminal
 LAST_ENDED: tuple[str, float] | None = None   # (stage name, monotonic time) of the last stage() that ended
 
@@ -29,7 +30,7 @@ def duration(seconds: float) -> str:
 
 
 def info(stage: str, msg: str) -> None:
-    if not QUIET:
+    if not options.current().quiet:
         print(f"I: {stage}: {msg}", file=sys.stderr, flush=True)
 
 
@@ -64,7 +65,7 @@ class Live:
         self._last_plain = self.start
         self._status = None
         self._borrowed = False
-        if self.tty and not QUIET:
+        if self.tty and not options.current().quiet:
             outer = next((x for x in reversed(_ACTIVE) if x._status is not None), None)
             if outer is not None:
                 # one status line on the terminal: a stage inside a stage (bench
@@ -89,7 +90,7 @@ class Live:
     def update(self, text: str | None = None) -> None:
         if text is not None:
             self.text = text
-        if QUIET:
+        if options.current().quiet:
             return
         if self._status is not None:
             self._status.update(self._line())
@@ -102,7 +103,7 @@ class Live:
     def event(self, msg: str) -> None:
         """A whole line that must not be lost (a test that ended): printed
         above the live line on a terminal, as a plain line elsewhere."""
-        if QUIET:
+        if options.current().quiet:
             return
         if self._status is not None:
             self._status.console.print(f"I: {self.name}: {msg}", highlight=False, markup=False)

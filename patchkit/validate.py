@@ -7,68 +7,20 @@ stage is SKIP.  Results go to <output>/results.json and <output>/junit.xml.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-from patchkit import paths, proc, report, ui
-from patchkit.errors import PatchkitError, UserError
-from patchkit.report import FAIL, PASS, SKIP, RunResult, StageResult
+from patchkit import boot as boot_mod
+from patchkit import build as build_mod
+from patchkit import cli, faults, kconfig, paths, pipeline, report, ui
+from patchkit import render as render_mod
+from patchkit import series as series_mod
+from patchkit import tree as tree_mod
+from patchkit import worktrees
+from patchkit.errors import UserError
+from patchkit.pipeline import PASS, Pipeline
+from patchkit.report import RunResult
 
 DEFAULT_SERIES = "zram-swap-ops"
-
-
-class Pipeline:
-    """Runs stages in order; a failure turns every later stage into SKIP."""
-
-    def __init__(self, result: RunResult):
-        self.result = result
-        self.failed: str | None = None   # why later stages are skipped
-
-    def stage(self, name: str, fn, *args, **kwargs):
-        if self.failed:
-            self.result.stages.append(StageResult(name, SKIP, detail=f"skipped: {self.failed}"))
-            return None
-        start = time.monotonic()
-        started = report.now()
-        try:
-            value = fn(*args, **kwargs)
-        except PatchkitError as exc:
-            seconds = time.monotonic() - start
-            self.failed = f"{name} failed"
-            log = getattr(exc, "log", None)
-            self.result.stages.append(StageResult(name, FAIL, seconds, str(exc),
-                                                  str(log) if log else None, started=started))
-            if not ui.already_said(name, start):
-                ui.info(name, f"FAIL in {ui.duration(seconds)}")
-            return None
-        seconds = time.monotonic() - start
-        self.result.stages.append(StageResult(name, PASS, seconds, started=started))
-        if not ui.already_said(name, start):   # the stage printed its own line (build)
-            ui.info(name, f"PASS in {ui.duration(seconds)}")
-        return value
-
-
-def add_series_argument(p, *, default: str | None, what: str = "series to validate") -> None:
-    """The series as a positional argument, as render/apply/check/send take it;
-    --series SERIES stays as a deprecated spelling of the same thing."""
-    p.add_argument("series", nargs="?", default=None, metavar="SERIES",
-                   help=f"{what} (templates/<name> or a folder)"
-                        + (f"; default {default}" if default else ""))
-    p.add_argument("--series", dest="series_option", default=None, metavar="SERIES",
-                   help="deprecated: the same as the positional SERIES")
-    p.set_defaults(series_default=default)
-
-
-def series_argument(args) -> str | None:
-    """The series given either way; both ways at once must agree."""
-    if args.series_option is not None:
-        if args.series is not None and args.series != args.series_option:
-            raise UserError(f"two series given: {args.series!r} and --series {args.series_option!r}",
-                            hint="give the series once, as the positional argument")
-        ui.warn("cli", f"--series is deprecated: write the series as a positional argument "
-                       f"(patchkit {args.command} {args.series_option} ...)")
-        return args.series_option
-    return args.series if args.series is not None else args.series_default
 
 
 # what the global --dry-run does for this command (shown in its --help)
@@ -76,8 +28,8 @@ DRY_RUN = "refused: every stage needs the one before (each stage's log starts wi
 
 
 def add_arguments(p):
-    add_series_argument(p, default=DEFAULT_SERIES,
-                        what="series to validate, or 'none' for the bare tree")
+    cli.add_series_argument(p, default=DEFAULT_SERIES,
+                            what="series to validate, or 'none' for the bare tree")
     p.add_argument("--tree", default=None, help="pinned tree name or a kernel checkout (default: linux-source-6.12)")
     p.add_argument("--author", default=None,
                    help="'Name <mail>' for the rendered commits (default: git config user.name/email)")
@@ -105,17 +57,13 @@ def add_arguments(p):
 
 def check_args(args) -> None:
     """Bad input fails here, before a tree is opened or anything is written."""
-    from patchkit import proc, series as series_mod
-
-    if proc.DRY_RUN:
+    if args.options.dry_run:
         raise UserError("--dry-run is not supported by validate: it builds and boots, so it "
                         "must run (nothing was written)",
                         hint="each log under -o starts with the command that reproduces it; "
                              "patchkit validate ... -o DIR keeps them")
     if args.series != "none":
         series_mod.chain(args.series)
-    from patchkit import boot as boot_mod, build as build_mod
-
     boot_mod.check_numbers(memory=args.memory, timeout=args.timeout)
     build_mod.flavour_fragments(args.config)
     if args.output.exists() and not args.output.is_dir():
@@ -127,21 +75,18 @@ def check_args(args) -> None:
                             hint="patchkit boot --list-tests prints them")
         if not args.faults:
             boot_mod.select_tests([t for t in args.tests.split(",") if t])
-    from patchkit import kconfig
-
     for frag in args.fragment:
         kconfig.read_fragment(Path(frag).resolve())
 
 
 def run(args) -> int:
-    args.series = series_argument(args)
+    args.series = cli.series_argument(args)
     check_args(args)
     if getattr(args, "faults", False):
         if getattr(args, "profile", False):
             raise UserError("--profile does not apply to --faults",
                             hint="profile one kernel's tests: patchkit validate SERIES --profile --tests T")
-        from patchkit import faults
-        result = faults.validate_faults(
+        result = validate_faults(
             series=args.series, tree_spec=args.tree, config=args.config, runtime=args.runtime,
             timeout=args.timeout, output=args.output,
             kernels=args.fault_kernels.split(",") if args.fault_kernels else None,
@@ -165,13 +110,19 @@ def run(args) -> int:
     return 0 if result.ok() else 1
 
 
+def guest_verdict(booted) -> str | None:
+    """Why a boot fails its stage although boot() returned: a panic or timeout
+    outside any test fails the run even if every test passed."""
+    if booted.status != PASS:
+        return f"guest ended {booted.status}: {booted.detail}; console: {booted.console_log}"
+    return None
+
+
 def build_and_keep(source, output: Path, *, info: dict, **kwargs):
     """build.build, then its artifacts (bzImage, config, System.map,
     modules.tar.xz, build.log, metadata.json) copied into the run's output
     folder, as tuxmake leaves them; a failed build leaves its log and
     metadata there too."""
-    from patchkit import build as build_mod
-
     try:
         built = build_mod.build(source, **kwargs)
     except build_mod.BuildFailed as exc:
@@ -194,11 +145,6 @@ def validate(*, series, tree_spec, config, author=None, fragments, modules, runt
     kernel there (build.export); prebuilt: boot the kernel exported there
     instead of building (build.prebuilt checks it was built from this source
     and config)."""
-    from patchkit import boot as boot_mod
-    from patchkit import build as build_mod
-    from patchkit import render as render_mod
-    from patchkit import tree as tree_mod
-
     output = Path(output).resolve()
     output.mkdir(parents=True, exist_ok=True)
     result = RunResult(command="validate", info={**(info or {}), "series": series or "none", "config": config})
@@ -212,14 +158,14 @@ def validate(*, series, tree_spec, config, author=None, fragments, modules, runt
             ui.warn("tree", tree.note)
     source = None
     if series:
-        rendered = pipe.stage("render", render_mod.render_series, series, tree=tree, author=author)
+        rendered = pipe.stage("render", render_mod.render, series, tree, author=author)
         if rendered is not None:
-            source = pipe.stage("checkout", tree_mod.worktree, rendered.repo, rendered.tip,
+            source = pipe.stage("checkout", worktrees.worktree, rendered.repo, rendered.tip,
                                 worktree_name or f"{tree.name}-validate")
             result.info["series_tip"] = rendered.tip
     elif tree is not None:
         if tree.manifest is not None and tree.path.is_relative_to(paths.trees_dir()):
-            source = pipe.stage("checkout", tree_mod.worktree, tree.path, tree.base_commit,
+            source = pipe.stage("checkout", worktrees.worktree, tree.path, tree.base_commit,
                                 worktree_name or f"{tree.name}-validate")
         else:
             source = tree.path  # the user's own checkout, built as it is
@@ -236,21 +182,16 @@ def validate(*, series, tree_spec, config, author=None, fragments, modules, runt
     if built is not None and export is not None:
         pipe.stage("export", build_mod.export, built, export)
     if build_only:
-        pipe.failed = pipe.failed or "--build-only"  # not a failure: nothing after the build
+        pipe.stop("--build-only")  # not a failure: nothing after the build
     booted = pipe.stage("boot", boot_mod.boot, built.kernel if built else None, source=source,
                         modules_dir=built.modules_dir if built else None, tests=tests,
                         timeout=timeout, log_dir=output / "logs", memory_mb=memory_mb,
-                        cmdline=[boot_mod.PROFILE_PARAM] if profile else None)
+                        cmdline=[boot_mod.PROFILE_PARAM] if profile else None, judge=guest_verdict)
     if booted is not None:
         result.info["boot"] = {"accel": booted.accel, "qemu_version": booted.qemu_version,
                                "console_log": str(booted.console_log), "seconds": booted.seconds,
                                "events": report.to_jsonable(booted.events)}
         result.tests = [report.to_jsonable(t) for t in booted.tests]
-        if booted.status != PASS:
-            # a panic or timeout outside any test fails the run even if every test passed
-            result.stages[-1].status = FAIL
-            result.stages[-1].detail = (f"guest ended {booted.status}: {booted.detail}; "
-                                        f"console: {booted.console_log}")
     report.write_json(result, output / "results.json")
     report.write_junit(result, output / "junit.xml")
     report.print_table(result)
@@ -259,3 +200,60 @@ def validate(*, series, tree_spec, config, author=None, fragments, modules, runt
     ui.info("validate", f"{result.status}: results in {output / 'results.json'}")
     return result
 
+
+def run_fault_kernel(source: Path, *, kernel: str, config: str = "minimal", runtime: str = "auto",
+                     timeout: float = 1800, log_dir: Path, tests: list[str] | None = None,
+                     build_root: Path | None = None, memory_mb: int = 256) -> list[faults.FaultRow]:
+    """Build source with config + faults.config and boot it once with the fault tests."""
+    tests = tests or faults.FAULT_TESTS
+    extmods = faults.probe_modules(Path(source))
+    built = build_mod.build(Path(source), config=config, fragments=[faults.FRAGMENT], runtime=runtime,
+                            modules=True, build_root=build_root, extmods=extmods)
+    booted = boot_mod.boot(built.kernel, source=Path(source), modules_dir=built.modules_dir,
+                           tests=tests, timeout=timeout, log_dir=Path(log_dir), memory_mb=memory_mb)
+    return faults.rows_from_boot(booted, kernel=kernel, config=config, tests=tests)
+
+
+def validate_faults(*, series: str, tree_spec, config: str, runtime: str, timeout: float,
+                    output: Path, kernels: list[str] | None = None, tests: list[str] | None = None,
+                    memory_mb: int = 256, info: dict | None = None) -> RunResult:
+    """patchkit validate --faults: tree -> render -> per kernel (checkout, build, boot
+    with the fault tests) -> the fault table in results.json and on the terminal."""
+    kernels = faults.check_kernels(kernels)
+    output = Path(output).resolve()
+    output.mkdir(parents=True, exist_ok=True)
+    result = RunResult(command="validate --faults",
+                       info={**(info or {}), "series": series, "config": config, "kernels": kernels,
+                             "memory_mb": memory_mb})
+    pipe = Pipeline(result)
+    tree = pipe.stage("tree", tree_mod.open_tree, tree_spec)
+    rendered = pipe.stage("render", render_mod.render, series, tree)
+    rows: list[faults.FaultRow] = []
+    if rendered is not None:
+        compared = pipeline.compared_kernels(tree, rendered)
+        result.info["commits"] = {label: k.commit for label, k in compared.items()}
+        for label in kernels:
+            if label not in compared:
+                result.stages.append(pipeline.StageResult(f"faults:{label}", pipeline.SKIP,
+                                                          detail=f"series {series} sits on no base layer"))
+                continue
+            # One kernel failing to build or boot must not hide the others' rows.
+            sub = Pipeline(result)
+            source = sub.stage(f"checkout:{label}", pipeline.checkout, tree, compared[label], "faults")
+            got = sub.stage(f"faults:{label}", run_fault_kernel, source, kernel=label, config=config,
+                            runtime=runtime, timeout=timeout, log_dir=output / "logs" / label,
+                            tests=tests, memory_mb=memory_mb)
+            rows += got if got is not None else [faults.failed_row(t, label, config, sub.failed)
+                                                 for t in (tests or faults.FAULT_TESTS)]
+    result.info["faults"] = faults.to_json(rows)
+    if rows:
+        result.stages.append(faults.compare_stage(rows))
+    result.tests = [{"name": f"{r.fault} [{r.kernel}]", "status": r.status, "seconds": r.seconds,
+                     "figures": {k: getattr(r, k) for k in faults.COUNTS}, "events": r.events,
+                     "detail": r.detail} for r in rows]
+    report.write_json(result, output / "results.json")
+    report.write_junit(result, output / "junit.xml")
+    report.print_table(result)
+    faults.print_table(rows)
+    ui.info("validate", f"{result.status}: fault matrix in {output / 'results.json'}")
+    return result

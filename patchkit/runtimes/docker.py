@@ -20,7 +20,7 @@ from pathlib import Path
 
 from patchkit import image, paths, proc, ui
 from patchkit.errors import InfraError
-from patchkit.runtimes import ContainerRuntime, Mount
+from patchkit.runtimes.base import ContainerRuntime, Mount
 
 ULIMITS = {"nofile": 1024, "nproc": 4096}
 SERVICE_START_TIMEOUT = 30.0

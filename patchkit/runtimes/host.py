@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from patchkit import proc
-from patchkit.runtimes import Runtime
+from patchkit.runtimes.base import Runtime
 
 CCACHE_WRAPPERS = Path("/usr/lib/ccache")
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from patchkit import image, proc
 from patchkit.errors import InfraError
-from patchkit.runtimes import ContainerRuntime, Mount
+from patchkit.runtimes.base import ContainerRuntime, Mount
 
 PODMAN = ["podman", "--runtime", "runc"]
 ULIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"]

@@ -11,17 +11,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "unit"))
 
-import badkit  # noqa: E402
-from badkit import dir_state, diff_state, one_error_line, run_pk, state  # noqa: E402
-from patchkit import cli, render  # noqa: E402
+import badkit
+from badkit import dir_state, diff_state, one_error_line, run_pk, state
+from patchkit import cli, render
 
 pytestmark = pytest.mark.integration
 AUTHOR = "Ada Tester <ada@example.org>"

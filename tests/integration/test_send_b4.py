@@ -20,10 +20,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-import mailrepo  # noqa: E402
+import mailrepo
 
-from patchkit import cli  # noqa: E402
+from patchkit import cli
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(not (shutil.which("b4") or Path(sys.executable).with_name("b4").exists()),

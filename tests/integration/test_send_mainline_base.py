@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from patchkit import cli, series as series_mod, tree as trees
+from patchkit import cli, manifests, series as series_mod, tree as trees
 from patchkit.errors import PatchkitError
 
 pytestmark = pytest.mark.integration
@@ -70,7 +70,7 @@ def git_am_gives_the_tip(rendered, start, mbx, tmp_path):
 @pytest.mark.skipif(not Path(B4).exists(), reason="b4 not installed (pip install -e '.[test]')")
 def test_v2_on_mainline_names_no_local_base_and_no_prerequisite(tmp_path):
     rendered = render_v2("linux-source-7.3")
-    manifest = trees.load_manifest("linux-source-7.3")
+    manifest = manifests.load_manifest("linux-source-7.3")
     assert rendered.prerequisite_base is None and rendered.base == manifest.base_commit
     out = tmp_path / "mail"
     assert cli.main(["send", "zram-swap-ops", "-v", "2", "--tree", "linux-source-7.3", "--rfc",

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-import mailrepo  # noqa: E402
+import mailrepo
 
-from patchkit import cli, recipients  # noqa: E402
+from patchkit import cli, recipients
 
 pytestmark = pytest.mark.integration
 

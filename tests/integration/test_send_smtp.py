@@ -6,18 +6,15 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-import mailrepo  # noqa: E402
+import mailrepo
 
-from aiosmtpd.controller import Controller  # noqa: E402
-from aiosmtpd.smtp import AuthResult  # noqa: E402
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
-from patchkit import cli, send  # noqa: E402
+from patchkit import cli, sentrecords, transport
 
 pytestmark = pytest.mark.integration
 
@@ -71,7 +68,7 @@ def server():
 def tree(tmp_path, monkeypatch):
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv(send.PASSWORD_ENV, PASSWORD)
+    monkeypatch.setenv(transport.PASSWORD_ENV, PASSWORD)
     info = mailrepo.make_repo(tmp_path)
     mailrepo.make_series(tmp_path)
     info.update(root=tmp_path, series=str(tmp_path / "templates" / "zram-swap-ops"))
@@ -156,13 +153,13 @@ def test_server_failing_after_two_then_resume_sends_only_the_rest(tree, server, 
 def test_bad_credentials_are_one_clear_error_and_nothing_is_recorded(tree, server, capsys, monkeypatch):
     inbox = Inbox()
     configure(tree, server(inbox))
-    monkeypatch.setenv(send.PASSWORD_ENV, "wrong-password-xyz")
+    monkeypatch.setenv(transport.PASSWORD_ENV, "wrong-password-xyz")
     assert pk(tree, "--send") == 2
     err = capsys.readouterr().err
     assert "SMTP server 127.0.0.1:" in err and "refused the credentials of ada: 535" in err
     assert "wrong-password-xyz" not in err
     assert inbox.received == []
-    assert send.load_record(tree["repo"], "zram-swap-ops", 1) is None
+    assert sentrecords.load_record(tree["repo"], "zram-swap-ops", 1) is None
 
 
 def test_refused_connection_is_one_clear_error(tree, capsys):
@@ -170,7 +167,7 @@ def test_refused_connection_is_one_clear_error(tree, capsys):
     assert pk(tree, "--send") == 3
     err = capsys.readouterr().err
     assert "cannot connect to SMTP server 127.0.0.1:" in err
-    assert send.load_record(tree["repo"], "zram-swap-ops", 1) is None
+    assert sentrecords.load_record(tree["repo"], "zram-swap-ops", 1) is None
 
 
 def test_reflect_over_smtp_reaches_only_the_sender(tree, server):
@@ -183,7 +180,7 @@ def test_reflect_over_smtp_reaches_only_the_sender(tree, server):
 def test_password_from_git_credential_helper_never_shown(tree, server, capsys, monkeypatch):
     inbox = Inbox()
     configure(tree, server(inbox))
-    monkeypatch.delenv(send.PASSWORD_ENV)
+    monkeypatch.delenv(transport.PASSWORD_ENV)
     git(tree["repo"], "config", "credential.helper",
         f"!f() {{ test \"$1\" = get && echo password={PASSWORD}; }}; f")
     assert pk(tree, "--send") == 0
@@ -232,7 +229,7 @@ def test_encrypted_delivery_verifies_the_server_certificate(tree, cert, capsys, 
         # not trusted yet: refused before anything is sent
         assert pk(tree, "--send") == 3
         assert "CERTIFICATE_VERIFY_FAILED" in capsys.readouterr().err
-        assert inbox.received == [] and send.load_record(tree["repo"], "zram-swap-ops", 1) is None
+        assert inbox.received == [] and sentrecords.load_record(tree["repo"], "zram-swap-ops", 1) is None
         git(tree["repo"], "config", "sendemail.smtpSSLCertPath", str(cert[0]))
         assert pk(tree, "--send") == 0
         assert len(inbox.received) == 3
@@ -242,7 +239,7 @@ def test_encrypted_delivery_verifies_the_server_certificate(tree, cert, capsys, 
 
 def test_password_from_sendemail_smtppass_under_an_identity(tree, server, capsys, monkeypatch):
     """sendemail.identity picks sendemail.<id>.* keys; its smtpPass logs in (no env, no helper)."""
-    monkeypatch.delenv(send.PASSWORD_ENV)
+    monkeypatch.delenv(transport.PASSWORD_ENV)
     inbox = Inbox()
     port = server(inbox)
     git(tree["repo"], "config", "sendemail.smtpServer", "127.0.0.1")

@@ -108,7 +108,7 @@ def test_v1_series_render_to_the_recorded_patch_files(tmp_path):
     for r in [*result.dependencies, result]:
         copy = tmp_path / "templates" / r.series.name
         shutil.copytree(paths.TEMPLATES / r.series.name, copy)
-        template.import_range(r.repo, f"{r.start}..{r.tip}", copy, "none", version=1,
+        template.import_range(r.repo, f"{r.base}..{r.tip}", copy, "none", version=1,
                               tree_name=t.name)
         for diff in sorted((paths.TEMPLATES / r.series.name / "v1").glob("*/*")):
             rel = diff.relative_to(paths.TEMPLATES / r.series.name)

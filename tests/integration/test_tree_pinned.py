@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from patchkit import cli, git, tree
+from patchkit import cli, git, manifests, tree
+from patchkit import pinned as pinned_trees
 
 pytestmark = pytest.mark.integration
 
-NAME = tree.DEFAULT_TREE
+NAME = manifests.DEFAULT_TREE
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +27,7 @@ def pinned():
     """(cache dir, FetchReport) of the default tree, fetched when missing
     (downloaded from the archive unless the host has the pinned tarball)."""
     from patchkit import paths
-    return paths.cache_dir(), tree.fetch_tree(NAME)
+    return paths.cache_dir(), pinned_trees.fetch_tree(NAME)
 
 
 @pytest.fixture
@@ -37,10 +38,10 @@ def cache_env(pinned, monkeypatch):
 
 def test_fetch_reproduces_the_manifests_base_commit(pinned):
     report = pinned[1]
-    manifest = tree.load_manifest(NAME)
+    manifest = manifests.load_manifest(NAME)
     assert report.tree.path == pinned[0] / "trees" / NAME
     assert git.out(report.tree.path, "rev-parse", "HEAD") == manifest.base_commit
-    assert git.out(report.tree.path, "symbolic-ref", "--short", "HEAD") == tree.BASE_BRANCH
+    assert git.out(report.tree.path, "symbolic-ref", "--short", "HEAD") == pinned_trees.BASE_BRANCH
     if report.fetched:
         assert list(report.phases) == ["package", "sha256", "extract", "git add", "git commit"]
 
@@ -68,30 +69,30 @@ def test_verify_passes_on_the_fetched_tree(cache_env, capsys):
 def test_open_tree_uses_the_cache_without_refetching(cache_env):
     t = tree.open_tree(None, fetch=False)
     assert (t.path, t.version, t.base_commit) == \
-        (cache_env.path, "6.12.117", tree.load_manifest(NAME).base_commit)
-    assert t.package_version == tree.load_manifest(NAME).package_version and t.note is None
+        (cache_env.path, "6.12.117", manifests.load_manifest(NAME).base_commit)
+    assert t.package_version == manifests.load_manifest(NAME).package_version and t.note is None
 
 
 def test_the_default_tree_lacks_mainlines_swap_ops_base(cache_env):
     assert tree.has_swap_ops_base(cache_env) is False
-    assert tree.load_manifest(NAME).swap_ops_base is False
+    assert manifests.load_manifest(NAME).swap_ops_base is False
 
 
 def present(manifest) -> list[str]:
-    return [f for f, h in manifest.files.items() if h != tree.ABSENT]
+    return [f for f, h in manifest.files.items() if h != manifests.ABSENT]
 
 
 def _partial_clone(src: Path, dst: Path, paths: list[str]) -> Path:
     """A user checkout sharing the pinned tree's objects, with only some files."""
     subprocess.run(["git", "clone", "-q", "--shared", "--no-checkout", str(src), str(dst)],
                    check=True)
-    subprocess.run(["git", "-C", str(dst), "checkout", "-q", tree.BASE_BRANCH, "--", *paths],
+    subprocess.run(["git", "-C", str(dst), "checkout", "-q", pinned_trees.BASE_BRANCH, "--", *paths],
                    check=True)
     return dst
 
 
 def test_user_checkout_of_the_base_matches_the_manifest(cache_env, tmp_path):
-    manifest = tree.load_manifest(NAME)
+    manifest = manifests.load_manifest(NAME)
     clone = _partial_clone(cache_env.path, tmp_path / "linux", ["Makefile", *present(manifest)])
     t = tree.open_tree(str(clone))
     assert (t.path, t.name, t.version, t.base_commit) == \
@@ -100,7 +101,7 @@ def test_user_checkout_of_the_base_matches_the_manifest(cache_env, tmp_path):
 
 
 def test_user_checkout_names_each_differing_touched_file(cache_env, tmp_path, capsys):
-    manifest = tree.load_manifest(NAME)
+    manifest = manifests.load_manifest(NAME)
     clone = _partial_clone(cache_env.path, tmp_path / "linux", ["Makefile", *present(manifest)])
     with open(clone / "mm/swap.h", "a") as f:
         f.write("/* local change */\n")

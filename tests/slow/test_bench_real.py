@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from patchkit import bench, cli
+from patchkit import benchreport, cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.matrix]
 
@@ -29,11 +29,11 @@ def test_one_round_of_each_kernel_gives_figures_and_a_report(tmp_path):
     extra = escape_hatch_args()
     rc = cli.main(["bench", "--clock", "wall", "--rounds", "1", "-o", str(tmp_path), *extra])
     data = json.loads((tmp_path / "bench.json").read_text())
-    assert [r["label"] for r in data["rounds"]] == list(bench.LABELS)
+    assert [r["label"] for r in data["rounds"]] == list(benchreport.LABELS)
     failed = [f"{r['label']}: {r['detail']} ({r['console_log']})" for r in data["rounds"] if r["status"] != "PASS"]
     assert rc == 0 and not failed, failed
     rows = {row["metric"]: row["kernels"] for row in data["summary"]}
-    for label in bench.LABELS:
+    for label in benchreport.LABELS:
         assert rows["swapout.mb_s"][label]["median"] > 0
         assert rows["zspool.p50_ns"][label]["median"] > 0
         assert rows["writeback.p50_ns"][label]["median"] > 0
@@ -43,7 +43,7 @@ def test_one_round_of_each_kernel_gives_figures_and_a_report(tmp_path):
     assert (tmp_path / "latency-zspool.png").is_file()
     assert "N = 1" in (tmp_path / "cover-block.md").read_text()
     # every built kernel's System.map was read for hot functions across a page (a list, maybe empty)
-    for label in bench.LABELS:
+    for label in benchreport.LABELS:
         assert isinstance(data["meta"]["kernels"][label]["page_straddles"], list), label
 
 

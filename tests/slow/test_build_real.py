@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from patchkit import build, kconfig
+from patchkit import build, kconfig, tree, worktrees
 
 pytestmark = pytest.mark.slow
 
@@ -14,10 +14,9 @@ pytestmark = pytest.mark.slow
 def pinned_tree() -> Path:
     if os.environ.get("PATCHKIT_TEST_TREE"):  # a checkout of the pinned tree, for development
         return Path(os.environ["PATCHKIT_TEST_TREE"])
-    tree = pytest.importorskip("patchkit.tree")
     t = tree.open_tree()
     # the work tree `patchkit validate --series none` builds, so CI builds it once
-    return tree.worktree(t.path, t.base_commit, f"{t.name}-validate")
+    return worktrees.worktree(t.path, t.base_commit, f"{t.name}-validate")
 
 
 def test_minimal_build_in_podman_gives_a_bootable_bzimage_and_metadata():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from patchkit import faults
+from patchkit import faults, pipeline, render, tree, validate
 
 pytestmark = [pytest.mark.slow, pytest.mark.matrix]
 
@@ -21,22 +21,18 @@ def sources():
     env = {k: os.environ.get(f"PATCHKIT_FAULTS_{k.upper()}") for k in ("baseline", "series")}
     if all(env.values()):
         return {k: Path(v) for k, v in env.items()}
-    try:
-        from patchkit import render, tree
-    except ImportError as exc:
-        pytest.skip(f"set PATCHKIT_FAULTS_BASELINE / PATCHKIT_FAULTS_SERIES, or merge patchkit.tree ({exc})")
     pinned = tree.open_tree(None)
-    rendered = render.render_series("zram-swap-ops", tree=pinned)
-    commits = faults.kernel_commits(pinned, rendered)
-    return {k: tree.worktree(rendered.repo, commits[k], f"{pinned.name}-faults-{k}") for k in ("baseline", "series")}
+    rendered = render.render("zram-swap-ops", pinned)
+    kernels = pipeline.compared_kernels(pinned, rendered)
+    return {k: pipeline.checkout(pinned, kernels[k], "faults") for k in ("baseline", "series")}
 
 
 @pytest.fixture(scope="module")
 def rows(sources, tmp_path_factory):
     got = []
     for kernel, source in sources.items():
-        got += faults.run_kernel(source, kernel=kernel, config="minimal", runtime="host",
-                                 log_dir=tmp_path_factory.mktemp(kernel))
+        got += validate.run_fault_kernel(source, kernel=kernel, config="minimal", runtime="host",
+                                         log_dir=tmp_path_factory.mktemp(kernel))
     print("\n".join(faults.table_lines(got)))
     return got
 

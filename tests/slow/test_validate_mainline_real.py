@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from patchkit import boot, cli, tree
+from patchkit import boot, cli, manifests
 
 pytestmark = [pytest.mark.slow, pytest.mark.matrix]
 
@@ -39,7 +39,7 @@ def test_mainline_passes_every_stage_and_guest_test(results):
 
 def test_results_record_the_mainline_pin(results):
     info = results[1]["info"]["tree"]
-    m = tree.load_manifest(NAME)
+    m = manifests.load_manifest(NAME)
     assert (info["name"], info["version"]) == (NAME, m.kernel_version)
     assert info["pinned_version"] == m.package_version
     # the version actually unpacked: the pin, or a substitute with a note

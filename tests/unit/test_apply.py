@@ -4,8 +4,9 @@ import shutil
 
 import pytest
 
-from mini_trees import AUTHOR, PROFILES, SERIES, git, snapshot, isolated_git, make_mini_tree  # noqa: F401 (fixtures)
+from mini_trees import AUTHOR, PROFILES, SERIES, git, snapshot
 from patchkit import apply, cli, render
+from patchkit import tree as trees
 from patchkit.errors import UserError
 
 
@@ -127,7 +128,7 @@ def test_index_lines_give_blob_ids(rendered):
     changes = apply.changes_of(rendered.patch_files[0])
     assert [c.path for c in changes] == ["drivers/block/zram/zram_drv.c",
                                          "include/linux/blkdev.h"]
-    sha = git(rendered.repo, "rev-parse", f"{rendered.start}:include/linux/blkdev.h")
+    sha = git(rendered.repo, "rev-parse", f"{rendered.base}:include/linux/blkdev.h")
     assert sha.startswith(changes[1].old) and len(changes[1].old) == 12
 
 
@@ -162,7 +163,7 @@ def test_unknown_committer_is_refused_before_anything_changes(rendered, checkout
 
 def test_cli_apply_renders_on_the_pinned_tree_first(make_mini_tree, checkout, monkeypatch):
     pinned = make_mini_tree("zram-6.12")
-    monkeypatch.setattr(render, "open_tree", lambda spec: pinned if spec is None else None)
+    monkeypatch.setattr(trees, "open_tree", lambda spec: pinned if spec is None else None)
     monkeypatch.setattr(render.paths, "PROFILES", PROFILES)
     assert cli.main(["apply", str(SERIES / "mini-zram"), "--tree", str(checkout),
                      "--author", AUTHOR]) == 0
@@ -174,7 +175,7 @@ def test_cli_apply_renders_on_the_pinned_tree_first(make_mini_tree, checkout, mo
 def test_cli_apply_on_a_plain_folder_exits_2_before_rendering(tmp_path, monkeypatch, capsys):
     def no_render(spec):
         raise AssertionError("rendered although the checkout is not a repository")
-    monkeypatch.setattr(render, "open_tree", no_render)
+    monkeypatch.setattr(trees, "open_tree", no_render)
     assert cli.main(["apply", str(SERIES / "mini-zram"), "--tree", str(tmp_path)]) == 2
     assert f"{tmp_path} is not a git checkout" in capsys.readouterr().err
 

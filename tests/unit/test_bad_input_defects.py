@@ -18,8 +18,8 @@ import pytest
 import badkit
 import mailrepo
 from badkit import dir_state, diff_state, git, one_error_line, state
-from mini_trees import PROFILES, SERIES, isolated_git  # noqa: F401 (autouse fixture)
-from patchkit import bench, cli, proc, render, send
+from mini_trees import PROFILES, SERIES
+from patchkit import benchrun, cli, proc, render, transport
 from patchkit.errors import CommandFailed
 
 AUTHOR = "Ada Tester <ada@example.org>"
@@ -227,7 +227,7 @@ def test_d5_an_author_with_a_comma_is_taken_by_every_step(mini, capsys):
 @pytest.fixture
 def mailtree(tmp_path, monkeypatch):
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
-    monkeypatch.delenv(send.PASSWORD_ENV, raising=False)
+    monkeypatch.delenv(transport.PASSWORD_ENV, raising=False)
     info = mailrepo.make_repo(tmp_path)
     mailrepo.make_series(tmp_path)
     maildir = tmp_path / "maildir"
@@ -296,7 +296,7 @@ def test_d9_send_without_identity_names_an_option_send_accepts(mini, tmp_path, m
     git(pinned, "config", "--unset", "user.name")
     git(pinned, "config", "--unset", "user.email")
     from patchkit import tree as trees
-    monkeypatch.setattr(render, "open_tree", lambda spec: trees.open_checkout(pinned))
+    monkeypatch.setattr(trees, "open_tree", lambda spec: trees.open_checkout(pinned))
     argv = ["send", str(mini["series"] / "mini-zram"), "--no-auto-to-cc",
             "--date", "2026-06-20T08:00:00+00:00", "--to", "x@example.org"]
     code = cli.main(argv)
@@ -405,7 +405,7 @@ def test_d11_control_characters_in_the_author(mini, capsys):
 def test_d11_bench_rounds_zero_is_refused_before_any_work(monkeypatch, capsys):
     def no_work(*a, **kw):
         raise AssertionError("bench started rendering/building with --rounds 0")
-    monkeypatch.setattr(bench, "resolve_kernels", no_work)
+    monkeypatch.setattr(benchrun, "resolve_kernels", no_work)
     code = cli.main(["bench", "--rounds", "0", "-o", "/nonexistent/never"])
     err = capsys.readouterr().err
     assert code == 2, err

@@ -33,8 +33,9 @@ import pytest
 import badkit
 import mailrepo
 from badkit import git, state
-from mini_trees import PROFILES, SERIES, isolated_git  # noqa: F401 (autouse fixture)
-from patchkit import bench, cli, proc, render, send
+from mini_trees import PROFILES, SERIES
+from patchkit import benchrun, cli, manifests, render, sentrecords, transport
+from patchkit import pinned as pinned_trees
 
 AUTHOR = "Ada Tester <ada@example.org>"
 DATE = "2026-06-20T08:00:00+00:00"
@@ -421,7 +422,7 @@ TREE = [
 
 
 def hold_send_lock(w: World) -> None:
-    lock = send.SendLock(w.mail["repo"], "zram-swap-ops", 1)
+    lock = sentrecords.SendLock(w.mail["repo"], "zram-swap-ops", 1)
     lock.__enter__()
     w.held = lock
 
@@ -569,27 +570,27 @@ CASES = RENDER + APPLY + TREE + SEND + BUILD + BOOT + VALIDATE + BENCH
 @pytest.fixture(autouse=True)
 def _env(monkeypatch):
     monkeypatch.setattr(render.paths, "PROFILES", PROFILES)
-    monkeypatch.delenv(send.PASSWORD_ENV, raising=False)
+    monkeypatch.delenv(transport.PASSWORD_ENV, raising=False)
     monkeypatch.delenv("FAIL", raising=False)
 
 
 @pytest.fixture(autouse=True)
 def _no_heavy_work(monkeypatch):
     """A case that gets past its checks must not fetch a tree, build or boot."""
-    from patchkit import boot as boot_mod, build as build_mod, tree as tree_mod
+    from patchkit import boot as boot_mod, build as build_mod
 
     def refuse(*a, **kw):
         raise AssertionError("bad input got past the checks into real work")
-    real_manifest = tree_mod.load_manifest
+    real_manifest = manifests.load_manifest
 
     def pinned(name, **kw):
         real_manifest(name)         # an unknown name fails here, as it should
         refuse()
-    monkeypatch.setattr(tree_mod, "open_pinned", pinned)
-    monkeypatch.setattr(tree_mod, "fetch_tree", pinned)
+    monkeypatch.setattr(pinned_trees, "open_pinned", pinned)
+    monkeypatch.setattr(pinned_trees, "fetch_tree", pinned)
     monkeypatch.setattr(build_mod, "_build_or_configure", refuse)
     monkeypatch.setattr(boot_mod, "boot", refuse)
-    monkeypatch.setattr(bench, "resolve_kernels", refuse)
+    monkeypatch.setattr(benchrun, "resolve_kernels", refuse)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

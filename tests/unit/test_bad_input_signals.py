@@ -29,7 +29,7 @@ import badkit
 import mailrepo
 from badkit import dir_state, diff_state, git, one_error_line, run_pk, state
 from mini_trees import SERIES
-from patchkit import send
+from patchkit import sentrecords
 
 AUTHOR = "Ada Tester <ada@example.org>"
 INT, TERM, HUP = signal.SIGINT, signal.SIGTERM, signal.SIGHUP
@@ -190,7 +190,7 @@ def test_send_interrupted_while_composing_sends_and_records_nothing(tmp_path):
                                            "written or recorded")
     assert state(info["repo"]) == before
     assert list(maildir.iterdir()) == [] and not out.exists()
-    assert send.load_record(info["repo"], "zram-swap-ops", 1) is None
+    assert sentrecords.load_record(info["repo"], "zram-swap-ops", 1) is None
 
 
 @pytest.mark.parametrize("sig", [INT, TERM], ids=["INT", "TERM"])
@@ -217,13 +217,13 @@ def test_send_interrupted_while_delivering_records_exactly_what_went_out(tmp_pat
     assert p.returncode == 130, err
     assert one_error_line(err) == ("interrupted after 2 of 3 messages went out; each is recorded: "
                                    "run the same command again to send the rest")
-    record = send.load_record(info["repo"], "zram-swap-ops", 1)
+    record = sentrecords.load_record(info["repo"], "zram-swap-ops", 1)
     assert record.sent == delivered_ids(maildir) and len(record.sent) == 2
     again = run_pk(argv, badkit.pk_env(tmp_path, MAILDIR=maildir))
     assert again.returncode == 0, again.stderr
     ids = delivered_ids(maildir)
     assert len(ids) == 3 and len(set(ids)) == 3
-    assert send.load_record(info["repo"], "zram-swap-ops", 1).complete
+    assert sentrecords.load_record(info["repo"], "zram-swap-ops", 1).complete
 
 
 def test_send_interrupted_while_recording_keeps_the_record_true(tmp_path):
@@ -234,5 +234,5 @@ def test_send_interrupted_while_recording_keeps_the_record_true(tmp_path):
     done = run_pk(argv, env, stop=INT)
     assert done.returncode == 130, done.stderr
     assert one_error_line(done.stderr).startswith("interrupted after 1 of 3 messages went out")
-    record = send.load_record(info["repo"], "zram-swap-ops", 1)
+    record = sentrecords.load_record(info["repo"], "zram-swap-ops", 1)
     assert record.sent == delivered_ids(maildir) and len(record.sent) == 1

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from patchkit import bench, boot, icount, initramfs, paths, plots, stats
+from patchkit import benchreport, benchrun, boot, icount, initramfs, paths, plots, stats, worktrees
 from patchkit.errors import UserError
 
 
@@ -35,7 +35,7 @@ def row(summary, key):
 
 
 def test_parse_assignments_maps_labels_to_paths():
-    got = bench.parse_assignments(["baseline=/a", "series=/c"], "--source")
+    got = benchrun.parse_assignments(["baseline=/a", "series=/c"], "--source")
     assert {k: str(v) for k, v in got.items()} == {"baseline": "/a", "series": "/c"}
 
 
@@ -43,42 +43,53 @@ def test_parse_assignments_maps_labels_to_paths():
                                          ("series=", "LABEL=PATH")])
 def test_parse_assignments_rejects_bad_items_by_name(item, words):
     with pytest.raises(UserError, match=words):
-        bench.parse_assignments([item], "--source")
+        benchrun.parse_assignments([item], "--source")
 
 
 def test_parse_assignments_rejects_a_label_twice():
     with pytest.raises(UserError, match="twice"):
-        bench.parse_assignments(["series=/a", "series=/b"], "--kernel")
+        benchrun.parse_assignments(["series=/a", "series=/b"], "--kernel")
 
 
 def test_schedule_interleaves_kernels_round_by_round():
-    assert bench.schedule(["A", "B", "C"], 2) == [(1, "A"), (1, "B"), (1, "C"), (2, "A"), (2, "B"), (2, "C")]
+    assert benchrun.schedule(["A", "B", "C"], 2) == [(1, "A"), (1, "B"), (1, "C"), (2, "A"), (2, "B"), (2, "C")]
     with pytest.raises(UserError, match="at least 1"):
-        bench.schedule(["A"], 0)
+        benchrun.schedule(["A"], 0)
 
 
 def test_partial_source_list_is_refused(tmp_path):
-    args = SimpleNamespace(source=[f"baseline={tmp_path}"], kernel=None)
+    args = SimpleNamespace(source=[f"baseline={tmp_path}"], kernel=None, base_layer="swap-batching")
     with pytest.raises(UserError, match="not for base-layer, series"):
-        bench.resolve_kernels(args, tmp_path)
+        benchrun.resolve_kernels(args, tmp_path)
+
+
+def test_sources_without_a_base_layer_kernel_bench_two_kernels(tmp_path):
+    # --base-layer auto (the default) with --source: the kernels given decide
+    args = SimpleNamespace(source=[f"baseline={tmp_path}"], kernel=None)
+    with pytest.raises(UserError, match="but not for series\n"):
+        benchrun.resolve_kernels(args, tmp_path)
+    (tmp_path / "Makefile").write_text("")
+    args = SimpleNamespace(source=[f"baseline={tmp_path}", f"series={tmp_path}"], kernel=None)
+    kernels, _ = benchrun.resolve_kernels(args, tmp_path)
+    assert list(kernels) == ["baseline", "series"]
 
 
 def test_kernel_without_its_source_is_refused(tmp_path):
     args = SimpleNamespace(source=None, kernel=[f"series={tmp_path}/bzImage"])
     with pytest.raises(UserError, match="needs --source series"):
-        bench.resolve_kernels(args, tmp_path)
+        benchrun.resolve_kernels(args, tmp_path)
 
 
 def test_different_configs_are_refused():
-    ks = {lb: bench.Kernel(lb, "/s", "x", config_hash=h)
-          for lb, h in zip(bench.LABELS, ["fragments:aa", "fragments:aa", "fragments:bb"])}
+    ks = {lb: benchrun.Kernel(lb, "/s", "x", config_hash=h)
+          for lb, h in zip(benchreport.LABELS, ["fragments:aa", "fragments:aa", "fragments:bb"])}
     with pytest.raises(UserError, match="different configs"):
-        bench.check_same_config(ks)
+        benchrun.check_same_config(ks)
 
 
 def test_same_config_passes():
-    ks = {lb: bench.Kernel(lb, "/s", "x", config_hash="fragments:aa") for lb in bench.LABELS}
-    bench.check_same_config(ks)
+    ks = {lb: benchrun.Kernel(lb, "/s", "x", config_hash="fragments:aa") for lb in benchreport.LABELS}
+    benchrun.check_same_config(ks)
 
 
 # ---------------------------------------------------------------- comparability
@@ -87,33 +98,33 @@ def test_same_config_passes():
 def test_mixed_accelerators_are_refused_with_both_named():
     rounds = [rnd(1, "baseline", accel="kvm"), rnd(1, "series", accel="tcg")]
     with pytest.raises(UserError, match="different accelerators.*kvm.*tcg"):
-        bench.check_comparable(rounds)
+        benchreport.check_comparable(rounds)
 
 
 def test_mixed_qemu_versions_are_refused():
     rounds = [rnd(1, "baseline"), rnd(1, "series", qemu="8.2.0")]
     with pytest.raises(UserError, match="different QEMU versions"):
-        bench.check_comparable(rounds)
+        benchreport.check_comparable(rounds)
 
 
 def test_comparable_rounds_give_their_accelerator_and_qemu():
-    assert bench.check_comparable([rnd(1, "baseline"), rnd(1, "series")]) == ("tcg", "7.2.19")
+    assert benchreport.check_comparable([rnd(1, "baseline"), rnd(1, "series")]) == ("tcg", "7.2.19")
 
 
 def test_merging_reports_with_different_accelerators_is_refused(tmp_path):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
-    meta = {"labels": list(bench.LABELS), "rounds": 1}
-    a.write_text(json.dumps({"meta": meta, "rounds": [rnd(1, lb, accel="kvm") for lb in bench.LABELS]}))
-    b.write_text(json.dumps({"meta": meta, "rounds": [rnd(1, lb, accel="tcg") for lb in bench.LABELS]}))
+    meta = {"labels": list(benchreport.LABELS), "rounds": 1}
+    a.write_text(json.dumps({"meta": meta, "rounds": [rnd(1, lb, accel="kvm") for lb in benchreport.LABELS]}))
+    b.write_text(json.dumps({"meta": meta, "rounds": [rnd(1, lb, accel="tcg") for lb in benchreport.LABELS]}))
     with pytest.raises(UserError, match="different accelerators"):
-        bench.merge_reports([a, b])
+        benchreport.merge_reports([a, b])
 
 
 def test_merge_refuses_a_file_that_is_not_bench_json(tmp_path):
     f = tmp_path / "x.json"
     f.write_text("{}")
     with pytest.raises(UserError, match="not a patchkit bench.json"):
-        bench.merge_reports([f])
+        benchreport.merge_reports([f])
 
 
 # ---------------------------------------------------------------- summary
@@ -130,7 +141,7 @@ def synthetic(n=5):
 
 
 def test_summary_marks_a_clear_change_and_no_difference():
-    s = bench.summarise(synthetic(), resamples=500)
+    s = benchreport.summarise(synthetic(), resamples=500)
     mb = row(s, "swapout.mb_s")["kernels"]
     assert mb["baseline"]["median"] == 100
     assert mb["series"]["ratio"] == pytest.approx(1.5)
@@ -143,18 +154,18 @@ def test_summary_marks_a_clear_change_and_no_difference():
 def test_summary_uses_only_rounds_where_the_test_passed_and_counts_na():
     rounds = synthetic(3)
     rounds.append(rnd(4, "series", swapout=1.0, test_status="FAIL"))
-    s = bench.summarise(rounds, resamples=200)
+    s = benchreport.summarise(rounds, resamples=200)
     cell = row(s, "swapout.mb_s")["kernels"]["series"]
     assert cell["n"] == 3 and 1.0 not in cell["values"]
     batching = row(s, "swapout.write_folios_per_submit")["kernels"]
     assert batching["baseline"]["n"] == 0 and batching["baseline"]["na_rounds"] == 3
-    assert bench.cell_text(batching["baseline"]) == "n/a"
+    assert benchreport.cell_text(batching["baseline"]) == "n/a"
     assert batching["series"]["median"] == 20.5
 
 
 def test_findings_name_the_worse_metric():
-    s = bench.summarise(synthetic(), resamples=500)
-    found = bench.findings(s)
+    s = benchreport.summarise(synthetic(), resamples=500)
+    found = benchreport.findings(s)
     assert any("series" in f and "zspool swap-in latency p50" in f for f in found)
     assert not any("throughput" in f for f in found)
 
@@ -164,14 +175,14 @@ def test_a_slowdown_seen_in_two_units_of_one_metric_is_one_finding():
         "baseline": {}, "base-layer": {"verdict": "worse", "ratio": 0.73, "ratio_low": 0.69, "ratio_high": 0.79},
         "series": {"verdict": "better", "ratio": 1.05, "ratio_low": 1.02, "ratio_high": 1.13}}}
     pages = {**row, "kernels": {**row["kernels"], "base-layer": {**row["kernels"]["base-layer"], "ratio_low": 0.68}}}
-    found = bench.findings([dict(row, unit="MB/s"), dict(pages, unit="pages/s")])
+    found = benchreport.findings([dict(row, unit="MB/s"), dict(pages, unit="pages/s")])
     assert len(found) == 1 and found[0].startswith("base layer: swap-out throughput 0.73")
 
 
 def test_slowdown_explanation_lists_counters_per_kernel():
     rounds = synthetic()
-    s = bench.summarise(rounds, resamples=200)
-    lines = bench.explain_slowdowns(rounds, s)
+    s = benchreport.summarise(rounds, resamples=200)
+    lines = benchreport.explain_slowdowns(rounds, s)
     assert len(lines) == 1 and lines[0].startswith("zspool counters")
     assert "lat.cold_share" in lines[0] and "baseline 6.12 n/a" in lines[0]
 
@@ -179,18 +190,18 @@ def test_slowdown_explanation_lists_counters_per_kernel():
 @pytest.mark.parametrize("x, text", [(None, "n/a"), (0, "0"), (1234.5, "1,234"), (12.345, "12.3"),
                                      (0.01234, "0.0123"), (1.5, "1.50")])
 def test_fmt_three_significant_digits(x, text):
-    assert bench.fmt(x) == text
+    assert benchreport.fmt(x) == text
 
 
 def analysed():
-    meta = {"date": "2026-11-26", "rounds": 5, "labels": list(bench.LABELS), "memory_mb": 256, "smp": 2,
+    meta = {"date": "2026-11-26", "rounds": 5, "labels": list(benchreport.LABELS), "memory_mb": 256, "smp": 2,
             "machine": {"cpu": "Test CPU 9000", "cores": 2}, "tree": "linux-source-6.12",
             "sources_note": ""}
-    return bench.analyse(synthetic(), meta)
+    return benchreport.analyse(synthetic(), meta)
 
 
 def test_cover_block_names_machine_accel_qemu_n_and_the_authors_numbers_as_theirs():
-    text = bench.cover_block(analysed())
+    text = benchreport.cover_block(analysed())
     assert "Test CPU 9000 (2 cores)" in text
     assert "QEMU 7.2.19" in text and "accelerator TCG" in text
     assert "N = 5" in text
@@ -203,9 +214,9 @@ def test_cover_block_names_machine_accel_qemu_n_and_the_authors_numbers_as_their
 
 def test_cover_block_names_the_config_and_any_extra_fragment():
     result = analysed()
-    assert "same config (minimal)" in bench.cover_block(result)
+    assert "same config (minimal)" in benchreport.cover_block(result)
     result["meta"].update(config="minimal", fragments=["/x/patchkit/configs/profile.config"])
-    assert "same config (minimal + profile.config)" in bench.cover_block(result)
+    assert "same config (minimal + profile.config)" in benchreport.cover_block(result)
 
 
 def test_plots_are_written_as_png(tmp_path):
@@ -229,16 +240,16 @@ def test_parse_quantiles():
 
 
 def test_bench_workloads_are_known_to_boot_but_not_in_the_default_suite():
-    assert boot.bench_tests() == sorted(set(bench.TESTS) | set(icount.TESTS))
-    assert boot.select_tests(bench.TESTS) == bench.TESTS
-    for t in bench.TESTS:
+    assert boot.bench_tests() == sorted(set(benchreport.TESTS) | set(icount.TESTS))
+    assert boot.select_tests(benchreport.TESTS) == benchreport.TESTS
+    for t in benchreport.TESTS:
         assert t not in boot.select_tests(None)
     assert boot.DISKS["bench-writeback"][0] == "pk-bench-wb"
 
 
 def test_initramfs_carries_the_bench_scripts_and_program():
     paths_in = {e.path for e in initramfs.guest_script_entries()}
-    assert {f"/patchkit/tests/{t}.sh" for t in bench.TESTS} <= paths_in
+    assert {f"/patchkit/tests/{t}.sh" for t in benchreport.TESTS} <= paths_in
     assert initramfs.GUEST_PROGRAMS["bench/pk-bench.c"] == "/patchkit/bin/pk-bench"
     assert (paths.GUEST / "bench" / "pk-bench.c").is_file()
 
@@ -253,7 +264,7 @@ def test_normalise_turns_guest_cycles_into_host_time():
                          "lat.cold_quantiles_cycles": "1000,2000,4000"},
         "bench-writeback": {"lat.cold.avg_cycles": "n/a"},
     }
-    got = bench.normalise(raw, tsc_mhz=1000.0)  # 1 cycle per ns
+    got = benchreport.normalise(raw, tsc_mhz=1000.0)  # 1 cycle per ns
     so = got["bench-swapout"]
     assert so["swapout.tsc_seconds"] == 2.0
     assert so["swapout.tsc_mb_s"] == 50.0  # 100 MiB in 2 s
@@ -268,16 +279,16 @@ def test_normalise_turns_guest_cycles_into_host_time():
 
 
 def test_normalise_scales_by_the_tsc_rate():
-    got = bench.normalise({"bench-swapin": {"lat.cold.p50_cycles": 2600}}, tsc_mhz=2600.0)
+    got = benchreport.normalise({"bench-swapin": {"lat.cold.p50_cycles": 2600}}, tsc_mhz=2600.0)
     assert got["bench-swapin"]["lat.cold.p50_ns"] == 1000.0
 
 
 def test_fewer_than_three_rounds_claim_no_significance():
-    s = bench.summarise(synthetic(2), resamples=200)
+    s = benchreport.summarise(synthetic(2), resamples=200)
     cell = row(s, "swapout.mb_s")["kernels"]["series"]
     assert cell["ratio"] == pytest.approx(1.5, rel=0.01)
-    assert cell["significance"] == bench.TOO_FEW and cell["verdict"] == ""
-    assert bench.findings(s) == []
+    assert cell["significance"] == benchreport.TOO_FEW and cell["verdict"] == ""
+    assert benchreport.findings(s) == []
 
 
 def test_sources_come_from_render_baseline_base_layer_and_series(tmp_path, monkeypatch):
@@ -285,23 +296,25 @@ def test_sources_come_from_render_baseline_base_layer_and_series(tmp_path, monke
         "zram-swap-ops": SimpleNamespace(repo=tmp_path / "repo", base_commit="b" * 40, tip="s" * 40),
         "swap-batching": SimpleNamespace(repo=tmp_path / "repo", base_commit="b" * 40, tip="l" * 40),
     }
-    fake_render = SimpleNamespace(open_tree=lambda spec: SimpleNamespace(name="linux-source-6.12"),
-                                  render_series=lambda name, tree: rendered[name])
-    from patchkit import render
-    monkeypatch.setattr(render, "open_tree", fake_render.open_tree)
-    monkeypatch.setattr(render, "render_series", fake_render.render_series)
+    versions = []
+    from patchkit import render, tree
+    monkeypatch.setattr(tree, "open_tree", lambda spec: SimpleNamespace(name="linux-source-6.12"))
+    monkeypatch.setattr(render, "render", lambda name, tree, version: versions.append((name, version))
+                        or rendered[name])
     ran = []
-    from patchkit import tree as tree_mod
-    monkeypatch.setattr(tree_mod, "worktree", lambda repo, commit, name: ran.append((repo, commit, name))
+    monkeypatch.setattr(worktrees, "worktree", lambda repo, commit, name: ran.append((repo, commit, name))
                         or tmp_path / "src" / name)
     args = SimpleNamespace(source=None, kernel=None, tree=None, series="zram-swap-ops",
                            base_layer="swap-batching")
-    kernels, note = bench.resolve_kernels(args, tmp_path)
+    kplan = benchrun.Plan("linux-source-6.12", ("zram-swap-ops", 3), ("swap-batching", 2), ("swap-batching", 2))
+    kernels, note = benchrun.resolve_kernels(args, tmp_path, kplan)
+    assert versions == [("zram-swap-ops", 3), ("swap-batching", 2)]
     assert note == ""
     assert ran == [(tmp_path / "repo", "b" * 40, "linux-source-6.12-bench-baseline"),
                    (tmp_path / "repo", "l" * 40, "linux-source-6.12-bench-base-layer"),
                    (tmp_path / "repo", "s" * 40, "linux-source-6.12-bench-series")]
-    assert kernels["series"].origin == f"render zram-swap-ops @ {'s' * 12}"
+    assert kernels["series"].origin == f"render zram-swap-ops v3 @ {'s' * 12}"
+    assert kernels["base-layer"].origin == f"render swap-batching v2 @ {'l' * 12}"
     assert all(k.kernel is None for k in kernels.values())  # to be built
 
 
@@ -322,12 +335,12 @@ def fake_boot_results(accels):
 def test_rounds_run_interleaved_with_the_first_accelerator_kept(tmp_path, monkeypatch):
     fake, calls = fake_boot_results(["tcg"] * 6)
     monkeypatch.setattr(boot, "boot", fake)
-    kernels = {lb: bench.Kernel(lb, tmp_path, "x", kernel=tmp_path / f"{lb}.bz") for lb in bench.LABELS}
-    rounds = bench.run_rounds(kernels, rounds=2, accel="auto", out=tmp_path, initrd_source=tmp_path,
-                              tsc_mhz=1000.0, meta={"labels": list(bench.LABELS)})
+    kernels = {lb: benchrun.Kernel(lb, tmp_path, "x", kernel=tmp_path / f"{lb}.bz") for lb in benchreport.LABELS}
+    rounds = benchrun.run_rounds(kernels, rounds=2, accel="auto", out=tmp_path, initrd_source=tmp_path,
+                                 tsc_mhz=1000.0, meta={"labels": list(benchreport.LABELS)})
     assert [c[0].rsplit("/", 1)[1] for c in calls] == ["baseline.bz", "base-layer.bz", "series.bz"] * 2
     assert [c[1] for c in calls] == ["auto"] + ["tcg"] * 5  # probed once, then kept
-    assert all(c[2] == bench.TESTS for c in calls)
+    assert all(c[2] == benchreport.TESTS for c in calls)
     assert [r.index for r in rounds] == [1, 1, 1, 2, 2, 2]
     assert rounds[0].figures["bench-swapin"]["lat.cold.p50_ns"] == 1000.0  # normalised on the way
     partial = json.loads((tmp_path / "bench-partial.json").read_text())
@@ -337,9 +350,9 @@ def test_rounds_run_interleaved_with_the_first_accelerator_kept(tmp_path, monkey
 def test_a_boot_under_another_accelerator_stops_the_run(tmp_path, monkeypatch):
     fake, calls = fake_boot_results(["kvm", "tcg", "tcg"])
     monkeypatch.setattr(boot, "boot", fake)
-    kernels = {lb: bench.Kernel(lb, tmp_path, "x", kernel=tmp_path / f"{lb}.bz") for lb in bench.LABELS}
+    kernels = {lb: benchrun.Kernel(lb, tmp_path, "x", kernel=tmp_path / f"{lb}.bz") for lb in benchreport.LABELS}
     with pytest.raises(UserError, match="different accelerators"):
-        bench.run_rounds(kernels, rounds=1, accel="auto", out=tmp_path, initrd_source=tmp_path, tsc_mhz=1000.0)
+        benchrun.run_rounds(kernels, rounds=1, accel="auto", out=tmp_path, initrd_source=tmp_path, tsc_mhz=1000.0)
     assert len(calls) == 2
 
 
@@ -348,5 +361,43 @@ def test_failed_workloads_are_reported_per_kernel():
     bad = rnd(4, "series", test_status="FAIL")
     bad["detail"] = "guest stopped: Kernel panic"
     rounds.append(bad)
-    lines = bench.failures(rounds)
+    lines = benchreport.failures(rounds)
     assert lines == ["series: bench-swapout did not pass in 1 of 4 rounds (round 4: FAIL; guest stopped: Kernel panic)"]
+
+
+def test_icount_boots_side_by_side_keep_the_interleaved_order_and_one_image(tmp_path, monkeypatch):
+    import threading
+
+    seen, running, peak = [], [0], [0]
+    lock = threading.Lock()
+    release = threading.Barrier(2, timeout=5)
+
+    def fake(kernel, **kw):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        release.wait()  # two boots must be in flight at once, or this times out
+        with lock:
+            running[0] -= 1
+            seen.append((kernel.name, kw["initrd"], kw["smp"]))
+        tests = [SimpleNamespace(name="bench-swapin", status="PASS", figures={})]
+        return SimpleNamespace(status="PASS", accel="tcg", qemu_version="7.2.22", tests=tests, detail="",
+                               console_log=kw["log_dir"] / "console.log", initrd_sha256="f" * 64)
+
+    monkeypatch.setattr(boot, "boot", fake)
+    labels = ("baseline", "series")
+    kernels = {lb: benchrun.Kernel(lb, tmp_path, "x", kernel=tmp_path / f"{lb}.bz") for lb in labels}
+    image = tmp_path / "image.cpio"
+    rounds = benchrun.run_rounds(kernels, rounds=2, accel="tcg", out=tmp_path, initrd_source=tmp_path,
+                                 tsc_mhz=None, clock="icount", initrd=image, jobs=2, meta={"labels": list(labels)})
+    assert peak[0] == 2
+    assert [(r.index, r.label) for r in rounds] == [(1, "baseline"), (1, "series"), (2, "baseline"), (2, "series")]
+    assert {s[1] for s in seen} == {image} and {s[2] for s in seen} == {1}
+    assert all(r.initramfs_sha256 == "f" * 64 for r in rounds)
+
+
+def test_boots_side_by_side_are_refused_for_the_wall_clock(tmp_path):
+    kernels = {"baseline": benchrun.Kernel("baseline", tmp_path, "x", kernel=tmp_path / "b.bz")}
+    with pytest.raises(UserError, match="--jobs 2 needs --clock icount"):
+        benchrun.run_rounds(kernels, rounds=1, accel="tcg", out=tmp_path, initrd_source=tmp_path, tsc_mhz=1.0,
+                            clock="wall", jobs=2)

@@ -395,11 +395,8 @@ def test_full_disk_is_an_infra_error_and_the_next_build_continues(fake):
 
 
 def test_cli_build_refuses_dry_run_with_a_clear_error(capsys):
-    from patchkit import cli, proc
-    try:
-        assert cli.main(["--dry-run", "build", "/nonexistent"]) == 2
-    finally:
-        proc.DRY_RUN = False
+    from patchkit import cli
+    assert cli.main(["--dry-run", "build", "/nonexistent"]) == 2
     assert "patchkit build has no --dry-run" in capsys.readouterr().err
 
 

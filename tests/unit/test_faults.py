@@ -3,7 +3,7 @@ baseline, the results.json section, and the hooks that ship the fault tests."""
 
 import pytest
 
-from patchkit import boot, console, faults, initramfs, paths
+from patchkit import boot, console, faults, initramfs, paths, validate, worktrees
 
 HEAD = "[    0.0] Linux version 6.12.57\n@@patchkit suite-start 0.61\n"
 
@@ -107,18 +107,6 @@ def test_table_lines_show_missing_figures_as_dash():
     assert line.split()[:5] == ["fault-race", "series", "minimal", "ERROR", "-"]
 
 
-def test_kernel_commits_include_the_base_layer_when_the_series_sits_on_one():
-    class T:
-        base_commit = "b" * 40
-
-    class R:
-        def __init__(self, tip, deps=()):
-            self.tip, self.dependencies = tip, list(deps)
-
-    assert faults.kernel_commits(T(), R("s", [R("l")])) == {"baseline": "b" * 40, "base-layer": "l", "series": "s"}
-    assert faults.kernel_commits(T(), R("s")) == {"baseline": "b" * 40, "series": "s"}
-
-
 def test_every_fault_test_has_a_guest_script_and_boot_knows_it():
     assert set(faults.FAULT_TESTS) == {p.stem for p in (paths.GUEST / "faults").glob("fault-*.sh")}
     assert set(faults.FAULT_TESTS) <= set(boot.available_tests())
@@ -150,8 +138,8 @@ def test_fragment_asks_for_zram_module_and_fault_injection():
 def test_unknown_kernel_label_is_a_user_error(tmp_path):
     from patchkit.errors import UserError
     with pytest.raises(UserError, match="unknown kernel"):
-        faults.validate_faults(series="zram-swap-ops", tree_spec=None, config="minimal", runtime="host",
-                               timeout=10, output=tmp_path, kernels=["mainline"])
+        validate.validate_faults(series="zram-swap-ops", tree_spec=None, config="minimal", runtime="host",
+                                 timeout=10, output=tmp_path, kernels=["mainline"])
 
 
 def test_rows_survive_a_json_round_trip_so_separate_runs_can_be_joined():
@@ -210,18 +198,18 @@ def test_the_fault_matrix_fails_when_a_kernel_is_worse_than_the_baseline(tmp_pat
     repo = tmp_path / "repo"
     monkeypatch.setattr(tree_mod, "open_tree", lambda spec: SimpleNamespace(name="t", base_commit="b0",
                                                                             path=repo))
-    monkeypatch.setattr(render_mod, "render_series", lambda series, tree: SimpleNamespace(
+    monkeypatch.setattr(render_mod, "render", lambda series, tree, **kw: SimpleNamespace(
         repo=repo, tip="s1", dependencies=[]))
-    monkeypatch.setattr(tree_mod, "worktree", lambda r, commit, name: tmp_path / name)
+    monkeypatch.setattr(worktrees, "worktree", lambda r, commit, name: tmp_path / name)
 
     def run_kernel(source, *, kernel, **kw):
         got = rows(kernel, guest_test("fault-alloc"), ["fault-alloc"])
         got[0].seconds = 30.0 if kernel == "baseline" else 400.0
         return got
 
-    monkeypatch.setattr(faults, "run_kernel", run_kernel)
-    result = faults.validate_faults(series="zram-swap-ops", tree_spec=None, config="minimal", runtime="host",
-                                    timeout=10, output=tmp_path / "out", kernels=["baseline", "series"])
+    monkeypatch.setattr(validate, "run_fault_kernel", run_kernel)
+    result = validate.validate_faults(series="zram-swap-ops", tree_spec=None, config="minimal", runtime="host",
+                                      timeout=10, output=tmp_path / "out", kernels=["baseline", "series"])
     compare = [s for s in result.stages if s.name == "faults:compare"]
     assert compare and compare[0].status == "FAIL" and "a stall" in compare[0].detail
     assert not result.ok()
@@ -258,3 +246,32 @@ def test_second_driver_module_installs_its_ops_at_swapon_and_the_tests_use_it():
     assert "sis->ops = &pk_swap_ops" in src and ".slot_free_notify = pk_swap_slot_free_notify" in src
     for script in (paths.GUEST / "faults" / "fault-module.sh", paths.GUEST / "tests" / "swap-ops-driver.sh"):
         assert "pk_swapdev.ko" in script.read_text()
+
+
+def test_a_kernel_that_fails_to_build_gets_error_rows_and_the_others_still_run(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from patchkit import render as render_mod
+    from patchkit import tree as tree_mod
+    from patchkit.errors import CommandFailed
+
+    monkeypatch.setattr(tree_mod, "open_tree", lambda spec: SimpleNamespace(name="t", base_commit="b0",
+                                                                            path=tmp_path))
+    dep = SimpleNamespace(repo=tmp_path, tip="l1", series=SimpleNamespace(name="swap-batching"))
+    monkeypatch.setattr(render_mod, "render", lambda series, tree, **kw: SimpleNamespace(
+        repo=tmp_path, tip="s1", dependencies=[dep], series=SimpleNamespace(name=series)))
+    monkeypatch.setattr(worktrees, "worktree", lambda r, commit, name: tmp_path / name)
+
+    def run_kernel(source, *, kernel, **kw):
+        if kernel == "base-layer":
+            raise CommandFailed(["make"], 2, stderr="error")
+        return rows(kernel, guest_test("fault-alloc"), ["fault-alloc"])
+
+    monkeypatch.setattr(validate, "run_fault_kernel", run_kernel)
+    result = validate.validate_faults(series="zram-swap-ops", tree_spec=None, config="minimal", runtime="host",
+                                      timeout=10, output=tmp_path / "out", tests=["fault-alloc"])
+    assert result.info["commits"] == {"baseline": "b0", "base-layer": "l1", "series": "s1"}
+    table = {(r["kernel"], r["status"], r["detail"]) for r in result.info["faults"]["table"]}
+    assert ("base-layer", "ERROR", "faults:base-layer failed") in table
+    assert {k for k, s, _ in table if s == "PASS"} == {"baseline", "series"}
+    assert [s.name for s in result.stages if s.status == "FAIL"] == ["faults:base-layer", "faults:compare"]

@@ -1,7 +1,7 @@
 """Hot kernel functions that straddle a 4 KiB page (patchkit/layout.py), and
 the bench findings made of them."""
 
-from patchkit import bench, layout
+from patchkit import benchreport, layout
 
 MAP = """\
 ffffffff81274000 T lzo1x_1_compress
@@ -46,8 +46,8 @@ def test_system_map_is_found_in_the_build_dir_of_a_bzimage(tmp_path):
 
 
 def meta(accel="tcg", **straddles):
-    return {"accel": accel, "labels": list(bench.LABELS),
-            "kernels": {lb: {"page_straddles": straddles.get(lb.replace("-", "_"), [])} for lb in bench.LABELS}}
+    return {"accel": accel, "labels": list(benchreport.LABELS),
+            "kernels": {lb: {"page_straddles": straddles.get(lb.replace("-", "_"), [])} for lb in benchreport.LABELS}}
 
 
 LZO = {"function": "lzo1x_1_do_compress.constprop.0", "address": "0xffffffff81274f30", "size": 1200,
@@ -55,16 +55,16 @@ LZO = {"function": "lzo1x_1_do_compress.constprop.0", "address": "0xffffffff8127
 
 
 def test_a_straddle_only_one_kernel_has_is_a_finding_under_tcg():
-    found = bench.layout_findings(meta(base_layer=[LZO]))
+    found = benchreport.layout_findings(meta(base_layer=[LZO]))
     assert len(found) == 1
     assert found[0].startswith("layout: base layer: lzo1x_1_do_compress.constprop.0 (1,200 bytes from page "
                                "offset 0xf30) straddles a 4 KiB page")
 
 
 def test_a_straddle_shared_with_the_baseline_is_no_finding_but_the_baselines_own_is():
-    found = bench.layout_findings(meta(baseline=[LZO], series=[LZO]))
+    found = benchreport.layout_findings(meta(baseline=[LZO], series=[LZO]))
     assert len(found) == 1 and found[0].startswith("layout: baseline 6.12:")
 
 
 def test_no_layout_findings_under_kvm():
-    assert bench.layout_findings(meta(accel="kvm", base_layer=[LZO])) == []
+    assert benchreport.layout_findings(meta(accel="kvm", base_layer=[LZO])) == []

@@ -23,13 +23,6 @@ DATE = datetime(2026, 6, 20, 8, 0, 0, tzinfo=timezone.utc)
 SIG = "2.39.5"   # git's version footer, pinned so the goldens do not depend on the machine
 
 
-@pytest.fixture(autouse=True)
-def _isolated_git(monkeypatch):
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.delenv("GETMAINT_FAIL", raising=False)
-
-
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory):
     root = tmp_path_factory.mktemp("mail")
@@ -299,16 +292,14 @@ def test_golden_v2_rfc_with_changes_and_range_diff(tree):
 def test_write_cover_for_render_is_the_cover_message_dated_by_the_tip(tree, tmp_path):
     from types import SimpleNamespace
 
-    from patchkit import cover
-
     series = mailrepo.make_series(tree["root"] / "forrender")
     result = SimpleNamespace(repo=tree["repo"], base=tree["base"], tip=tree["tip"],
                              prerequisite_base=tree["base0"], series=series, author=SENDER,
                              out_dir=tmp_path / "out")
-    path = cover.write_cover(result)
+    path = mail.write_cover(result)
     assert path == tmp_path / "out" / "0000-cover-letter.patch"
     data = path.read_bytes()
-    assert data == cover.write_cover(result).read_bytes()        # re-render: same bytes
+    assert data == mail.write_cover(result).read_bytes()        # re-render: same bytes
     assert b"Subject: [PATCH 0/2] mm/zram: route block swap I/O through swap_ops\n" in data
     assert b"Date: Sun, 14 Jun 2026 10:03:00 +0000\n" in data   # the tip's commit date
     assert f"base-commit: {tree['base0']}\n".encode() in data
@@ -317,14 +308,12 @@ def test_write_cover_for_render_is_the_cover_message_dated_by_the_tip(tree, tmp_
 def test_write_cover_without_a_template_writes_nothing(tree, tmp_path, capsys):
     from types import SimpleNamespace
 
-    from patchkit import cover
-
     series = mailrepo.make_series(tree["root"] / "notemplate")
     (series.folder / "cover.j2").unlink()
     result = SimpleNamespace(repo=tree["repo"], base=tree["base"], tip=tree["tip"],
                              prerequisite_base=None, series=series, author=SENDER,
                              out_dir=tmp_path / "out")
-    assert cover.write_cover(result) is None
+    assert mail.write_cover(result) is None
     assert not (tmp_path / "out").exists()
     assert "no cover letter: " in capsys.readouterr().err
 

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 import mailrepo
-from patchkit import cli, send
+from patchkit import cli, render, send, sendemail, sentrecords, transport
 
 DATE = "2026-06-20T08:00:00+00:00"
 
@@ -28,7 +28,7 @@ def tree(tmp_path, monkeypatch):
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.delenv("FAIL_AFTER", raising=False)
-    monkeypatch.delenv(send.PASSWORD_ENV, raising=False)
+    monkeypatch.delenv(transport.PASSWORD_ENV, raising=False)
     info = mailrepo.make_repo(tmp_path)
     mailrepo.make_series(tmp_path, version=2, changes={2: "- second take\n"})
     script = tmp_path / "sendmail"
@@ -63,7 +63,7 @@ def delivered(tree):
 
 
 def record_ref(version=1):
-    return send.record_ref("zram-swap-ops", version)
+    return sentrecords.record_ref("zram-swap-ops", version)
 
 
 def test_dry_run_prints_mbox_and_sends_nothing(tree, capsys):
@@ -99,7 +99,7 @@ def test_send_records_and_refuses_a_second_send(tree, capsys):
                          "linux-doc@lists.example.org linux-mm@lists.example.org "
                          "linux-kernel@lists.example.org linux-block@lists.example.org")
     assert git(tree["repo"], "rev-parse", f"{record_ref()}^1") == tree["tip"]
-    record = send.load_record(tree["repo"], "zram-swap-ops", 1)
+    record = sentrecords.load_record(tree["repo"], "zram-swap-ops", 1)
     assert record.complete and record.sent == [h["Message-Id"] for _, h in got]
 
     capsys.readouterr()
@@ -112,7 +112,7 @@ def test_send_records_and_refuses_a_second_send(tree, capsys):
     assert pk(tree, "--send", "--resend", "--date", "2026-06-21T08:00:00+00:00") == 0
     again = delivered(tree)[3:]
     assert [h["Subject"][:20] for _, h in again] == ["[PATCH RESEND 0/2] m", "[PATCH RESEND 1/2] m",
-                                                      "[PATCH RESEND 2/2] m"]
+                                                     "[PATCH RESEND 2/2] m"]
     assert not {h["Message-Id"] for _, h in again} & {h["Message-Id"] for _, h in got}
     # the earlier send stays reachable from the record
     assert len(git(tree["repo"], "log", "--format=%H", "--first-parent", f"{record_ref()}^2").split()) > 0
@@ -125,7 +125,7 @@ def test_partial_failure_says_what_went_out_and_resumes_in_order(tree, capsys, m
     assert "failed at [PATCH 2/2] mm/zram: handle swap read/write via swap_ops" in err
     assert "sent (2):" in err and "not sent (1):" in err
     assert "sendmail: simulated failure" in err
-    record = send.load_record(tree["repo"], "zram-swap-ops", 1)
+    record = sentrecords.load_record(tree["repo"], "zram-swap-ops", 1)
     assert len(record.sent) == 2 and not record.complete
 
     monkeypatch.delenv("FAIL_AFTER")
@@ -134,7 +134,7 @@ def test_partial_failure_says_what_went_out_and_resumes_in_order(tree, capsys, m
     assert [h["Subject"][:11] for _, h in got] == ["[PATCH 0/2]", "[PATCH 1/2]", "[PATCH 2/2]"]
     assert got[2][1]["In-Reply-To"] == got[0][1]["Message-Id"] == got[2][1]["References"]
     assert got[2][1]["Date"] == "Sat, 20 Jun 2026 08:00:02 +0000"
-    assert send.load_record(tree["repo"], "zram-swap-ops", 1).complete
+    assert sentrecords.load_record(tree["repo"], "zram-swap-ops", 1).complete
 
 
 def test_partial_send_of_a_changed_series_is_refused(tree, capsys, monkeypatch):
@@ -152,7 +152,7 @@ def test_reflect_sends_only_to_the_sender_and_records_nothing(tree):
     got = delivered(tree)
     assert [a for a, _ in got] == ["ARGS: -i ada@example.org"] * 3
     assert "akpm@example.org" in got[1][1]["To"]     # headers show the real recipients
-    assert send.load_record(tree["repo"], "zram-swap-ops", 1) is None
+    assert sentrecords.load_record(tree["repo"], "zram-swap-ops", 1) is None
 
 
 def test_no_identity_is_one_clear_error(tree, capsys):
@@ -170,7 +170,7 @@ def test_no_transport_configured_is_refused_before_sending(tree, capsys):
     git(tree["repo"], "config", "--unset", "sendemail.sendmailCmd")
     assert pk(tree, "--send") == 2
     assert "no mail transport configured" in capsys.readouterr().err
-    assert send.load_record(tree["repo"], "zram-swap-ops", 1) is None
+    assert sentrecords.load_record(tree["repo"], "zram-swap-ops", 1) is None
 
 
 def test_bad_address_is_refused(tree, capsys):
@@ -179,24 +179,24 @@ def test_bad_address_is_refused(tree, capsys):
 
 
 def test_sendmail_argv_runs_through_the_shell_like_git():
-    assert send.sendmail_argv("msmtp -a work", ["a@x.org", "b@y.org"]) == [
+    assert transport.sendmail_argv("msmtp -a work", ["a@x.org", "b@y.org"]) == [
         "sh", "-c", 'msmtp -a work "$@"', "msmtp -a work", "-i", "a@x.org", "b@y.org"]
 
 
 def test_transport_from_git_config():
-    t = send.make_transport("/r", {"smtpserver": "smtp.example.org", "smtpencryption": "ssl",
-                                   "smtpuser": "ada"})
+    t = transport.make_transport("/r", {"smtpserver": "smtp.example.org", "smtpencryption": "ssl",
+                                        "smtpuser": "ada"})
     assert (t.host, t.port, t.encryption, t.user) == ("smtp.example.org", 465, "ssl", "ada")
-    t = send.make_transport("/r", {"smtpserver": "smtp.example.org", "smtpserverport": "587",
-                                   "smtpencryption": "tls"})
+    t = transport.make_transport("/r", {"smtpserver": "smtp.example.org", "smtpserverport": "587",
+                                        "smtpencryption": "tls"})
     assert (t.port, t.encryption) == (587, "tls")
-    t = send.make_transport("/r", {"smtpserver": "/usr/sbin/sendmail"})
-    assert isinstance(t, send.SendmailTransport) and t.command == "/usr/sbin/sendmail"
+    t = transport.make_transport("/r", {"smtpserver": "/usr/sbin/sendmail"})
+    assert isinstance(t, transport.SendmailTransport) and t.command == "/usr/sbin/sendmail"
 
 
 def test_v2_cover_has_changelog_link_and_range_diff_against_the_v1_branch(tree, capsys):
     assert pk(tree, "--send") == 0                  # v1 sent: its cover becomes the link
-    v1_cover = send.load_record(tree["repo"], "zram-swap-ops", 1).message_ids[0].strip("<>")
+    v1_cover = sentrecords.load_record(tree["repo"], "zram-swap-ops", 1).message_ids[0].strip("<>")
     v2 = mailrepo.make_v2(tree)                     # v1 stays on patchkit/zram-swap-ops-v1
     capsys.readouterr()
     assert cli.main(["send", tree["series"], "--repo", str(tree["repo"]), "--base", tree["base"],
@@ -218,7 +218,7 @@ def test_renderer_hook_supplies_the_rendered_series(tree, capsys, monkeypatch):
                                prerequisite_base=tree["base0"], series=series,
                                author="Ada Author <ada@example.org>")
 
-    monkeypatch.setattr(send, "RENDERER", fake_render)
+    monkeypatch.setattr(render, "renderer_for_send", fake_render)
     assert cli.main(["send", tree["series"], "--version", "1", "--date", DATE]) == 0
     assert seen == {"version": 1}
     out = capsys.readouterr().out
@@ -254,10 +254,10 @@ def test_a_failed_record_after_delivery_says_so_and_stops(tree):
     def broken_record(msgid):
         raise CommandFailed(["git", "update-ref"], 128, "", "fatal: cannot lock ref")
 
-    transport = FakeTransport()
+    fake = FakeTransport()
     with pytest.raises(InfraError, match=r"0/2\] .* was delivered, but recording it in git failed") as exc:
-        send.deliver(transport, msgs, "ada@example.org", on_sent=broken_record)
-    assert len(transport.sent) == 1                      # stopped right there
+        transport.deliver(fake, msgs, "ada@example.org", on_sent=broken_record)
+    assert len(fake.sent) == 1                      # stopped right there
     assert "rerunning now would send these messages twice" in str(exc.value)
 
 
@@ -269,16 +269,16 @@ def test_a_message_without_recipients_stops_before_anything_is_sent(tree):
     msgs = mail.build_messages(tree["repo"], tree["base"], tree["tip"], series, prerequisite_base=None,
                                sender="Ada Author <ada@example.org>", trailer_cc=False,
                                date=send.parse_date(DATE), signature="2.39.5")
-    transport = FakeTransport()
+    fake = FakeTransport()
     with pytest.raises(UserError, match=r"\[PATCH 0/2\] .*: no recipients"):
-        send.deliver(transport, msgs, "ada@example.org")
-    assert transport.sent == []
+        transport.deliver(fake, msgs, "ada@example.org")
+    assert fake.sent == []
 
 
 def test_preview_to_delivers_only_there_and_records_nothing(tree):
     assert pk(tree, "--preview-to", "Rev Iewer <rev@example.net>", "--preview-to", "b@example.net") == 0
     assert [a for a, _ in delivered(tree)] == ["ARGS: -i rev@example.net b@example.net"] * 3
-    assert send.load_record(tree["repo"], "zram-swap-ops", 1) is None
+    assert sentrecords.load_record(tree["repo"], "zram-swap-ops", 1) is None
 
 
 def test_sendemail_to_and_cc_from_git_config_are_added(tree):
@@ -334,7 +334,7 @@ def test_with_deps_sends_the_prerequisite_series_first_then_the_series(tree, cap
     assert got[1]["In-Reply-To"] == got[0]["Message-Id"]
     assert got[3]["In-Reply-To"] == got[2]["Message-Id"]
     for v, name in ((1, "swap-batching"), (1, "zram-swap-ops")):
-        assert send.load_record(tree["repo"], name, v).complete
+        assert sentrecords.load_record(tree["repo"], name, v).complete
     # a second --with-deps run skips the sent dependency, refuses the sent series
     capsys.readouterr()
     assert pk(tree, "--send", "--with-deps") == 2
@@ -381,9 +381,9 @@ def test_sendemail_identity_scoped_keys_override_the_plain_ones():
     text = ("sendemail.smtpserver\nsmtp.home.org\0sendemail.work.smtpserver\nsmtp.work.org\0"
             "sendemail.to\nplain@x.org\0sendemail.work.to\nwork1@x.org\0sendemail.work.to\nwork2@x.org\0"
             "sendemail.other.smtpuser\nnobody\0sendemail.smtpuser\nada\0")
-    assert send.parse_sendemail(text) == {"smtpserver": "smtp.home.org", "to": ["plain@x.org"], "cc": [],
-                                          "bcc": [], "suppresscc": [], "smtpuser": "ada"}
-    work = send.parse_sendemail(text, "work")
+    assert sendemail.parse_sendemail(text) == {"smtpserver": "smtp.home.org", "to": ["plain@x.org"], "cc": [],
+                                               "bcc": [], "suppresscc": [], "smtpuser": "ada"}
+    work = sendemail.parse_sendemail(text, "work")
     assert (work["smtpserver"], work["to"], work["smtpuser"]) == ("smtp.work.org",
                                                                   ["work1@x.org", "work2@x.org"], "ada")
 
@@ -392,27 +392,27 @@ def test_sendemail_identity_from_git_config_selects_the_transport(tree, capsys):
     git(tree["repo"], "config", "sendemail.identity", "work")
     git(tree["repo"], "config", "sendemail.work.sendmailCmd", tree["root"] / "nosuch")
     git(tree["repo"], "config", "sendemail.work.from", "Ada At Work <ada@work.example.org>")
-    cfg = send.sendemail_config(tree["repo"])
+    cfg = sendemail.sendemail_config(tree["repo"])
     assert cfg["sendmailcmd"].endswith("nosuch") and cfg["from"].startswith("Ada At Work")
     with pytest.raises(send.UserError, match="identity 'home' has no keys"):
-        send.sendemail_config(tree["repo"], "home")
+        sendemail.sendemail_config(tree["repo"], "home")
 
 
 def test_smtp_pass_auth_and_domain_from_config(monkeypatch):
-    monkeypatch.delenv(send.PASSWORD_ENV, raising=False)
-    t = send.make_transport("/r", {"smtpserver": "smtp.example.org", "smtpuser": "ada",
-                                   "smtppass": "pw", "smtpauth": "login plain", "smtpdomain": "me.example.org"})
+    monkeypatch.delenv(transport.PASSWORD_ENV, raising=False)
+    t = transport.make_transport("/r", {"smtpserver": "smtp.example.org", "smtpuser": "ada",
+                                        "smtppass": "pw", "smtpauth": "login plain", "smtpdomain": "me.example.org"})
     assert (t.password, t.auth, t.domain) == ("pw", ["LOGIN", "PLAIN"], "me.example.org")
-    assert send.make_transport("/r", {"smtpserver": "h.example.org", "smtpauth": "none"}).auth == []
-    monkeypatch.setenv(send.PASSWORD_ENV, "env-wins")
-    assert send.make_transport("/r", {"smtpserver": "h.example.org", "smtppass": "pw"}).password is None
+    assert transport.make_transport("/r", {"smtpserver": "h.example.org", "smtpauth": "none"}).auth == []
+    monkeypatch.setenv(transport.PASSWORD_ENV, "env-wins")
+    assert transport.make_transport("/r", {"smtpserver": "h.example.org", "smtppass": "pw"}).password is None
 
 
 def test_suppress_cc_and_bcc_and_tocmd(tree):
     git(tree["repo"], "config", "--add", "sendemail.suppressCc", "sob")
     git(tree["repo"], "config", "--add", "sendemail.bcc", "archive@example.net")
     git(tree["repo"], "config", "sendemail.ccCmd", "echo extra-cc@example.net #")
-    assert send.suppressed_trailers(send.sendemail_config(tree["repo"])) == ["sob"]
+    assert sendemail.suppressed_trailers(sendemail.sendemail_config(tree["repo"])) == ["sob"]
     assert pk(tree, "--send") == 0
     got = delivered(tree)
     assert all("juergen@example.org" not in h.get("Cc", "") for _, h in got)

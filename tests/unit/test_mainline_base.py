@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 import mailrepo
-from patchkit import cover, mail, paths, tree as trees
+from patchkit import cover, mail, manifests as trees, paths
 from patchkit.errors import UserError
 
 SENDER = "Ada Author <ada@example.org>"

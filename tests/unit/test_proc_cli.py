@@ -1,6 +1,6 @@
 import pytest
 
-from patchkit import cli, proc
+from patchkit import cli, options, proc
 from patchkit.errors import CommandFailed, InfraError
 
 
@@ -36,10 +36,10 @@ def test_timeout_kills_the_whole_process_group(tmp_path):
     assert not marker.exists(), "a grandchild survived the timeout"
 
 
-def test_dry_run_prints_and_runs_nothing(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(proc, "DRY_RUN", True)
+def test_dry_run_prints_and_runs_nothing(tmp_path, capsys):
     target = tmp_path / "made"
-    proc.run(["touch", str(target)])
+    with options.using(dry_run=True):
+        proc.run(["touch", str(target)])
     assert not target.exists()
     assert f"+ touch {target}" in capsys.readouterr().out
 
@@ -72,10 +72,26 @@ def test_cli_exit_code_2_for_user_error(monkeypatch, capsys):
     assert "E: bad template templates/x/edits.toml:3" in capsys.readouterr().err
 
 
-def test_dry_run_flag_does_not_outlive_the_call():
-    assert proc.DRY_RUN is False
-    cli.main(["--dry-run", "tree", "show", "no-such-tree"])
-    assert proc.DRY_RUN is False
+def test_dry_run_flag_does_not_outlive_the_call(monkeypatch):
+    seen = []
+    parser = cli.build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    sub = next(a for a in parser._actions if a.dest == "command")
+    sub.add_parser("spy").set_defaults(handler=lambda args: seen.append((args.options, options.current())))
+    assert options.current().dry_run is False
+    assert cli.main(["--dry-run", "-q", "spy"]) == 0
+    # the command got the flags as one frozen object, current for the call only
+    assert seen == [(options.Options(dry_run=True, quiet=True),) * 2]
+    assert options.current() == options.DEFAULT
+    with pytest.raises(AttributeError):
+        seen[0][0].dry_run = False
+
+
+def test_send_composes_under_dry_run_without_flipping_the_callers_options():
+    with options.using(dry_run=True) as outer:
+        with options.using(dry_run=False):
+            assert options.current().dry_run is False
+        assert options.current() is outer and outer.dry_run is True
 
 
 def test_sigterm_to_patchkit_kills_the_command_it_is_waiting_for(tmp_path):

@@ -9,12 +9,13 @@ import time
 
 import pytest
 
-from patchkit import boot, build, ui
+from patchkit import boot, build, options, ui
 
 
 @pytest.fixture(autouse=True)
-def _loud(monkeypatch):
-    monkeypatch.setattr(ui, "QUIET", False)
+def _loud():
+    with options.using(quiet=False):
+        yield
 
 
 def test_plain_live_line_has_elapsed_and_text_and_no_carriage_return(capsys):
@@ -35,12 +36,12 @@ def test_plain_live_line_is_rate_limited(capsys):
     assert capsys.readouterr().err == ""
 
 
-def test_quiet_prints_no_live_line_and_no_test_line(capsys, monkeypatch):
-    monkeypatch.setattr(ui, "QUIET", True)
-    live = ui.Live("boot", tty=False, every=0.0)
-    live.update("running hog")
-    live.event("hog: PASS in 1s")
-    live.stop()
+def test_quiet_prints_no_live_line_and_no_test_line(capsys):
+    with options.using(quiet=True):
+        live = ui.Live("boot", tty=False, every=0.0)
+        live.update("running hog")
+        live.event("hog: PASS in 1s")
+        live.stop()
     assert capsys.readouterr().err == ""
 
 

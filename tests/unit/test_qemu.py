@@ -77,7 +77,9 @@ def test_requested_accelerator_skips_the_probe(cache, monkeypatch):
     monkeypatch.setattr(qemu, "_run_probe", lambda *a: pytest.fail("must not probe"))
     assert qemu.probe_accel(Path("k"), qemu_version="7.2", requested="kvm") == ("kvm", "requested")
     monkeypatch.setenv("PATCHKIT_ACCEL", "tcg")
-    assert qemu.probe_accel(Path("k"), qemu_version="7.2", requested="kvm") == ("tcg", "requested")
+    # an explicit --accel wins over the environment; the environment fills in "auto"
+    assert qemu.probe_accel(Path("k"), qemu_version="7.2", requested="kvm") == ("kvm", "requested")
+    assert qemu.probe_accel(Path("k"), qemu_version="7.2", requested="auto") == ("tcg", "requested")
 
 
 def test_kvm_failure_text_is_recognised():

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mini_trees import AUTHOR, PROFILES, SERIES, git, isolated_git, make_mini_tree  # noqa: F401 (fixtures)
+from mini_trees import AUTHOR, PROFILES, SERIES, git
 from patchkit import cli, render
+from patchkit import tree as trees
 from patchkit.errors import UserError
 
 
@@ -114,7 +115,7 @@ def test_dependency_is_rendered_first_and_series_starts_on_its_tip(make_mini_tre
     result = do_render(tree, "mini-zram", out_root=tmp_path / "out")
     (dep,) = result.dependencies
     assert dep.series.name == "mini-base"
-    assert result.start == dep.tip
+    assert result.base == dep.tip
     assert result.dependency_range == f"{tree.base_commit}..{dep.tip}"
     assert git(tree.path, "rev-parse", "patchkit/mini-zram-v2") == result.tip
     assert git(tree.path, "rev-parse", f"{result.tip}~1") == dep.tip
@@ -122,8 +123,8 @@ def test_dependency_is_rendered_first_and_series_starts_on_its_tip(make_mini_tre
     assert "Subject: [PATCH v2] mm/zram: free slots through swap_ops" in \
         result.patch_files[0].read_text()
     assert len(dep.patch_files) == 2
-    assert [p.commit for p in result.all_patches()] == [*(c.sha for c in dep.commits), result.tip]
-    assert [p.file for p in result.patches] == result.patch_files
+    assert [p.sha for p in result.all_patches()] == [*(c.sha for c in dep.commits), result.tip]
+    assert [p.patch_file for p in result.commits] == result.patch_files
     # what send.py's Rendered reads
     assert (result.base, result.prerequisite_base) == (dep.tip, tree.base_commit)
     assert (dep.base, dep.prerequisite_base) == (tree.base_commit, None)
@@ -212,7 +213,7 @@ def test_dependency_is_declared_per_tree(make_mini_tree, tmp_path):
     git(base.path, "update-ref", "refs/heads/master", dep.tip)
     base.base_commit = dep.tip
     alone = do_render(base, "mini-zram", root=root, version=3)
-    assert alone.dependencies == [] and alone.start == dep.tip
+    assert alone.dependencies == [] and alone.base == dep.tip
     chained = do_render(make_mini_tree("zram-6.12"), "mini-zram", root=root, version=3)
     assert [d.series.label for d in chained.dependencies] == ["mini-base v1"]
     (v3 / "version.toml").write_text((v3 / "version.toml").read_text().replace(
@@ -256,7 +257,7 @@ def test_a_diff_that_does_not_apply_is_one_line_naming_everything(make_mini_tree
     assert "while searching for:" in res.stderr and "sio_write_done" in res.stderr
     assert "patch failed: mm/page_io.c:48" in res.stderr
     # the CLI: the same line, exit 2
-    monkeypatch.setattr(render, "open_tree", lambda spec: tree)
+    monkeypatch.setattr(trees, "open_tree", lambda spec: tree)
     monkeypatch.setattr(render.paths, "PROFILES", PROFILES)
     assert cli.main(["render", str(root / "mini-base"), "--author", AUTHOR]) == 2
     assert f"E: {msg}" in capsys.readouterr().err
@@ -430,7 +431,7 @@ def test_cli_render_unknown_series_exits_2(capsys):
 
 def test_cli_render_writes_patches_for_the_chain(make_mini_tree, tmp_path, monkeypatch, capsys):
     tree = make_mini_tree("zram-6.12")
-    monkeypatch.setattr(render, "open_tree", lambda spec: tree)
+    monkeypatch.setattr(trees, "open_tree", lambda spec: tree)
     monkeypatch.setattr(render.paths, "PROFILES", PROFILES)
     code = cli.main(["render", str(SERIES / "mini-zram"), "--author", AUTHOR,
                      "-o", str(tmp_path / "o")])
@@ -442,6 +443,6 @@ def test_cli_render_writes_patches_for_the_chain(make_mini_tree, tmp_path, monke
 
 def test_cli_render_bad_author_exits_2(make_mini_tree, monkeypatch, capsys):
     tree = make_mini_tree("zram-6.12")
-    monkeypatch.setattr(render, "open_tree", lambda spec: tree)
+    monkeypatch.setattr(trees, "open_tree", lambda spec: tree)
     assert cli.main(["render", str(SERIES / "mini-base"), "--author", "nobody"]) == 2
     assert "author 'nobody' is not 'Name <mail@example.org>'" in capsys.readouterr().err

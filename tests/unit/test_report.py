@@ -6,7 +6,6 @@ import xml.etree.ElementTree as ET
 from patchkit import report
 from patchkit.errors import UserError
 from patchkit.report import FAIL, PASS, SKIP, RunResult, StageResult
-from patchkit.validate import Pipeline
 
 
 def test_run_fails_when_any_guest_test_fails():
@@ -41,26 +40,6 @@ def test_results_json_holds_status_and_stages(tmp_path):
     assert data["status"] == PASS
     assert data["stages"][0]["name"] == "tree"
     assert data["info"]["series"] == "x"
-
-
-def test_pipeline_skips_every_stage_after_a_failure():
-    r = RunResult("validate")
-    pipe = Pipeline(r)
-    ran = []
-
-    def ok():
-        ran.append("ok")
-        return 1
-
-    def bad():
-        raise UserError("broken template")
-
-    assert pipe.stage("a", ok) == 1
-    assert pipe.stage("b", bad) is None
-    assert pipe.stage("c", ok) is None
-    assert ran == ["ok"]
-    assert [(s.name, s.status) for s in r.stages] == [("a", PASS), ("b", FAIL), ("c", SKIP)]
-    assert "broken template" in r.stages[1].detail
 
 
 def test_validate_fails_when_the_guest_dies_after_every_test_passed(tmp_path, monkeypatch):

@@ -4,8 +4,8 @@ import tomllib
 
 import pytest
 
-from mini_trees import AUTHOR, PROFILES, git, isolated_git, make_mini_tree  # noqa: F401 (fixtures)
-from patchkit import cli, render, template
+from mini_trees import AUTHOR, PROFILES, git
+from patchkit import cli, render, template, templating
 from patchkit.errors import UserError
 
 ZRAM = "drivers/block/zram/zram_drv.c"
@@ -44,7 +44,7 @@ def test_import_then_render_on_the_parent_reproduces_the_commit(make_mini_tree, 
     assert (folder / "message.j2").read_text() == "mm/zram: a change to import\n\nWhy: tests.\n"
     assert sorted(p.name for p in folder.iterdir()) == ["change.diff", "message.j2"]
     result = render.render(str(series_dir), tree, author=AUTHOR, profiles=PROFILES)
-    assert result.start == tree.base_commit
+    assert result.base == tree.base_commit
     assert git(tree.path, "rev-parse", f"{result.tip}^{{tree}}") == \
         git(tree.path, "rev-parse", f"{sha}^{{tree}}")
     diff = (folder / "change.diff").read_text()
@@ -213,8 +213,8 @@ def test_escape_and_profile_substitution_render_back_exactly():
     names = {"slot_lock": "zram_slot_lock"}
     src = template.to_template(text, names)
     assert "{{ slot_lock }}" in src and "zram_slot_locked" in src
-    assert render.render_template(src, "t", names) == text
-    assert render.render_template(src, "t", {"slot_lock": "slot_lock"}) == \
+    assert templating.render_template(src, "t", names) == text
+    assert templating.render_template(src, "t", {"slot_lock": "slot_lock"}) == \
         text.replace("zram_slot_lock(", "slot_lock(").replace(" zram_slot_lock\n", " slot_lock\n")
 
 

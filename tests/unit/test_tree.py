@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from patchkit import cli, git, paths, proc, tree
+from patchkit import cli, debsource, git, manifests, options, paths, tree, worktrees
+from patchkit import pinned as pinned_trees
 from patchkit.errors import InfraError, UserError
 
 FAKE = "fake-source-9.9"
@@ -62,11 +63,11 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("PATCHKIT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(paths, "MANIFESTS", tmp_path / "manifests")
     tarball = make_tarball(tmp_path / "linux-source-9.9.tar.xz")
-    m, repo, work = tree.compute_manifest(FAKE, PACKAGE, tarball, "9.9.1-1", workdir=tmp_path,
-                                          files=TOUCHED)
+    m, repo, work = pinned_trees.compute_manifest(FAKE, PACKAGE, tarball, "9.9.1-1", workdir=tmp_path,
+                                                  files=TOUCHED)
     shutil.rmtree(work)
-    tree.write_manifest(m, tree.manifest_path(FAKE))
-    return tree.load_manifest(FAKE)
+    manifests.write_manifest(m, manifests.manifest_path(FAKE))
+    return manifests.load_manifest(FAKE)
 
 
 def trees_dir_entries() -> list[str]:
@@ -106,11 +107,11 @@ def expected_tree_id(files, symlinks) -> bytes:
     return build("")
 
 
-def expected_commit_id(m: tree.Manifest) -> str:
-    name, email = tree.BASE_IDENTITY
-    ident = f"{name} <{email}> {tree.BASE_DATE}"
+def expected_commit_id(m: manifests.Manifest) -> str:
+    name, email = pinned_trees.BASE_IDENTITY
+    ident = f"{name} <{email}> {pinned_trees.BASE_DATE}"
     body = (f"tree {expected_tree_id(FILES, SYMLINKS).hex()}\n"
-            f"author {ident}\ncommitter {ident}\n\n{tree.base_message(m)}\n").encode()
+            f"author {ident}\ncommitter {ident}\n\n{pinned_trees.base_message(m)}\n").encode()
     return git_object("commit", body).hex()
 
 
@@ -123,63 +124,63 @@ def test_manifest_base_commit_is_the_hand_computed_git_commit(env):
 
 def test_manifest_records_touched_file_hashes_and_absent_files(env):
     assert env.files["mm/swap.h"] == hashlib.sha256(FILES["mm/swap.h"][0]).hexdigest()
-    assert env.files["rust/kernel/block/mq/gen_disk.rs"] == tree.ABSENT
+    assert env.files["rust/kernel/block/mq/gen_disk.rs"] == manifests.ABSENT
 
 
 def test_manifest_dump_and_load_round_trip(env):
-    text = tree.dump_manifest(env)
+    text = manifests.dump_manifest(env)
     path = paths.MANIFESTS / "copy.toml"
     path.write_text(text.replace(f'name = "{FAKE}"', 'name = "copy"'))
-    again = tree.load_manifest("copy")
+    again = manifests.load_manifest("copy")
     assert (again.base_commit, again.files, again.tarball_sha256) == \
         (env.base_commit, env.files, env.tarball_sha256)
 
 
 def test_unknown_tree_name_is_one_error_listing_known_trees(env):
     with pytest.raises(UserError) as exc:
-        tree.load_manifest("linux-source-0.1")
+        manifests.load_manifest("linux-source-0.1")
     assert "unknown tree 'linux-source-0.1'" in exc.value.msg
     assert FAKE in exc.value.hint
 
 
 def test_manifest_missing_key_names_file_and_key(env):
-    path = tree.manifest_path(FAKE)
+    path = manifests.manifest_path(FAKE)
     path.write_text(path.read_text().replace("base_commit =", "# base_commit ="))
     with pytest.raises(UserError, match=r"fake-source-9\.9\.toml: missing .*'base_commit'"):
-        tree.load_manifest(FAKE)
+        manifests.load_manifest(FAKE)
 
 
 def test_manifest_bad_toml_names_file(env):
-    tree.manifest_path(FAKE).write_text("name = \n")
+    manifests.manifest_path(FAKE).write_text("name = \n")
     with pytest.raises(UserError, match="not valid TOML"):
-        tree.load_manifest(FAKE)
+        manifests.load_manifest(FAKE)
 
 
 # ------------------------------------------------------------ fetching
 
 def test_fetch_builds_the_pinned_base_in_the_cache(env):
-    report = tree.fetch_tree(FAKE)
+    report = pinned_trees.fetch_tree(FAKE)
     t = report.tree
     assert report.fetched
     assert t.path == paths.trees_dir() / FAKE
     assert t.base_commit == env.base_commit == expected_commit_id(env)
     head = git.out(t.path, "rev-parse", "HEAD")
     assert head == env.base_commit
-    assert git.out(t.path, "symbolic-ref", "HEAD") == f"refs/heads/{tree.BASE_BRANCH}"
+    assert git.out(t.path, "symbolic-ref", "HEAD") == f"refs/heads/{pinned_trees.BASE_BRANCH}"
     assert set(report.phases) >= {"package", "sha256", "extract", "git add", "git commit"}
     # nothing but the tree and the lock file is left in the cache
     assert trees_dir_entries() == [f".{FAKE}.lock", FAKE]
 
 
 def test_fetch_commits_files_the_kernel_gitignore_would_drop(env):
-    t = tree.fetch_tree(FAKE).tree
+    t = pinned_trees.fetch_tree(FAKE).tree
     listed = git.out(t.path, "ls-tree", "-r", "--name-only", "HEAD").splitlines()
     assert "drivers/block/zram/shipped.o" in listed
 
 
 def test_second_fetch_reuses_the_cache(env):
-    tree.fetch_tree(FAKE)
-    again = tree.fetch_tree(FAKE)
+    pinned_trees.fetch_tree(FAKE)
+    again = pinned_trees.fetch_tree(FAKE)
     assert not again.fetched and again.phases == {}
 
 
@@ -206,18 +207,18 @@ def test_base_commit_ignores_hostile_user_git_config(env, tmp_path, monkeypatch)
     monkeypatch.setenv("GIT_COMMITTER_DATE", "2030-01-01T00:00:00Z")
     monkeypatch.setenv("GIT_DIR", str(tmp_path / "elsewhere.git"))
     monkeypatch.setenv("GIT_INDEX_FILE", str(tmp_path / "elsewhere.index"))
-    t = tree.fetch_tree(FAKE).tree
+    t = pinned_trees.fetch_tree(FAKE).tree
     assert t.base_commit == expected_commit_id(env)
     assert not (tmp_path / "elsewhere.git").exists()
 
 
 def test_downloaded_tarball_hash_mismatch_is_one_error_and_leaves_nothing(env, tmp_path):
     Path(env.tarball).unlink()
-    cached = tree.package_dir(PACKAGE, "9.9.1-1") / Path(env.tarball).name
+    cached = debsource.package_dir(PACKAGE, "9.9.1-1") / Path(env.tarball).name
     cached.parent.mkdir(parents=True)
     make_tarball(cached, files={**FILES, "mm/swap.h": (b"changed\n", 0o644)})
     with pytest.raises(UserError) as exc:
-        tree.fetch_tree(FAKE)
+        pinned_trees.fetch_tree(FAKE)
     assert exc.value.msg.startswith(f"hash mismatch: {cached} ({PACKAGE} 9.9.1-1) has sha256")
     assert env.tarball_sha256 in exc.value.msg
     assert f"patchkit tree fetch {FAKE} --force" in exc.value.hint
@@ -226,9 +227,9 @@ def test_downloaded_tarball_hash_mismatch_is_one_error_and_leaves_nothing(env, t
 
 def test_host_tarball_of_another_version_is_not_used(env, monkeypatch, capsys):
     make_tarball(Path(env.tarball), files={**FILES, "mm/swap.h": (b"changed\n", 0o644)})
-    monkeypatch.setattr(tree, "installed_version", lambda package: "9.9.2-1")
+    monkeypatch.setattr(debsource, "installed_version", lambda package: "9.9.2-1")
     with pytest.raises(UserError) as exc:
-        tree.fetch_tree(FAKE)
+        pinned_trees.fetch_tree(FAKE)
     # this manifest names no suite, so the pinned version cannot be downloaded
     assert "names no suite" in exc.value.msg
     assert f"patchkit tree manifest {FAKE} --suite SUITE --write" in exc.value.hint
@@ -240,39 +241,39 @@ def test_host_tarball_of_another_version_is_not_used(env, monkeypatch, capsys):
 def test_interrupted_fetch_leaves_nothing_half_done(env, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
-    monkeypatch.setattr(tree, "commit_base", interrupted)
+    monkeypatch.setattr(pinned_trees, "commit_base", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        tree.fetch_tree(FAKE)
+        pinned_trees.fetch_tree(FAKE)
     assert trees_dir_entries() == [f".{FAKE}.lock"]
 
 
 def test_fetch_clears_a_killed_fetchs_leftovers(env):
     stale = paths.trees_dir() / f".{FAKE}.partial-dead"
     (stale / "linux-source-9.9").mkdir(parents=True)
-    tree.fetch_tree(FAKE)
+    pinned_trees.fetch_tree(FAKE)
     assert trees_dir_entries() == [f".{FAKE}.lock", FAKE]
 
 
 def test_commit_id_differing_from_manifest_is_refused(env):
-    path = tree.manifest_path(FAKE)
+    path = manifests.manifest_path(FAKE)
     path.write_text(path.read_text().replace(env.base_commit, "0" * 40))
     with pytest.raises(InfraError, match="did not reproduce the pinned commit"):
-        tree.fetch_tree(FAKE)
+        pinned_trees.fetch_tree(FAKE)
     assert trees_dir_entries() == [f".{FAKE}.lock"]
 
 
 def test_full_disk_is_reported_before_extracting(env, monkeypatch):
-    monkeypatch.setattr(tree.shutil, "disk_usage",
+    monkeypatch.setattr(pinned_trees.shutil, "disk_usage",
                         lambda p: shutil._ntuple_diskusage(10**12, 10**12 - 1024, 1024))
     with pytest.raises(InfraError, match="not enough disk space"):
-        tree.fetch_tree(FAKE)
+        pinned_trees.fetch_tree(FAKE)
     assert trees_dir_entries() == [f".{FAKE}.lock"]
 
 
 def test_force_fetch_replaces_a_damaged_tree(env):
-    t = tree.fetch_tree(FAKE).tree
+    t = pinned_trees.fetch_tree(FAKE).tree
     (t.path / "mm/swap.h").write_text("damaged\n")
-    tree.fetch_tree(FAKE, force=True)
+    pinned_trees.fetch_tree(FAKE, force=True)
     assert (t.path / "mm/swap.h").read_bytes() == FILES["mm/swap.h"][0]
     assert trees_dir_entries() == [f".{FAKE}.lock", FAKE]
 
@@ -294,7 +295,7 @@ def test_open_tree_without_fetch_says_how_to_fetch(env):
 
 
 def test_open_tree_default_is_the_default_tree(env, monkeypatch):
-    monkeypatch.setattr(tree, "DEFAULT_TREE", FAKE)
+    monkeypatch.setattr(manifests, "DEFAULT_TREE", FAKE)
     assert tree.open_tree(None).name == FAKE
 
 
@@ -306,8 +307,8 @@ def test_open_tree_unknown_name_and_missing_dir_are_distinct_errors(env, tmp_pat
 
 
 def test_cached_tree_from_another_pin_is_refused(env):
-    tree.fetch_tree(FAKE)
-    path = tree.manifest_path(FAKE)
+    pinned_trees.fetch_tree(FAKE)
+    path = manifests.manifest_path(FAKE)
     path.write_text(path.read_text().replace(env.base_commit, "1" * 40))
     with pytest.raises(UserError) as exc:
         tree.open_tree(FAKE)
@@ -370,46 +371,46 @@ def test_git_repository_that_is_not_a_kernel_is_one_error(env, tmp_path):
 ])
 def test_kernel_version_is_read_like_the_kernel_makefile(tmp_path, makefile, version):
     (tmp_path / "Makefile").write_text(makefile + "NAME = x\n")
-    assert tree.kernel_version(tmp_path / "Makefile") == version
+    assert manifests.kernel_version(tmp_path / "Makefile") == version
 
 
 def test_matching_manifest_prefers_exact_version_then_the_same_line():
     def m(name, version):
-        return tree.Manifest(name, name, "1", version, "/t", "0", "0")
+        return manifests.Manifest(name, name, "1", version, "/t", "0", "0")
     known = [m("a", "6.1.192"), m("b", "6.12.117")]
-    assert tree.matching_manifest("6.12.117", known).name == "b"
-    assert tree.matching_manifest("6.12.3", known).name == "b"
-    assert tree.matching_manifest("6.1.0-rc1", known).name == "a"
-    assert tree.matching_manifest("6.13.0", known) is None
+    assert manifests.matching_manifest("6.12.117", known).name == "b"
+    assert manifests.matching_manifest("6.12.3", known).name == "b"
+    assert manifests.matching_manifest("6.1.0-rc1", known).name == "a"
+    assert manifests.matching_manifest("6.13.0", known) is None
 
 
 # ------------------------------------------------------------ verify and CLI
 
 def test_verify_passes_on_a_fresh_tree(env, capsys):
-    tree.fetch_tree(FAKE)
+    pinned_trees.fetch_tree(FAKE)
     assert cli.main(["tree", "verify", FAKE]) == 0
     assert "OK (Linux 9.9.1" in capsys.readouterr().err
 
 
 def test_verify_names_a_changed_work_tree_file(env, capsys):
-    t = tree.fetch_tree(FAKE).tree
+    t = pinned_trees.fetch_tree(FAKE).tree
     (t.path / "mm/swap.h").write_text("edited\n")
     assert tree.verify(t) == [
-        f"work tree mm/swap.h: sha256 {tree.sha256_file(t.path / 'mm/swap.h')[:16]}…, "
+        f"work tree mm/swap.h: sha256 {manifests.sha256_file(t.path / 'mm/swap.h')[:16]}…, "
         f"{FAKE} has {env.files['mm/swap.h'][:16]}…"]
     assert cli.main(["tree", "verify", FAKE]) == 1
     assert "mm/swap.h" in capsys.readouterr().err
 
 
 def test_verify_checks_the_tarball_and_the_base_branch(env):
-    t = tree.fetch_tree(FAKE).tree
+    t = pinned_trees.fetch_tree(FAKE).tree
     make_tarball(Path(env.tarball), files={**FILES, "mm/swap.h": (b"changed\n", 0o644)})
-    git.out(t.path, "update-ref", f"refs/heads/{tree.BASE_BRANCH}", "HEAD", "HEAD")
+    git.out(t.path, "update-ref", f"refs/heads/{pinned_trees.BASE_BRANCH}", "HEAD", "HEAD")
     subprocess.run(["git", "-C", str(t.path), "-c", "user.name=U", "-c", "user.email=u@x",
                     "commit", "-q", "--allow-empty", "-m", "moved"], check=True)
     problems = tree.verify(t)
     assert problems[0].startswith(f"{env.tarball}: sha256 ")
-    assert problems[1].startswith(f"branch {tree.BASE_BRANCH} is at ")
+    assert problems[1].startswith(f"branch {pinned_trees.BASE_BRANCH} is at ")
     assert len(problems) == 2  # the committed touched files still match
 
 
@@ -441,13 +442,13 @@ def test_cli_errors_are_exit_code_2_without_traceback(env, tmp_path, capsys):
 # ------------------------------------------------------------ argv builders
 
 def test_tar_argv_extracts_without_restoring_owners():
-    assert tree.tar_extract_argv(Path("/t.tar.xz"), Path("/d")) == [
+    assert pinned_trees.tar_extract_argv(Path("/t.tar.xz"), Path("/d")) == [
         "tar", "--extract", "--file=/t.tar.xz", "--directory=/d", "--no-same-owner",
         "--delay-directory-restore"]
 
 
 def test_git_add_argv_forces_ignored_files_and_pins_config():
-    argv = tree.git_add_argv(Path("/r"))
+    argv = pinned_trees.git_add_argv(Path("/r"))
     assert argv[:3] == ["git", "--git-dir=/r/.git", "--work-tree=/r"]
     assert argv[-4:] == ["add", "--force", "--all", "--", "."][-4:]
     pinned = [argv[i + 1] for i, a in enumerate(argv) if a == "-c"]
@@ -456,25 +457,25 @@ def test_git_add_argv_forces_ignored_files_and_pins_config():
 
 
 def test_git_env_disables_user_and_system_config():
-    env = tree.git_env(Path("/r"))
+    env = pinned_trees.git_env(Path("/r"))
     assert env["GIT_CONFIG_GLOBAL"] == os.devnull
     assert env["GIT_CONFIG_NOSYSTEM"] == env["GIT_ATTR_NOSYSTEM"] == "1"
     assert env["GIT_INDEX_FILE"] == "/r/.git/index"
-    assert env["GIT_AUTHOR_DATE"] == env["GIT_COMMITTER_DATE"] == tree.BASE_DATE
+    assert env["GIT_AUTHOR_DATE"] == env["GIT_COMMITTER_DATE"] == pinned_trees.BASE_DATE
 
 
 def test_manifest_file_hash_that_the_tarball_contradicts_is_named(env):
-    path = tree.manifest_path(FAKE)
+    path = manifests.manifest_path(FAKE)
     path.write_text(path.read_text().replace(env.files["mm/swap.h"], "f" * 64))
     with pytest.raises(UserError) as exc:
-        tree.fetch_tree(FAKE)
+        pinned_trees.fetch_tree(FAKE)
     assert exc.value.msg.startswith(f"hash mismatch in {FAKE}: mm/swap.h differ")
     assert trees_dir_entries() == [f".{FAKE}.lock"]
 
 
 def test_dry_run_fetch_prints_the_commands_and_creates_nothing(env, capsys, monkeypatch):
-    monkeypatch.setattr(proc, "DRY_RUN", True)
-    report = tree.fetch_tree(FAKE)
+    with options.using(dry_run=True):
+        report = pinned_trees.fetch_tree(FAKE)
     out = capsys.readouterr().out
     assert not report.fetched
     assert "+ tar --extract" in out and " add --force --all -- ." in out
@@ -484,7 +485,7 @@ def test_dry_run_fetch_prints_the_commands_and_creates_nothing(env, capsys, monk
 def test_fetch_clears_a_killed_force_fetchs_old_tree(env):
     old = paths.trees_dir() / f".{FAKE}.old-dead"
     (old / FAKE).mkdir(parents=True)
-    tree.fetch_tree(FAKE)
+    pinned_trees.fetch_tree(FAKE)
     assert trees_dir_entries() == [f".{FAKE}.lock", FAKE]
 
 
@@ -518,12 +519,12 @@ def test_worktree_is_created_then_moved_without_touching_unchanged_files(tmp_pat
     git("commit", "-qam", "two")
     second = git("rev-parse", "HEAD")
 
-    dest = tree.worktree(repo, first, "t")
+    dest = worktrees.worktree(repo, first, "t")
     assert dest == tmp_path / "cache" / "worktrees" / "t"
     assert (dest / "moved.c").read_text() == "one\n"
     before = (dest / "same.c").stat().st_mtime_ns
     time.sleep(0.05)
-    assert tree.worktree(repo, second, "t") == dest
+    assert worktrees.worktree(repo, second, "t") == dest
     assert (dest / "moved.c").read_text() == "two\n"
     assert (dest / "same.c").stat().st_mtime_ns == before
     assert (repo / "moved.c").read_text() == "two\n"  # the repo's own work tree untouched
@@ -534,15 +535,15 @@ def test_a_work_tree_in_use_is_not_taken_by_another_process(tmp_path, monkeypatc
     import sys
 
     monkeypatch.setenv("PATCHKIT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(tree, "_HELD_WORKTREES", {})
+    monkeypatch.setattr(worktrees, "_HELD_WORKTREES", {})
     dest = tmp_path / "cache" / "worktrees" / "busy"
-    tree._hold_worktree(dest)
-    tree._hold_worktree(dest)  # the owner may ask again (check moves it patch by patch)
+    worktrees._hold_worktree(dest)
+    worktrees._hold_worktree(dest)  # the owner may ask again (check moves it patch by patch)
     probe = ("import fcntl, sys\n"
              "f = open(sys.argv[1], 'w')\n"
              "try:\n    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
              "except BlockingIOError:\n    sys.exit(7)\n")
     lock = dest.parent / ".busy.lock"
     assert subprocess.run([sys.executable, "-c", probe, str(lock)]).returncode == 7
-    tree._HELD_WORKTREES.pop(dest).close()
+    worktrees._HELD_WORKTREES.pop(dest).close()
     assert subprocess.run([sys.executable, "-c", probe, str(lock)]).returncode == 0

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from patchkit import archive, cli, paths, tree
+from patchkit import archive, cli, debsource, manifests, paths, pinned, tree, worktrees
 from patchkit.errors import InfraError, UserError
 from test_tree import FILES, make_tarball
 
@@ -120,7 +120,7 @@ class FakeArchive:
             info = tarfile.TarInfo("." + MEMBER)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-        sha = tree.sha256_file(deb)
+        sha = manifests.sha256_file(deb)
         index = self.root / "index" / PACKAGE
         old = index.read_text() if index.exists() else ""
         index.write_text(f"Package: {PACKAGE}\nVersion: {version}\nArchitecture: all\n"
@@ -156,10 +156,10 @@ def fake(tmp_path, monkeypatch):
     monkeypatch.setenv(archive.MIRROR_ENV, MIRROR)
     monkeypatch.setenv("PATCHKIT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(paths, "MANIFESTS", tmp_path / "manifests")
-    monkeypatch.setattr(tree, "touched_files", lambda templates=None: list(TOUCHED))
+    monkeypatch.setattr(manifests, "touched_files", lambda templates=None: list(TOUCHED))
     assert not Path(MEMBER).exists()
     fa.publish("9.9.1-1")
-    m = tree.regenerate_manifest(NAME, write=True, suite=SUITE)
+    m = pinned.regenerate_manifest(NAME, write=True, suite=SUITE)
     assert m.package_version == "9.9.1-1"
     shutil.rmtree(paths.cache_dir())  # start every test from a clean cache
     (fa.root / "calls.jsonl").unlink()
@@ -167,18 +167,18 @@ def fake(tmp_path, monkeypatch):
 
 
 def test_manifest_pins_the_suites_version_with_both_hashes(fake):
-    m = tree.load_manifest(NAME)
+    m = manifests.load_manifest(NAME)
     assert (m.package_version, m.suite, m.tarball) == ("9.9.1-1", SUITE, MEMBER)
-    assert m.deb_sha256 == tree.sha256_file(fake.root / "pool" / archive.deb_name(PACKAGE, "9.9.1-1"))
-    assert m.tarball_sha256 == tree.sha256_file(fake.root / "kernel-9.9.1-1.tar.xz")
-    assert m.files["include/linux/swap_ops.h"] == tree.ABSENT
+    assert m.deb_sha256 == manifests.sha256_file(fake.root / "pool" / archive.deb_name(PACKAGE, "9.9.1-1"))
+    assert m.tarball_sha256 == manifests.sha256_file(fake.root / "kernel-9.9.1-1.tar.xz")
+    assert m.files["include/linux/swap_ops.h"] == manifests.ABSENT
     assert m.swap_ops_base is False
 
 
 def test_fetch_downloads_exactly_the_pinned_version_through_private_apt_state(fake):
     fake.publish("9.9.1-2")  # newer, and apt's candidate: must not be taken
-    report = tree.fetch_tree(NAME)
-    m = tree.load_manifest(NAME)
+    report = pinned.fetch_tree(NAME)
+    m = manifests.load_manifest(NAME)
     assert report.fetched and report.tree.base_commit == m.base_commit
     assert report.tree.package_version == "9.9.1-1" and report.tree.note is None
     calls = fake.calls()
@@ -194,15 +194,15 @@ def test_fetch_downloads_exactly_the_pinned_version_through_private_apt_state(fa
             assert c["opts"]["Dir::Cache"] == str(private / "cache")
     assert (private / "lists" / "sources-seen").read_text() == f"deb {MIRROR} {SUITE} main\n"
     # the .deb is not kept, its tarball is (with the .deb's hash)
-    kept = sorted(p.name for p in tree.package_dir(PACKAGE, "9.9.1-1").iterdir())
-    assert kept == [tree.DEB_SHA_FILE, Path(MEMBER).name]
+    kept = sorted(p.name for p in debsource.package_dir(PACKAGE, "9.9.1-1").iterdir())
+    assert kept == [debsource.DEB_SHA_FILE, Path(MEMBER).name]
 
 
 def test_refetch_reuses_the_downloaded_tarball(fake):
-    tree.fetch_tree(NAME)
+    pinned.fetch_tree(NAME)
     shutil.rmtree(paths.trees_dir() / NAME)
     before = len(fake.calls())
-    assert tree.fetch_tree(NAME).fetched
+    assert pinned.fetch_tree(NAME).fetched
     assert len(fake.calls()) == before  # no apt at all
 
 
@@ -210,8 +210,8 @@ def test_withdrawn_version_falls_back_when_touched_files_hash_the_same(fake, cap
     # 9.9.1-2 changes a file no series touches
     fake.publish("9.9.1-2", files={**FILES, "scripts/run.sh": (b"#!/bin/sh\necho new\n", 0o755)})
     fake.withdraw("9.9.1-1")
-    m = tree.load_manifest(NAME)
-    t = tree.fetch_tree(NAME).tree
+    m = manifests.load_manifest(NAME)
+    t = pinned.fetch_tree(NAME).tree
     assert t.package_version == "9.9.1-2"
     assert t.base_commit != m.base_commit
     assert "no longer in fakesuite; it has 9.9.1-2" in t.note
@@ -221,10 +221,10 @@ def test_withdrawn_version_falls_back_when_touched_files_hash_the_same(fake, cap
     again = tree.open_tree(NAME, fetch=False)
     assert (again.base_commit, again.package_version) == (t.base_commit, "9.9.1-2")
     assert tree.verify(again) == []
-    record = json.loads((t.path / ".git" / tree.PIN_RECORD).read_text())
+    record = json.loads((t.path / ".git" / pinned.PIN_RECORD).read_text())
     assert (record["package_version"], record["pinned_version"]) == ("9.9.1-2", "9.9.1-1")
     # the base commit names the version actually unpacked
-    msg = tree.pinned_git(t.path, "log", "-1", "--format=%s", t.base_commit).stdout
+    msg = pinned.pinned_git(t.path, "log", "-1", "--format=%s", t.base_commit).stdout
     assert msg.strip() == f"Linux 9.9.1 ({PACKAGE} 9.9.1-2)"
 
 
@@ -232,7 +232,7 @@ def test_withdrawn_version_with_other_touched_files_names_the_version_and_repin(
     fake.publish("9.9.1-2", files={**FILES, "mm/page_io.c": (b"int changed;\n", 0o644)})
     fake.withdraw("9.9.1-1")
     with pytest.raises(UserError) as exc:
-        tree.fetch_tree(NAME)
+        pinned.fetch_tree(NAME)
     assert f"{PACKAGE} 9.9.1-1, pinned by" in exc.value.msg
     assert "is no longer in fakesuite; it has 9.9.1-2" in exc.value.msg
     assert "touched files differ from the pin: mm/page_io.c" in exc.value.msg
@@ -245,7 +245,7 @@ def test_repin_with_the_tool_then_fetch_is_exact_again(fake):
     fake.publish("9.9.1-2", files={**FILES, "mm/page_io.c": (b"int changed;\n", 0o644)})
     fake.withdraw("9.9.1-1")
     assert cli.main(["tree", "manifest", NAME, "--write"]) == 0
-    m = tree.load_manifest(NAME)
+    m = manifests.load_manifest(NAME)
     assert (m.package_version, m.suite) == ("9.9.1-2", SUITE)
     t = tree.open_tree(NAME)
     assert (t.base_commit, t.package_version, t.note) == (m.base_commit, "9.9.1-2", None)
@@ -256,9 +256,9 @@ def test_deb_hash_mismatch_is_refused_and_leaves_nothing(fake):
     with open(deb, "ab") as f:
         f.write(b"\0" * 1024)  # same version, other bytes
     with pytest.raises(UserError) as exc:
-        tree.fetch_tree(NAME)
+        pinned.fetch_tree(NAME)
     assert exc.value.msg.startswith(f"hash mismatch: {deb.name} from {MIRROR} {SUITE} has sha256")
-    assert not tree.package_dir(PACKAGE, "9.9.1-1").exists()
+    assert not debsource.package_dir(PACKAGE, "9.9.1-1").exists()
     assert [p.name for p in paths.trees_dir().iterdir()] == [f".{NAME}.lock"]
 
 
@@ -287,11 +287,11 @@ def test_manifest_for_an_unknown_version_lists_what_the_suite_has(fake, capsys):
 def test_show_lists_every_known_tree_with_its_swap_ops_base(fake, capsys):
     fake.publish("9.9.2-1", files={**FILES, "include/linux/swap_ops.h":
                                    (b"struct swap_ops {\n\tint flags;\n};\n", 0o644)})
-    shutil.copy(tree.manifest_path(NAME), paths.MANIFESTS / "old-9.9.toml")
+    shutil.copy(manifests.manifest_path(NAME), paths.MANIFESTS / "old-9.9.toml")
     text = (paths.MANIFESTS / "old-9.9.toml").read_text()
     (paths.MANIFESTS / "old-9.9.toml").write_text(text.replace(f'name = "{NAME}"', 'name = "old-9.9"'))
-    tree.regenerate_manifest(NAME, write=True)
-    assert tree.load_manifest(NAME).swap_ops_base is True
+    pinned.regenerate_manifest(NAME, write=True)
+    assert manifests.load_manifest(NAME).swap_ops_base is True
     capsys.readouterr()
     assert cli.main(["tree", "show"]) == 0
     rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
@@ -300,11 +300,11 @@ def test_show_lists_every_known_tree_with_its_swap_ops_base(fake, capsys):
 
 
 def test_has_swap_ops_base_reads_the_base_commit(fake):
-    t = tree.fetch_tree(NAME).tree
+    t = pinned.fetch_tree(NAME).tree
     assert tree.has_swap_ops_base(t) is False
     fake.publish("9.9.2-1", files={**FILES, "include/linux/swap_ops.h":
                                    (b"/* x */\nstruct swap_ops {\n\tint flags;\n};\n", 0o644)})
-    tree.regenerate_manifest(NAME, write=True)
+    pinned.regenerate_manifest(NAME, write=True)
     t = tree.open_tree(NAME)
     assert tree.has_swap_ops_base(t) is True
     (t.path / "include/linux/swap_ops.h").unlink()  # the work tree does not count
@@ -312,9 +312,9 @@ def test_has_swap_ops_base_reads_the_base_commit(fake):
 
 
 def test_swap_ops_in_wants_the_struct_not_just_the_header():
-    assert tree.swap_ops_in("struct swap_ops {\n};\n")
-    assert not tree.swap_ops_in("struct swap_ops;\n")
-    assert not tree.swap_ops_in(None)
+    assert manifests.swap_ops_in("struct swap_ops {\n};\n")
+    assert not manifests.swap_ops_in("struct swap_ops;\n")
+    assert not manifests.swap_ops_in(None)
 
 
 # ------------------------------------------------------------ pure parts
@@ -381,8 +381,8 @@ def test_root_downloads_unsandboxed_into_the_private_cache():
 def test_a_work_tree_of_a_substitute_records_the_version_actually_used(fake, tmp_path):
     fake.publish("9.9.1-2", files={**FILES, "scripts/run.sh": (b"#!/bin/sh\necho new\n", 0o755)})
     fake.withdraw("9.9.1-1")
-    t = tree.fetch_tree(NAME).tree
-    work = tree.worktree(t.path, t.base_commit, f"{NAME}-pin-test")
+    t = pinned.fetch_tree(NAME).tree
+    work = worktrees.worktree(t.path, t.base_commit, f"{NAME}-pin-test")
     pin = tree.pin_of(work)  # what build metadata records
     assert (pin["name"], pin["package_version"], pin["pinned_version"]) == \
         (NAME, "9.9.1-2", "9.9.1-1")
@@ -394,7 +394,7 @@ def test_a_work_tree_of_a_substitute_records_the_version_actually_used(fake, tmp
 
 
 def test_an_exact_fetch_records_no_note(fake):
-    t = tree.fetch_tree(NAME).tree
+    t = pinned.fetch_tree(NAME).tree
     pin = tree.pin_of(t.path)
     assert (pin["package_version"], pin["pinned_version"]) == ("9.9.1-1", "9.9.1-1")
     assert "note" not in pin
@@ -422,16 +422,16 @@ def test_a_suites_private_apt_state_is_held_by_one_process_at_a_time(fake, tmp_p
 
 
 def test_rehash_adds_a_newly_touched_file_without_downloading(fake, monkeypatch):
-    tree.fetch_tree(NAME)
-    before = tree.load_manifest(NAME)
+    pinned.fetch_tree(NAME)
+    before = manifests.load_manifest(NAME)
     calls = len(fake.calls())
-    monkeypatch.setattr(tree, "touched_files",
+    monkeypatch.setattr(manifests, "touched_files",
                         lambda templates=None: [*TOUCHED, "scripts/run.sh", "no/such/file.c"])
     assert cli.main(["tree", "manifest", NAME, "--rehash", "--write"]) == 0
-    after = tree.load_manifest(NAME)
+    after = manifests.load_manifest(NAME)
     assert len(fake.calls()) == calls  # no apt
     assert (after.package_version, after.base_commit, after.tarball_sha256, after.deb_sha256) == \
         (before.package_version, before.base_commit, before.tarball_sha256, before.deb_sha256)
-    assert after.files["scripts/run.sh"] == tree.sha256_file(paths.trees_dir() / NAME / "scripts/run.sh")
-    assert after.files["no/such/file.c"] == tree.ABSENT
+    assert after.files["scripts/run.sh"] == manifests.sha256_file(paths.trees_dir() / NAME / "scripts/run.sh")
+    assert after.files["no/such/file.c"] == manifests.ABSENT
     assert {k: v for k, v in after.files.items() if k in before.files} == before.files

@@ -6,14 +6,14 @@ import re
 
 import pytest
 
-from patchkit import paths, tree
+from patchkit import manifests, paths
 
-MANIFESTS = tree.manifests()
+MANIFESTS = manifests.manifests()
 
 
 def test_the_debian_trees_and_mainline_are_pinned():
     assert {"linux-source-6.12", "linux-source-6.1", "linux-source-7.3"} <= {m.name for m in MANIFESTS}
-    assert tree.DEFAULT_TREE == "linux-source-6.12"
+    assert manifests.DEFAULT_TREE == "linux-source-6.12"
 
 
 @pytest.mark.parametrize("m", MANIFESTS, ids=lambda m: m.name)
@@ -28,8 +28,8 @@ def test_only_mainline_has_the_swap_ops_base():
     have = {m.name: m.swap_ops_base for m in MANIFESTS}
     assert have["linux-source-7.3"] is True
     assert have["linux-source-6.12"] is False and have["linux-source-6.1"] is False
-    mainline = tree.load_manifest("linux-source-7.3")
-    assert mainline.files[tree.SWAP_OPS_HEADER] != tree.ABSENT
+    mainline = manifests.load_manifest("linux-source-7.3")
+    assert mainline.files[manifests.SWAP_OPS_HEADER] != manifests.ABSENT
 
 
 def test_mainline_profile_has_every_name_the_other_profiles_have():
@@ -46,25 +46,25 @@ def test_manifest_fields_are_well_formed(m):
     assert m.kernel_version.startswith(m.name.removeprefix("linux-source-") + ".")
     assert m.package == m.name and m.tarball == f"/usr/src/{m.name}.tar.xz"
     for path, digest in m.files.items():
-        assert digest == tree.ABSENT or re.fullmatch(r"[0-9a-f]{64}", digest), path
+        assert digest == manifests.ABSENT or re.fullmatch(r"[0-9a-f]{64}", digest), path
 
 
 @pytest.mark.parametrize("m", MANIFESTS, ids=lambda m: m.name)
 def test_manifest_pins_every_touched_file(m):
-    assert [f for f in tree.TOUCHED_FILES if f not in m.files] == []
+    assert [f for f in manifests.TOUCHED_FILES if f not in m.files] == []
 
 
 @pytest.mark.parametrize("m", MANIFESTS, ids=lambda m: m.name)
 def test_every_file_a_series_diff_changes_is_in_the_manifest(m):
     declared = {(str(p.relative_to(paths.TEMPLATES)), f)
-                for p, files in tree.declared_files() for f in files}
+                for p, files in manifests.declared_files() for f in files}
     missing = sorted(f"{where}: {f}" for where, f in declared if f not in m.files)
     assert missing == [], (f"regenerate: patchkit tree manifest {m.name} --write")
 
 
 def test_default_tree_has_every_touched_file_but_mainlines_new_header():
-    m = tree.load_manifest(tree.DEFAULT_TREE)
-    assert [p for p, h in m.files.items() if h == tree.ABSENT] == [tree.SWAP_OPS_HEADER]
+    m = manifests.load_manifest(manifests.DEFAULT_TREE)
+    assert [p for p, h in m.files.items() if h == manifests.ABSENT] == [manifests.SWAP_OPS_HEADER]
 
 
 def test_declared_files_reads_the_files_each_diff_changes(tmp_path):
@@ -74,11 +74,11 @@ def test_declared_files_reads_the_files_each_diff_changes(tmp_path):
         "diff --git a/mm/new_file.c b/mm/new_file.c\nnew file mode 100644\n--- /dev/null\n"
         "+++ b/mm/new_file.c\n@@ -0,0 +1 @@\n+x\n"
         "diff --git a/mm/swap.h b/mm/swap.h\n--- a/mm/swap.h\n+++ b/mm/swap.h\n")
-    assert tree.declared_files(tmp_path) == [(patch / "change.diff",
-                                              ["mm/new_file.c", "mm/swap.h"])]
-    assert "mm/new_file.c" in tree.touched_files(tmp_path)
+    assert manifests.declared_files(tmp_path) == [(patch / "change.diff",
+                                                   ["mm/new_file.c", "mm/swap.h"])]
+    assert "mm/new_file.c" in manifests.touched_files(tmp_path)
 
 
 def test_the_real_series_declare_files():
-    assert {f for _, files in tree.declared_files() for f in files} >= {
+    assert {f for _, files in manifests.declared_files() for f in files} >= {
         "mm/page_io.c", "drivers/block/zram/zram_drv.c"}

@@ -3,7 +3,7 @@
 
 Target (issue 2): under 10 s.  Prints the figures; asserts nothing.
 
-    .venv/bin/python bench/render_bench.py [--tree PATH_OR_NAME]
+    .venv/bin/python timing/render_bench.py [--tree PATH_OR_NAME]
 
 Without --tree it uses patchkit.tree's cached pinned tree when that module
 and its cache exist, else the kernel repository /work/kdev/linux at branch
@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from patchkit import git, render, ui  # noqa: E402
+from patchkit import git, options, render  # noqa: E402
 
 
 # ten files of linux-source-6.12; each patch adds a line after the file's
@@ -81,8 +81,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tree", help="a kernel checkout (default: the pinned tree)")
     args = parser.parse_args()
-    ui.QUIET = True
-    with tempfile.TemporaryDirectory(prefix="patchkit-bench-") as tmp:
+    with options.using(quiet=True), tempfile.TemporaryDirectory(prefix="patchkit-bench-") as tmp:
         tmp = Path(tmp)
         os.environ.setdefault("PATCHKIT_CACHE", str(tmp / "cache"))
         tree = pick_tree(args.tree)

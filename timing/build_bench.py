@@ -14,7 +14,7 @@
 Machines are shared and noisy: compare the two runtimes inside one run,
 never absolute times across runs.
 
-    .venv/bin/python bench/build_bench.py [--source DIR] [--rounds N] [--skip-debug]
+    .venv/bin/python timing/build_bench.py [--source DIR] [--rounds N] [--skip-debug]
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Validate again with nothing changed (issue 3 target: at most 60 s).
 
-    .venv/bin/python bench/revalidate_bench.py [--series zram-swap-ops] [--rounds 2]
+    .venv/bin/python timing/revalidate_bench.py [--series zram-swap-ops] [--rounds 2]
 
 Runs `patchkit validate` once to warm every cache (tree, render, build,
 initramfs), then ROUNDS more times with nothing changed, each as its own

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Figures for the boot stage: boot to first test, suite duration, pages verified.
 
-    bench/boot_bench.py --kernel BZIMAGE --source TREE [--rounds 3] [--tests a,b] [--skip-suite]
+    timing/boot_bench.py --kernel BZIMAGE --source TREE [--rounds 3] [--tests a,b] [--skip-suite]
 
 Boot-to-first-test is the guest's uptime when init printed its first marker
 (target under TCG: at most 3 s), and the host wall time of a boot that runs

@@ -5,7 +5,7 @@ Target (issue 2): under 3 minutes on the reference machine.  Fetches into a
 fresh temporary PATCHKIT_CACHE (removed afterwards), prints each phase's
 time, the base commit id and whether it equals the manifest's.
 
-    .venv/bin/python bench/tree_bench.py [NAME] [--keep DIR]
+    .venv/bin/python timing/tree_bench.py [NAME] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -18,24 +18,24 @@ import tempfile
 import time
 from pathlib import Path
 
-from patchkit import git, paths, tree
+from patchkit import git, manifests, paths, pinned, tree
 
 TARGET_SECONDS = 180.0
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("name", nargs="?", default=tree.DEFAULT_TREE)
+    parser.add_argument("name", nargs="?", default=manifests.DEFAULT_TREE)
     parser.add_argument("--keep", type=Path, help="fetch into this cache dir and keep it")
     args = parser.parse_args(argv)
 
-    manifest = tree.load_manifest(args.name)
+    manifest = manifests.load_manifest(args.name)
     cache = args.keep or Path(tempfile.mkdtemp(prefix="patchkit-bench-", dir=paths.cache_dir()))
     os.environ["PATCHKIT_CACHE"] = str(cache)
     load = os.getloadavg()
     start = time.monotonic()
     try:
-        report = tree.fetch_tree(args.name, force=True)
+        report = pinned.fetch_tree(args.name, force=True)
         total = time.monotonic() - start
         warm_start = time.monotonic()
         tree.open_tree(args.name)

@@ -13,8 +13,6 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[2]
 MINI = REPO / "kernel-fixtures" / "mini"
 SERIES = REPO / "tests" / "data" / "series"
@@ -56,22 +54,8 @@ def _env():
     return dict(os.environ)
 
 
-@pytest.fixture(autouse=True)
-def isolated_git(tmp_path, monkeypatch):
-    """No user git config, a private patchkit cache."""
-    empty = tmp_path / "gitconfig"
-    empty.write_text("")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("PATCHKIT_CACHE", str(tmp_path / "cache"))
-    for var in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME",
-                "GIT_COMMITTER_EMAIL", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
-        monkeypatch.delenv(var, raising=False)
-
-
-@pytest.fixture
-def make_mini_tree(tmp_path):
-    """make_mini_tree(name, where='cache'|'checkout') -> MiniTree."""
+def mini_tree_maker(tmp_path: Path):
+    """make_mini_tree(name, where='cache'|'checkout') -> MiniTree (the fixture in tests/conftest.py)."""
     def make(name: str, where: str = "cache") -> MiniTree:
         root = tmp_path / "cache" / "trees" if where == "cache" else tmp_path / "checkouts"
         path = root / name
