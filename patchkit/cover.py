@@ -48,6 +48,46 @@ def changes_text(series, version: int) -> str:
     return str(text).strip("\n")
 
 
+def render_text(text: str, context: dict) -> str:
+    """A version's changes text, which may say per tree what changed
+    ({% if tree == ... %}), rendered with the cover's context."""
+    if "{{" not in text and "{%" not in text:
+        return text
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                             autoescape=False)
+    try:
+        return env.from_string(text).render(**context).strip("\n")
+    except jinja2.TemplateError as exc:
+        raise UserError(f"changes of v{context.get('version')}: {exc}",
+                        hint="fix the Jinja2 in the version's version.toml 'changes'") from exc
+
+
+def mainline_base(repo, base: str, prerequisite_base: str | None, tree, *,
+                  warn: bool = False) -> str | None:
+    """The base-commit a maintainer can find, for a series rendered on a
+    pinned tree whose manifest names the mainline release it is
+    (upstream_tag) and whose base is that tree's own commit (made here from
+    the tarball, so it exists on no other machine): the tag's commit id,
+    or "" (no base-commit line) while that id is not established.  None:
+    name the base as it is (other trees, a checkout, --repo)."""
+    from patchkit import git, ui
+
+    manifest = getattr(tree, "manifest", None)
+    if manifest is None or not getattr(manifest, "upstream_tag", ""):
+        return None
+    named = git.out(repo, "rev-parse", "--verify", f"{prerequisite_base or base}^{{commit}}")
+    if named != tree.base_commit:
+        return None
+    if manifest.upstream_commit:
+        return manifest.upstream_commit
+    if warn:
+        ui.warn("send", f"no base-commit line: {manifest.name} is mainline "
+                        f"{manifest.upstream_tag}, whose commit id is not recorded "
+                        f"(upstream_commit in {manifest.source}); its base {named[:12]} "
+                        "exists only on this machine")
+    return ""
+
+
 def render_template(series, context: dict) -> str:
     """The series' cover template (Jinja2, StrictUndefined) rendered with context."""
     path = series.folder / series.cover
@@ -84,6 +124,7 @@ def cover_letter(series, *, subjects, shortlog: str, diffstat: str, base_commit:
         "change_id": series.change_id,
         "subjects": list(subjects),
         "base_commit": base_commit,
+        "tree": "",             # the pinned tree's name, when known
     }
     ctx.update(context or {})
     body = render_template(series, ctx).strip("\n")
@@ -91,7 +132,7 @@ def cover_letter(series, *, subjects, shortlog: str, diffstat: str, base_commit:
 
     notes = []
     if version > 1:
-        changelog = f"Changes in v{version}:\n{changes_text(series, version)}\n"
+        changelog = f"Changes in v{version}:\n{render_text(changes_text(series, version), ctx)}\n"
         if previous_link:
             changelog += f"- Link to v{version - 1}: {previous_link}\n"
         notes.append(changelog)
@@ -102,7 +143,10 @@ def cover_letter(series, *, subjects, shortlog: str, diffstat: str, base_commit:
 
     parts.append(f"{shortlog.rstrip()}\n\n{diffstat.rstrip()}\n")
 
-    basement = f"base-commit: {base_commit}\nchange-id: {series.change_id}\n"
+    # No base-commit line when the base is not a public commit (see
+    # send.mainline_base): b4 then says the base is not specified.
+    basement = f"base-commit: {base_commit}\n" if base_commit else ""
+    basement += f"change-id: {series.change_id}\n"
     for cid in prerequisite_change_ids:
         basement += f"prerequisite-change-id: {cid}\n"
     for pid in prerequisite_patch_ids:

@@ -394,6 +394,7 @@ def build_messages(repo: Path, base: str, tip: str, series, *, prerequisite_base
                    signature: str | None = None, cover_context: dict | None = None,
                    extra_prefixes=(), addressing: str = "union", trailer_cc: bool = True,
                    suppress_cc=(), prerequisites=(), mailer: str | None = None,
+                   base_commit: str | None = None,
                    ) -> list[email.message.EmailMessage]:
     """The cover letter and one message per commit of base..tip, threaded.
 
@@ -407,6 +408,8 @@ def build_messages(repo: Path, base: str, tip: str, series, *, prerequisite_base
     prerequisites: (change-id, version) of each series this one depends on,
     written as b4's prerequisite-change-id lines.
     mailer: the X-Mailer header ("" for none; default patchkit's version).
+    base_commit: the cover's base-commit (default: the commit below the
+    prerequisite series, or base; "": no base-commit line).
     date: the cover's Date; each patch is one second later than the one
     before it.  date must carry a timezone.
     """
@@ -438,7 +441,10 @@ def build_messages(repo: Path, base: str, tip: str, series, *, prerequisite_base
     ids = message_ids(series.change_id, series.version, date, host, total + 1)
     # base-commit names the tree to apply everything to: below the
     # prerequisite series when there is one (git format-patch --base, b4).
-    base_commit = rev_parse(repo, prerequisite_base or base)
+    # base_commit, when given, replaces it: the public commit the tree is
+    # ("" leaves the line out: the base exists only in this repository).
+    if base_commit is None:
+        base_commit = rev_parse(repo, prerequisite_base or base)
     body = cover_mod.cover_letter(
         series,
         subjects=[p.subject for p in patches],
@@ -547,7 +553,10 @@ def write_cover(result) -> Path | None:
         prerequisite_base=result.prerequisite_base, sender=sender,
         date=datetime.fromisoformat(stamp),
         prerequisites=[(d.series.change_id, d.series.version)
-                       for d in getattr(result, "dependencies", [])] if result.prerequisite_base else ())
+                       for d in getattr(result, "dependencies", [])] if result.prerequisite_base else (),
+        base_commit=cover_mod.mainline_base(repo, result.base, result.prerequisite_base,
+                                            getattr(result, "tree", None)),
+        cover_context={"tree": getattr(getattr(result, "tree", None), "name", "") or ""})
     out = Path(result.out_dir) / "0000-cover-letter.patch"
     out.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(out, message_bytes(messages[0]))

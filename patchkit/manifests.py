@@ -65,6 +65,13 @@ class Manifest:
     suite: str = ""               # the Debian suite that serves package_version
     deb_sha256: str = ""          # sha256 of the .deb (empty: not recorded)
     swap_ops_base: bool | None = None  # mainline's swap_ops base layer is in the tree
+    # The mainline release the unpacked tree is (a tag, e.g. v7.3-rc7), that
+    # tag's commit id when public facts establish it, and how they did: a
+    # mail's base-commit names upstream_commit, never base_commit (a commit
+    # made on this machine from the tarball).
+    upstream_tag: str = ""
+    upstream_commit: str = ""
+    upstream_source: str = ""
     source: Path | None = field(default=None, compare=False, repr=False)
 
 
@@ -73,7 +80,7 @@ MANIFEST_KEYS = ("name", "package", "package_version", "kernel_version", "tarbal
 
 
 # Written when known; a manifest without a suite cannot be downloaded.
-OPTIONAL_KEYS = ("suite", "deb_sha256")
+OPTIONAL_KEYS = ("suite", "deb_sha256", "upstream_tag", "upstream_commit", "upstream_source")
 
 
 def manifest_path(name: str) -> Path:
@@ -111,6 +118,10 @@ def parse_manifest(path: Path) -> Manifest:
     for key in OPTIONAL_KEYS:
         if not isinstance(data.get(key, ""), str):
             raise UserError(f"{path}: {key!r} must be a string")
+    upstream = data.get("upstream_commit", "")
+    if isinstance(upstream, str) and upstream and not re.fullmatch(r"[0-9a-f]{40}", upstream):
+        raise UserError(f"{path}: upstream_commit must be a full 40-hex commit id or empty, "
+                        f"not {upstream!r}")
     base = data.get("swap_ops_base")
     if base is not None and not isinstance(base, bool):
         raise UserError(f"{path}: 'swap_ops_base' must be true or false")
@@ -136,6 +147,10 @@ def dump_manifest(m: Manifest) -> str:
     if m.swap_ops_base is not None:
         lines += ["# mainline's swap_ops base layer (include/linux/swap_ops.h: struct swap_ops)",
                   f"swap_ops_base = {'true' if m.swap_ops_base else 'false'}"]
+    if m.upstream_tag:
+        lines += ["# the mainline release this tree is; base-commit of mails (empty: not established)"]
+        lines += [f"{key} = {_toml_str(getattr(m, key))}"
+                  for key in ("upstream_tag", "upstream_commit", "upstream_source")]
     lines += ["", "# sha256 of every file any series touches (\"absent\": not in this tree)",
               "[files]"]
     lines += [f"{_toml_str(p)} = {_toml_str(h)}" for p, h in sorted(m.files.items())]

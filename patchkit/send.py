@@ -65,6 +65,7 @@ class Rendered:
     author: str = ""            # who rendered it: the sender when git config names nobody
     chain: list = field(default_factory=list)   # the series it depends on, deepest first
     dependencies: list = field(default_factory=list)   # those, rendered (Rendered each)
+    tree: object = None         # patchkit.tree.Tree it was rendered on (None: --repo)
 
 
 # ------------------------------------------------------------------ CLI
@@ -148,7 +149,8 @@ def rendered(args, series) -> Rendered:
         deps = [Rendered(Path(d.repo), d.base, d.tip, d.prerequisite_base, d.series,
                          getattr(d, "author", "") or author) for d in getattr(r, "dependencies", [])]
         return Rendered(Path(r.repo), r.base, r.tip, r.prerequisite_base, r.series, author,
-                        chain=[d.series for d in deps], dependencies=deps)
+                        chain=[d.series for d in deps], dependencies=deps,
+                        tree=getattr(r, "tree", None))
     if not args.repo or not args.base:
         raise UserError("send needs the rendered series: --repo TREE --base REV [--tip REV]",
                         hint="render it first: patchkit render " + args.series)
@@ -472,7 +474,14 @@ def compose(args, r: Rendered, sender: str, date: datetime, prefixes, config=Non
         suppress_cc=sendemail.suppressed_trailers(config),
         prerequisites=[(s.change_id, s.version) for s in r.chain] if r.prerequisite_base else (),
         mailer=None if xmailer(args, config) else "",
+        base_commit=mainline_base(r),
+        cover_context={"tree": getattr(r.tree, "name", "") or ""},
     )
+
+
+def mainline_base(r: Rendered) -> str | None:
+    """cover.mainline_base for a rendered series, warning when it drops the line."""
+    return cover_mod.mainline_base(r.repo, r.base, r.prerequisite_base, r.tree, warn=True)
 
 
 def show_summary(messages) -> None:

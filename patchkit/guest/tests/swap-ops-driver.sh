@@ -65,6 +65,19 @@ fig swap_ops_driver.notify_atomic "$(pk notify_atomic)"
 
 rmmod pk_swapdev 2>/dev/null && fail "rmmod pk_swapdev succeeded while /dev/pkswap0 was an active swap area"
 swapoff /dev/pkswap0 || fail "swapoff /dev/pkswap0 failed"
+# Kernels before 6.14 free slots through a per-CPU swap slot cache, which
+# hands them to swap_range_free() in batches under spin_lock_irq() when it
+# is full or drained (swapoff): slot_free_notify must have run with
+# interrupts disabled there.  (Later kernels have no slot cache.)
+irqsoff=$(pk notify_irqsoff)
+fig swap_ops_driver.notify_irqsoff "$irqsoff"
+kv=$(uname -r)
+kmaj=${kv%%.*}
+kmin=${kv#*.}
+kmin=${kmin%%[!0-9]*}
+if [ "$kmaj" -lt 6 ] || { [ "$kmaj" = 6 ] && [ "$kmin" -lt 14 ]; }; then
+	[ "$irqsoff" -gt 0 ] || fail "on $kv slot_free_notify never ran with interrupts disabled: the swap slot cache did not free a batch (full or drained at swapoff)"
+fi
 rmmod pk_swapdev || fail "rmmod pk_swapdev failed after swapoff"
 insmod "$ko" mb=8 || fail "pk_swapdev did not load again after its unload"
 rmmod pk_swapdev || fail "second rmmod pk_swapdev failed"

@@ -19,6 +19,8 @@
  *   notify          slot_free_notify calls
  *   notify_atomic   of those, calls made in atomic context (preemptible()
  *                   false; always counted, meaningful with CONFIG_PREEMPT_COUNT)
+ *   notify_irqsoff  of those, calls made with interrupts disabled (6.12's
+ *                   per-CPU swap slot cache frees its batches that way)
  *   bad_context     methods called with a private_data that is not ours
  *
  * Built by patchkit (build.py extmods) against trees whose
@@ -37,7 +39,7 @@ MODULE_PARM_DESC(mb, "disk size in MiB");
 
 static atomic_long_t c_bios, c_activations, c_read_submits, c_read_folios,
 	c_read_pages, c_write_submits, c_write_folios, c_write_pages,
-	c_large_folios, c_notify, c_notify_atomic, c_bad_context;
+	c_large_folios, c_notify, c_notify_atomic, c_notify_irqsoff, c_bad_context;
 
 static int pk_counter_get(char *buf, const struct kernel_param *kp)
 {
@@ -61,6 +63,7 @@ PK_COUNTER(write_pages);
 PK_COUNTER(large_folios);
 PK_COUNTER(notify);
 PK_COUNTER(notify_atomic);
+PK_COUNTER(notify_irqsoff);
 PK_COUNTER(bad_context);
 
 struct pk_dev {
@@ -151,6 +154,8 @@ static void pk_swap_slot_free_notify(struct swap_info_struct *sis,
 	atomic_long_inc(&c_notify);
 	if (!preemptible())
 		atomic_long_inc(&c_notify_atomic);
+	if (irqs_disabled())
+		atomic_long_inc(&c_notify_irqsoff);
 	/* Poison the freed slot: a read of it after this is caught by pk-hog. */
 	if (offset < pk.pages)
 		memset(pk.data + offset * PAGE_SIZE, 0x5a, PAGE_SIZE);
