@@ -8,7 +8,6 @@ fetched (patchkit tree fetch NAME)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -19,17 +18,13 @@ import pytest
 from patchkit import cli, manifests, series as series_mod, tree as trees
 from patchkit.errors import PatchkitError
 
+from maintainer_git import git, git_am_gives_the_tip
+
 pytestmark = pytest.mark.integration
 
 B4 = shutil.which("b4") or str(Path(sys.executable).with_name("b4"))
 FROM = "Patchkit Test <patchkit@example.org>"
 DATE = "2026-11-30T12:00:00+00:00"
-
-
-def git(repo, *args):
-    env = {**os.environ, "GIT_COMMITTER_NAME": "Maintainer", "GIT_COMMITTER_EMAIL": "m@example.org"}
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
-                          text=True, env=env).stdout.strip()
 
 
 def render_v2(tree_name):
@@ -53,18 +48,6 @@ def b4_am(mbox: Path, dest: Path) -> tuple[Path, str]:
     for bad in ("WARNING", "ERROR", "CRITICAL"):
         assert bad not in log, log
     return next(dest.glob("*.mbx")), next(dest.glob("*.cover")).read_text()
-
-
-def git_am_gives_the_tip(rendered, start, mbx, tmp_path):
-    clone = tmp_path / "am"
-    git(tmp_path, "clone", "-q", "--shared", "--no-checkout", str(rendered.repo), str(clone))
-    touched = git(rendered.repo, "diff", "--name-only", start, rendered.tip).splitlines()
-    git(clone, "sparse-checkout", "set", "--no-cone", *touched)
-    git(clone, "checkout", "-q", "-b", "apply", start)
-    for m in mbx:
-        git(clone, "am", str(m))
-    assert git(clone, "rev-parse", "HEAD^{tree}") == \
-        git(rendered.repo, "rev-parse", f"{rendered.tip}^{{tree}}")
 
 
 @pytest.mark.skipif(not Path(B4).exists(), reason="b4 not installed (pip install -e '.[test]')")

@@ -18,16 +18,12 @@ import pytest
 
 from patchkit import cli, render, series as series_mod
 
+from maintainer_git import git, git_am_gives_the_tip
+
 pytestmark = pytest.mark.integration
 
 SERIES = os.environ.get("PATCHKIT_MAIL_SERIES", "zram-swap-ops")
 B4 = shutil.which("b4") or str(Path(sys.executable).with_name("b4"))
-
-
-def git(repo, *args):
-    env = {**os.environ, "GIT_COMMITTER_NAME": "Maintainer", "GIT_COMMITTER_EMAIL": "m@example.org"}
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
-                          text=True, env=env).stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -62,15 +58,7 @@ def test_real_series_mbox_passes_b4_am_and_git_am_gives_the_rendered_tree(render
     assert len(mbx) == (2 if deps else 1)
     start = rendered.prerequisite_base or rendered.base
 
-    # A sparse clone holding only the touched files: git am needs no full checkout.
-    clone = tmp_path / "am"
-    git(tmp_path, "clone", "-q", "--shared", "--no-checkout", str(rendered.repo), str(clone))
-    touched = git(rendered.repo, "diff", "--name-only", start, rendered.tip).splitlines()
-    git(clone, "sparse-checkout", "set", "--no-cone", *touched)
-    git(clone, "checkout", "-q", "-b", "apply", start)
-    for m in mbx:
-        git(clone, "am", str(m))
-    assert git(clone, "rev-parse", "HEAD^{tree}") == git(rendered.repo, "rev-parse", f"{rendered.tip}^{{tree}}")
+    clone = git_am_gives_the_tip(rendered, start, mbx, tmp_path)
     fmt = "--format=%an <%ae>%n%B"
     assert git(clone, "log", fmt, f"{start}..HEAD") == \
         git(rendered.repo, "log", fmt, f"{start}..{rendered.tip}")
