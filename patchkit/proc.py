@@ -127,33 +127,22 @@ def run(
         stdout = stderr = None
     proc = None
     try:
-        with _spawning():
-            proc = subprocess.Popen(
-                argv,
-                cwd=cwd,
-                env=full_env,
-                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                stdout=stdout,
-                stderr=stderr,
-                text=text,
-                errors="replace" if text else None,
-                start_new_session=True,
-            )
-    except FileNotFoundError as exc:
-        if logf:
-            logf.close()
-        raise InfraError(f"cannot run {argv[0]}: {exc.strerror}",
-                         hint=f"apt-get install {PACKAGES.get(Path(argv[0]).name, Path(argv[0]).name)}") from exc
-    except BaseException:
-        # A signal that came while the child was being started is raised
-        # once Popen has returned, so the child is known here: stop it.
-        if proc is not None:
-            kill_group(proc)
-            proc.wait()
-        if logf:
-            logf.close()
-        raise
-    try:
+        try:
+            with _spawning():
+                proc = subprocess.Popen(
+                    argv,
+                    cwd=cwd,
+                    env=full_env,
+                    stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                    stdout=stdout,
+                    stderr=stderr,
+                    text=text,
+                    errors="replace" if text else None,
+                    start_new_session=True,
+                )
+        except FileNotFoundError as exc:
+            raise InfraError(f"cannot run {argv[0]}: {exc.strerror}",
+                             hint=f"apt-get install {PACKAGES.get(Path(argv[0]).name, Path(argv[0]).name)}") from exc
         out, err = proc.communicate(input=input, timeout=timeout)
     except subprocess.TimeoutExpired:
         kill_group(proc)
@@ -162,8 +151,11 @@ def run(
             logf.close()
         raise CommandFailed(argv, -9, "", f"timed out after {timeout:.0f}s", log=log, hint=hint)
     except BaseException:
-        kill_group(proc)
-        proc.wait()
+        # A signal that came while Popen started the child is raised once
+        # Popen has returned (see _spawning), so the child is known here too.
+        if proc is not None:
+            kill_group(proc)
+            proc.wait()
         if logf:
             logf.close()
         raise
